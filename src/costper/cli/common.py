@@ -1,0 +1,37 @@
+"""What every command shares: --db/--config options and opening the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from costper.config import Config, load_config
+from costper.store import Store, open_store
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Store: a DuckDB file (default ./costper.duckdb, or $COSTPER_DB)."),
+]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", help="Config file (TOML); default ./costper.toml if present."),
+]
+FormatOption = Annotated[
+    str, typer.Option("--format", "-f", help="Output format: table, json or csv.")
+]
+
+
+def config(db: str | None, config_file: str | None) -> Config:
+    return load_config(config_file, db=db)
+
+
+@contextmanager
+def store_for(cfg: Config, *, read_only: bool = False) -> Iterator[Store]:
+    store = open_store(cfg.db, read_only=read_only)
+    try:
+        yield store
+    finally:
+        store.close()

@@ -1,0 +1,3 @@
+"""Commands: see the module docstring once written."""
+
+from __future__ import annotations

@@ -1,0 +1,295 @@
+"""Configuration: argument > environment (COSTPER_*) > file > default.
+
+The result is one immutable `Config` passed down explicitly; nothing reads the
+environment or the file at import time. Unknown keys and wrong types are
+errors naming the key, because a typo in a price silently ignored is money
+silently wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from costper.errors import ConfigError
+
+DEFAULT_DB = "costper.duckdb"
+DEFAULT_CONFIG_FILE = "costper.toml"
+
+
+@dataclass(frozen=True)
+class Costs:
+    escalation_cost: float = 15.0
+    review_cost: float = 2.0
+    per_call_overhead: float = 0.0
+
+
+@dataclass(frozen=True)
+class Price:
+    """Per million tokens; `None` means the kind is priced as plain input/output."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+    reasoning: float | None = None
+
+
+@dataclass(frozen=True)
+class BillingRule:
+    match: Mapping[str, str]
+    model: str
+
+
+@dataclass(frozen=True)
+class InfraResource:
+    resource_id: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Config:
+    db: str = DEFAULT_DB
+    costs: Costs = field(default_factory=Costs)
+    implicit_success_after: timedelta | None = timedelta(hours=24)
+    confidence: float = 0.95
+    min_sessions: int = 100
+    prices: Mapping[str, Price] = field(default_factory=dict)
+    feature_costs: Mapping[str, Costs] = field(default_factory=dict)
+    billing_models: tuple[BillingRule, ...] = ()
+    infra: tuple[InfraResource, ...] = ()
+    api_keys: tuple[str, ...] = ()
+    max_request_bytes: int = 16 * 1024 * 1024
+
+    def costs_for(self, feature: str) -> Costs:
+        return self.feature_costs.get(feature, self.costs)
+
+    def with_(self, **changes: Any) -> Config:
+        return replace(self, **changes)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, key: str = "duration") -> timedelta | None:
+    """'24h', '30m', '7d' or 'off' (None)."""
+    if text.strip().lower() == "off":
+        return None
+    m = _DURATION.match(text)
+    if not m:
+        raise ConfigError(f"{key}: expected a duration such as '24h', '30m', '7d' or 'off', got {text!r}")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _number(section: str, key: str, value: Any, *, minimum: float | None = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{section}.{key}: expected a number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{section}.{key}: must be >= {minimum}, got {value!r}")
+    return float(value)
+
+
+def _table(section: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{section}: expected a table, got {value!r}")
+    return value
+
+
+def _check_keys(section: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            known = ", ".join(sorted(allowed))
+            raise ConfigError(f"{section}.{key}: unknown key (known: {known})".lstrip("."))
+
+
+def _costs(section: str, raw: Any, base: Costs) -> Costs:
+    t = _table(section, raw)
+    _check_keys(section, t, {"escalation_cost", "review_cost", "per_call_overhead"})
+    return replace(base, **{k: _number(section, k, v) for k, v in t.items()})
+
+
+def _price(section: str, raw: Any) -> Price:
+    t = _table(section, raw)
+    _check_keys(section, t, {"input", "output", "cache_read", "cache_write", "reasoning"})
+    for required in ("input", "output"):
+        if required not in t:
+            raise ConfigError(f"{section}.{required}: required (price per million tokens)")
+    return Price(**{k: _number(section, k, v) for k, v in t.items()})
+
+
+def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
+    """Validate a parsed TOML document into a Config layered over `base`."""
+    cfg = base or Config()
+    _check_keys("", data, {"costs", "outcomes", "stats", "prices", "features", "billing", "infra", "server", "db"})
+    changes: dict[str, Any] = {}
+    if "db" in data:
+        if not isinstance(data["db"], str):
+            raise ConfigError(f"db: expected a path, got {data['db']!r}")
+        changes["db"] = data["db"]
+    if "costs" in data:
+        changes["costs"] = _costs("costs", data["costs"], cfg.costs)
+    if "outcomes" in data:
+        t = _table("outcomes", data["outcomes"])
+        _check_keys("outcomes", t, {"implicit_success_after"})
+        if "implicit_success_after" in t:
+            v = t["implicit_success_after"]
+            if not isinstance(v, str):
+                raise ConfigError(f"outcomes.implicit_success_after: expected a string such as '24h', got {v!r}")
+            changes["implicit_success_after"] = parse_duration(v, "outcomes.implicit_success_after")
+    if "stats" in data:
+        t = _table("stats", data["stats"])
+        _check_keys("stats", t, {"confidence", "min_sessions"})
+        if "confidence" in t:
+            c = _number("stats", "confidence", t["confidence"])
+            if not 0 < c < 1:
+                raise ConfigError(f"stats.confidence: must be between 0 and 1, got {c!r}")
+            changes["confidence"] = c
+        if "min_sessions" in t:
+            m = t["min_sessions"]
+            if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+                raise ConfigError(f"stats.min_sessions: expected a positive integer, got {m!r}")
+            changes["min_sessions"] = m
+    if "prices" in data:
+        prices = dict(cfg.prices)
+        for ref, raw in _table("prices", data["prices"]).items():
+            if "/" not in ref:
+                raise ConfigError(f"prices.{ref}: expected a 'provider/model' key, got {ref!r}")
+            prices[ref] = _price(f'prices."{ref}"', raw)
+        changes["prices"] = prices
+    costs = changes.get("costs", cfg.costs)
+    if "features" in data:
+        feats = dict(cfg.feature_costs)
+        for name, raw in _table("features", data["features"]).items():
+            t = _table(f'features."{name}"', raw)
+            _check_keys(f'features."{name}"', t, {"costs"})
+            if "costs" in t:
+                feats[name] = _costs(f'features."{name}".costs', t["costs"], costs)
+        changes["feature_costs"] = feats
+    if "billing" in data:
+        t = _table("billing", data["billing"])
+        _check_keys("billing", t, {"models"})
+        rules = []
+        for i, raw in enumerate(t.get("models", [])):
+            r = _table(f"billing.models[{i}]", raw)
+            _check_keys(f"billing.models[{i}]", r, {"match", "model"})
+            match = _table(f"billing.models[{i}].match", r.get("match", {}))
+            if not isinstance(r.get("model"), str) or "/" not in r["model"]:
+                raise ConfigError(f"billing.models[{i}].model: expected 'provider/model', got {r.get('model')!r}")
+            rules.append(BillingRule(match={str(k): str(v) for k, v in match.items()}, model=r["model"]))
+        changes["billing_models"] = tuple(rules)
+    if "infra" in data:
+        if not isinstance(data["infra"], list):
+            raise ConfigError(f"infra: expected an array of tables ([[infra]]), got {data['infra']!r}")
+        res = []
+        for i, raw in enumerate(data["infra"]):
+            r = _table(f"infra[{i}]", raw)
+            _check_keys(f"infra[{i}]", r, {"resource_id", "model"})
+            for k in ("resource_id", "model"):
+                if not isinstance(r.get(k), str):
+                    raise ConfigError(f"infra[{i}].{k}: required string, got {r.get(k)!r}")
+            res.append(InfraResource(resource_id=r["resource_id"], model=r["model"]))
+        changes["infra"] = tuple(res)
+    if "server" in data:
+        t = _table("server", data["server"])
+        _check_keys("server", t, {"api_keys", "max_request_bytes"})
+        if "api_keys" in t:
+            keys = t["api_keys"]
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise ConfigError(f"server.api_keys: expected a list of strings, got {keys!r}")
+            changes["api_keys"] = tuple(keys)
+        if "max_request_bytes" in t:
+            changes["max_request_bytes"] = int(_number("server", "max_request_bytes", t["max_request_bytes"], minimum=1))
+    return replace(cfg, **changes)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
+
+
+def load_config(
+    config_file: str | Path | None = None,
+    *,
+    db: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Config:
+    """Layer default < file < environment < arguments.
+
+    With no `config_file`, `costper.toml` in `cwd` is read if present (and
+    COSTPER_CONFIG names another); an explicitly named file must exist.
+    """
+    env = os.environ if env is None else env
+    cwd = cwd or Path.cwd()
+    cfg = Config()
+    path: Path | None = None
+    if config_file is not None:
+        path = Path(config_file)
+    elif env.get("COSTPER_CONFIG"):
+        path = Path(env["COSTPER_CONFIG"])
+    elif (cwd / DEFAULT_CONFIG_FILE).exists():
+        path = cwd / DEFAULT_CONFIG_FILE
+    if path is not None:
+        try:
+            cfg = parse_config(read_config_file(path), cfg)
+        except ConfigError as e:
+            msg = str(e)
+            raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+    cfg = _from_env(cfg, env)
+    if db is not None:
+        cfg = replace(cfg, db=db)
+    return cfg
+
+
+def _from_env(cfg: Config, env: Mapping[str, str]) -> Config:
+    changes: dict[str, Any] = {}
+
+    def num(name: str) -> float:
+        try:
+            v = float(env[name])
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {env[name]!r}") from None
+        if v < 0:
+            raise ConfigError(f"{name}: must be >= 0, got {env[name]!r}")
+        return v
+
+    if env.get("COSTPER_DB"):
+        changes["db"] = env["COSTPER_DB"]
+    cost_changes = {}
+    for key in ("escalation_cost", "review_cost", "per_call_overhead"):
+        name = f"COSTPER_{key.upper()}"
+        if env.get(name):
+            cost_changes[key] = num(name)
+    if cost_changes:
+        changes["costs"] = replace(cfg.costs, **cost_changes)
+    if env.get("COSTPER_IMPLICIT_SUCCESS_AFTER"):
+        changes["implicit_success_after"] = parse_duration(
+            env["COSTPER_IMPLICIT_SUCCESS_AFTER"], "COSTPER_IMPLICIT_SUCCESS_AFTER"
+        )
+    if env.get("COSTPER_CONFIDENCE"):
+        c = num("COSTPER_CONFIDENCE")
+        if not 0 < c < 1:
+            raise ConfigError(f"COSTPER_CONFIDENCE: must be between 0 and 1, got {env['COSTPER_CONFIDENCE']!r}")
+        changes["confidence"] = c
+    if env.get("COSTPER_MIN_SESSIONS"):
+        raw = env["COSTPER_MIN_SESSIONS"]
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigError(f"COSTPER_MIN_SESSIONS: expected a positive integer, got {raw!r}")
+        changes["min_sessions"] = int(raw)
+    if env.get("COSTPER_API_KEYS"):
+        changes["api_keys"] = tuple(k.strip() for k in env["COSTPER_API_KEYS"].split(",") if k.strip())
+    return replace(cfg, **changes)

@@ -1,0 +1,127 @@
+"""The store's tables: one definition, used for DDL, Arrow batches and checks.
+
+Money in the store is DOUBLE: sums over millions of calls stay exact to far
+below a cent, and the statistics need floats anyway. The calculator, which
+must reproduce figures to the cent, uses Decimal.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+CALLS = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("parent_span_id", pa.string()),
+        ("session_id", pa.string()),
+        ("turn_id", pa.string()),
+        ("request_id", pa.string()),
+        ("feature", pa.string()),
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("prompt_version", pa.string()),
+        ("operation", pa.string()),
+        ("service_name", pa.string()),
+        ("start_time", pa.timestamp("us")),
+        ("duration_ms", pa.float64()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("cache_read_tokens", pa.int64()),
+        ("cache_write_tokens", pa.int64()),
+        ("reasoning_tokens", pa.int64()),
+        ("failed", pa.bool_()),
+        ("error_type", pa.string()),
+        ("estimated_cost", pa.float64()),
+        ("estimate_source", pa.string()),
+        ("cost", pa.float64()),
+        ("cost_source", pa.string()),
+        ("infra_cost", pa.float64()),
+    ]
+)
+"""One row per inference span.
+
+`input_tokens` include cached input (as OTel GenAI and genai-prices count
+them); `output_tokens` include reasoning. `estimated_cost` is what telemetry
+says (reported, config or catalog; null when unpriced) and `estimate_source`
+says which; `cost`/`cost_source` are what reports use: the estimate, or the
+bill once `costper ingest billing` has joined it (`billed`). `infra_cost` is
+self-hosted hardware allocated to the call. Times are UTC without zone.
+"""
+
+CALLS_KEY = ("trace_id", "span_id")
+CALLS_NOT_NULL = ("trace_id", "span_id", "session_id", "turn_id", "feature", "start_time", "failed", "cost_source")
+
+OUTCOMES = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("session_id", pa.string()),
+        ("at", pa.timestamp("us")),
+        ("success", pa.bool_()),
+        ("escalated", pa.bool_()),
+        ("reviewed", pa.bool_()),
+        ("signal", pa.string()),
+        ("source", pa.string()),
+    ]
+)
+"""One row per outcome record; `record_id` is a hash of its content, so the
+same record ingested twice is stored once."""
+
+OUTCOMES_KEY = ("record_id",)
+OUTCOMES_NOT_NULL = ("record_id", "session_id", "at")
+
+BILLING = pa.schema(
+    [
+        ("row_hash", pa.string()),
+        ("source_file", pa.string()),
+        ("row_number", pa.int64()),
+        ("focus_version", pa.string()),
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("token_kind", pa.string()),
+        ("request_id", pa.string()),
+        ("ProviderName", pa.string()),
+        ("ServiceName", pa.string()),
+        ("ServiceCategory", pa.string()),
+        ("ChargeCategory", pa.string()),
+        ("ChargeClass", pa.string()),
+        ("ChargeDescription", pa.string()),
+        ("ChargePeriodStart", pa.timestamp("us")),
+        ("ChargePeriodEnd", pa.timestamp("us")),
+        ("BillingPeriodStart", pa.timestamp("us")),
+        ("BillingPeriodEnd", pa.timestamp("us")),
+        ("BillingCurrency", pa.string()),
+        ("BilledCost", pa.float64()),
+        ("EffectiveCost", pa.float64()),
+        ("ListCost", pa.float64()),
+        ("ContractedCost", pa.float64()),
+        ("ConsumedQuantity", pa.float64()),
+        ("ConsumedUnit", pa.string()),
+        ("PricingQuantity", pa.float64()),
+        ("PricingUnit", pa.string()),
+        ("ResourceId", pa.string()),
+        ("ResourceName", pa.string()),
+        ("SkuId", pa.string()),
+        ("SkuMeter", pa.string()),
+        ("SkuPriceDetails", pa.string()),
+        ("SubAccountId", pa.string()),
+        ("RegionId", pa.string()),
+        ("Tags", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+"""One row per FOCUS line, AI or not. Typed columns are the ones costper uses;
+`raw` keeps the whole row as JSON so nothing of the export is lost.
+`provider`/`model`/`token_kind`/`request_id` are costper's reading of the
+line (which model it bills), filled at ingest."""
+
+BILLING_KEY = ("row_hash",)
+BILLING_NOT_NULL = ("row_hash",)
+
+TABLES = {
+    "calls": (CALLS, CALLS_KEY, CALLS_NOT_NULL),
+    "outcomes": (OUTCOMES, OUTCOMES_KEY, OUTCOMES_NOT_NULL),
+    "billing": (BILLING, BILLING_KEY, BILLING_NOT_NULL),
+}

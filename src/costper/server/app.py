@@ -1,0 +1,44 @@
+"""The HTTP application: OTLP receiver, outcome endpoint, JSON API, dashboard.
+
+Routes are thin: parse, call the core, render. Errors are translated here,
+once: InputError -> 400, AuthError -> 401, TooLarge -> 413.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from costper.config import Config
+from costper.errors import AuthError, InputError, TooLarge
+from costper.store import Store
+
+
+def create_app(config: Config, store: Store) -> FastAPI:
+    app = FastAPI(title="costper", docs_url=None, redoc_url=None)
+    app.state.config = config
+    app.state.store = store
+
+    @app.exception_handler(TooLarge)
+    async def _too_large(request: Request, exc: TooLarge) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=413)
+
+    @app.exception_handler(InputError)
+    async def _bad_input(request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(AuthError)
+    async def _unauthorized(request: Request, exc: AuthError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=401)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, object]:
+        return {"status": "ok", "data_version": store.version()}
+
+    from costper.server import api, otlp, pages
+
+    for module in (otlp, api, pages):
+        router = getattr(module, "router", None)
+        if router is not None:
+            app.include_router(router)
+    return app

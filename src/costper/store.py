@@ -1,0 +1,233 @@
+"""The storage seam: the only module that imports `duckdb`.
+
+Everything else sees Ibis tables (`Store.table`) and hands Arrow batches to
+`Store.insert`. Writes are atomic per batch (one transaction over every table
+in it) and idempotent (rows whose key is already stored are skipped), so a
+file or request ingested twice counts once and a rejected batch writes
+nothing. A `data_version` counter in `meta` moves on every write, so callers
+can cache query results by it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import pyarrow as pa
+
+from costper.errors import InputError, StoreError
+from costper.schema import SCHEMA_VERSION, TABLES
+
+_SQL_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.timestamp("us"): "TIMESTAMP",
+}
+
+
+def _ddl(name: str) -> str:
+    schema, key, not_null = TABLES[name]
+    cols = []
+    for f in schema:
+        col = f'"{f.name}" {_SQL_TYPES[f.type]}'
+        if f.name in not_null:
+            col += " NOT NULL"
+        cols.append(col)
+    cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in key) + ")")
+    return f'CREATE TABLE IF NOT EXISTS "{name}" (' + ", ".join(cols) + ")"
+
+
+def conform(name: str, batch: pa.Table) -> pa.Table:
+    """Arrange a batch as the table's schema: missing columns null, order fixed."""
+    schema = TABLES[name][0]
+    cols = []
+    for f in schema:
+        if f.name in batch.column_names:
+            col = batch.column(f.name)
+            if col.type != f.type:
+                col = col.cast(f.type)
+            cols.append(col)
+        else:
+            cols.append(pa.nulls(batch.num_rows, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+class Store:
+    """A costper store in one DuckDB file (or in memory with ':memory:')."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
+        self._con = con
+        self.path = path
+        self._lock = threading.RLock()
+        self.ibis = ibis.duckdb.from_connection(con)
+        self._migrate()
+
+    @classmethod
+    def open(cls, path: str | Path, *, read_only: bool = False) -> Store:
+        p = str(path)
+        if p != ":memory:":
+            parent = Path(p).parent
+            if not parent.exists():
+                raise StoreError(f"{p}: the folder {parent} does not exist")
+        try:
+            con = duckdb.connect(p, read_only=read_only)
+        except duckdb.Error as e:
+            raise StoreError(f"{p}: cannot open the store: {e}") from None
+        return cls(con, p)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+            row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: store schema version {row[0]} is newer than this costper "
+                    f"({SCHEMA_VERSION}); upgrade costper"
+                )
+            if row is None:
+                self._con.execute("BEGIN")
+                for name in TABLES:
+                    self._con.execute(_ddl(name))
+                self._con.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?), ('data_version', '0')",
+                    [str(SCHEMA_VERSION)],
+                )
+                self._con.execute("COMMIT")
+
+    def table(self, name: str) -> ibis.Table:
+        if name not in TABLES:
+            raise StoreError(f"no table {name!r} (tables: {', '.join(TABLES)})")
+        return self.ibis.table(name)
+
+    def version(self) -> int:
+        with self._lock:
+            row = self._con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def count(self, name: str) -> int:
+        with self._lock:
+            row = self._con.execute(f'SELECT count(*) FROM "{self.table(name).get_name()}"').fetchone()
+        return int(row[0]) if row else 0
+
+    def to_arrow(self, expr: ibis.Expr) -> pa.Table:
+        """Run an Ibis expression on this store, serialised with writes."""
+        with self._lock:
+            return self.ibis.to_pyarrow(expr)
+
+    def execute(self, expr: ibis.Expr) -> Any:
+        with self._lock:
+            return self.ibis.execute(expr)
+
+    def insert(self, name: str, batch: pa.Table) -> int:
+        return self.insert_many({name: batch})[name]
+
+    def insert_many(self, batches: Mapping[str, pa.Table]) -> dict[str, int]:
+        """Insert batches into their tables in one transaction; return rows new to the store."""
+        prepared = {}
+        for name, batch in batches.items():
+            if name not in TABLES:
+                raise StoreError(f"no table {name!r}")
+            b = conform(name, batch)
+            _, key, not_null = TABLES[name]
+            for col in not_null:
+                nulls = b.column(col).null_count
+                if nulls:
+                    raise InputError(f"{name}: {nulls} row(s) without {col}", field=col)
+            prepared[name] = b
+        counts: dict[str, int] = {}
+        with self._lock, self.transaction():
+            for name, b in prepared.items():
+                _, key, _ = TABLES[name]
+                keys = ", ".join(f'"{k}"' for k in key)
+                view = f"_batch_{name}"
+                self._con.register(view, b)
+                try:
+                    before = self._count_raw(name)
+                    self._con.execute(
+                        f'INSERT OR IGNORE INTO "{name}" SELECT * FROM "{view}" '
+                        f"QUALIFY row_number() OVER (PARTITION BY {keys}) = 1"
+                    )
+                    counts[name] = self._count_raw(name) - before
+                finally:
+                    self._con.unregister(view)
+        return counts
+
+    def _count_raw(self, name: str) -> int:
+        row = self._con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write; bumps `data_version` so cached results expire."""
+        with self._lock:
+            self._con.execute("BEGIN")
+            try:
+                yield
+                self._con.execute(
+                    "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
+                    "WHERE key = 'data_version'"
+                )
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+
+    def update_calls(self, costs: pa.Table) -> int:
+        """Set `cost`, `cost_source`, `infra_cost` of the calls named by (trace_id, span_id).
+
+        Calls not named go back to their estimate, so a re-run of the billing
+        join never leaves a stale bill behind. One transaction.
+        """
+        needed = {"trace_id", "span_id", "cost", "cost_source", "infra_cost"}
+        missing = needed - set(costs.column_names)
+        if missing:
+            raise StoreError(f"update_calls: missing columns {sorted(missing)}")
+        with self._lock, self.transaction():
+            self._con.execute(
+                "UPDATE calls SET cost = estimated_cost, cost_source = estimate_source, infra_cost = 0 "
+                "WHERE cost_source = 'billed' OR infra_cost <> 0"
+            )
+            self._con.register("_costs", costs.select(sorted(needed)))
+            try:
+                self._con.execute(
+                    "UPDATE calls SET cost = c.cost, cost_source = c.cost_source, infra_cost = c.infra_cost "
+                    "FROM _costs c WHERE calls.trace_id = c.trace_id AND calls.span_id = c.span_id"
+                )
+            finally:
+                self._con.unregister("_costs")
+            return len(costs)
+
+    def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
+        """Raw SQL for benchmarks' hand-written baselines and diagnostics only."""
+        with self._lock:
+            return self._con.execute(query, params or []).fetch_arrow_table()
+
+
+def open_store(target: str | Path, *, read_only: bool = False) -> Store:
+    """Open a store by path (DuckDB file, created if absent) or 'duckdb://path' URL."""
+    t = str(target)
+    if t.startswith("duckdb://"):
+        t = t[len("duckdb://") :] or ":memory:"
+    elif "://" in t:
+        raise StoreError(
+            f"{t}: only DuckDB stores are supported for writing so far; "
+            "other Ibis backends can be queried with costper.report(ibis_connection)"
+        )
+    return Store.open(t, read_only=read_only)
