@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from costper.config import Config
 from costper.errors import AuthError, InputError, TooLarge
+from costper.server.auth import ApiKeyMiddleware
 from costper.store import Store
 
 
@@ -18,6 +19,7 @@ def create_app(config: Config, store: Store) -> FastAPI:
     app = FastAPI(title="costper", docs_url=None, redoc_url=None)
     app.state.config = config
     app.state.store = store
+    app.add_middleware(ApiKeyMiddleware, keys=config.api_keys)
 
     @app.exception_handler(TooLarge)
     async def _too_large(request: Request, exc: TooLarge) -> JSONResponse:
