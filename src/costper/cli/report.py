@@ -1,0 +1,175 @@
+"""`costper report` and `costper compare`."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from costper.cli import render
+from costper.cli.app import app
+from costper.cli.common import ConfigOption, DbOption, FormatOption, config, store_for
+from costper.compare import compare as compare_variants
+from costper.errors import InputError
+from costper.report import Report, report as build_report
+
+FORMATS = ("table", "json", "csv")
+_RELATIVE = re.compile(r"^(\d+)([hdw])$")
+
+
+def parse_time(text: str | None, option: str) -> datetime | None:
+    """ISO date or date-time (UTC), or a look-back such as 7d, 24h, 2w."""
+    if text is None:
+        return None
+    m = _RELATIVE.match(text.strip())
+    if m:
+        unit = {"h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+        return datetime.now(UTC).replace(tzinfo=None) - timedelta(**{unit: int(m.group(1))})
+    try:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{option}: expected a date such as 2025-06-01, a date-time, or 7d/24h/2w, got {text!r}",
+            field=option, value=text,
+        ) from None
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise InputError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}", field="format", value=fmt)
+    return fmt
+
+
+def print_report(rep: Report, title: str = "Cost per success") -> None:
+    con = render.console()
+    keys = rep.by
+    t = render.table(
+        f"{title} (confidence {rep.confidence:.0%}; intervals in brackets)",
+        [(k, "left") for k in keys]
+        + [("sessions", "right"), ("pending", "right"), ("success", "right"), ("escalated", "right"),
+           ("per 1M tok", "right"), ("per intent", "right"), ("per success", "right")],
+    )
+    b = render.table(
+        "Where the money goes (labeled sessions)",
+        [(k, "left") for k in keys]
+        + [(p, "right") for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")],
+    )
+    thin = []
+    for g in rep.groups:
+        key = [str(g.key[k]) if g.key[k] is not None else "—" for k in keys]
+        style = None if g.sample_ok else "dim"
+        mark = "" if g.sample_ok else " *"
+        t.add_row(
+            *key, f"{g.labeled_sessions:,}{mark}", f"{g.pending_sessions:,}",
+            render.interval(g.success_rate, render.pct),
+            render.interval(g.escalation_rate, render.pct), render.money(g.cost_per_1m_tokens),
+            render.interval(g.cost_per_intent), render.interval(g.cost_per_success), style=style,
+        )
+        b.add_row(*key, *(render.money(g.cost[p]) for p in
+                          ("llm", "retries", "escalation", "review", "overhead", "infra", "total")), style=style)
+        if not g.sample_ok:
+            thin.append(g)
+    con.print(t)
+    con.print(b)
+    if thin:
+        con.print(f"[dim]* fewer than the minimum labeled sessions: too few to decide on "
+                  f"({len(thin)} group(s)).[/dim]")
+    needing = [g for g in rep.groups if g.sessions_needed]
+    for g in needing[:5]:
+        label = ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all"
+        con.print(f"[dim]{label}: about {g.sessions_needed:,} more sessions for cost per success within ±10%.[/dim]")
+    unpriced = sum(g.unpriced_calls for g in rep.groups)
+    if unpriced:
+        con.print(f"[bold red]{unpriced:,} call(s) have no price: their cost is missing from these figures "
+                  f"(add a [prices] entry or ingest the bill).[/bold red]")
+
+
+def emit(rep: Report, fmt: str) -> None:
+    if fmt == "json":
+        render.write_json(rep.to_dict())
+    elif fmt == "csv":
+        render.write_csv(rep.rows())
+    else:
+        print_report(rep)
+
+
+@app.command("report")
+def report_cmd(
+    by: Annotated[str, typer.Option("--by", help="Group keys, comma-separated: feature, model, provider, "
+                                    "prompt_version, day, week, month, turns.")] = "feature",
+    since: Annotated[str | None, typer.Option(help="Sessions starting at or after (date, date-time, 7d).")] = None,
+    until: Annotated[str | None, typer.Option(help="Sessions starting before (date, date-time).")] = None,
+    feature: Annotated[str | None, typer.Option(help="Only this feature.")] = None,
+    fmt: FormatOption = "table",
+    db: DbOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """The metrics table: cost per token beside cost per success, with intervals."""
+    check_format(fmt)
+    cfg = config(db, config_file)
+    keys = [k for k in by.split(",") if k.strip()]
+    s, u = parse_time(since, "--since"), parse_time(until, "--until")
+    with store_for(cfg) as store:
+        rep = build_report(store, keys, since=s, until=u, feature=feature, config=cfg)
+    emit(rep, fmt)
+
+
+@app.command("compare")
+def compare_cmd(
+    by: Annotated[str, typer.Option("--by", help="The key whose values are the variants (e.g. model).")],
+    baseline: Annotated[str, typer.Option(help="The variant to compare against.")],
+    feature: Annotated[str | None, typer.Option(help="Only this feature.")] = None,
+    since: Annotated[str | None, typer.Option()] = None,
+    until: Annotated[str | None, typer.Option()] = None,
+    fmt: FormatOption = "table",
+    db: DbOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Variants against a baseline: difference in cost per success, interval, verdict."""
+    check_format(fmt)
+    cfg = config(db, config_file)
+    s, u = parse_time(since, "--since"), parse_time(until, "--until")
+    with store_for(cfg) as store:
+        cmp = compare_variants(store, by, baseline, feature=feature, since=s, until=u, config=cfg)
+    if fmt == "json":
+        render.write_json(cmp.to_dict())
+        return
+    rows = []
+    for v in [None, *cmp.variants]:
+        g = cmp.baseline if v is None else v.group
+        d = v.vs_baseline if v else None
+        rows.append({
+            by: g.key[cmp.by], "labeled_sessions": g.labeled_sessions, "success_rate": g.success_rate.value,
+            "cost_per_success": g.cost_per_success.value, "cps_low": g.cost_per_success.low,
+            "cps_high": g.cost_per_success.high,
+            "difference": d.difference.value if d else None, "diff_low": d.difference.low if d else None,
+            "diff_high": d.difference.high if d else None, "ratio": d.ratio.value if d else None,
+            "p_value": d.p_value if d else None, "verdict": d.verdict if d else "baseline",
+            "sessions_needed": g.sessions_needed,
+        })
+    if fmt == "csv":
+        render.write_csv(rows)
+        return
+    title = f"Against {by}={baseline}" + (f" in {cmp.feature}" if cmp.feature else "")
+    t = render.table(title, [(by, "left"), ("sessions", "right"), ("success", "right"),
+                             ("per success", "right"), ("difference", "right"), ("ratio", "right"),
+                             ("p", "right"), ("verdict", "left"), ("needs", "right")])
+    for r, v in zip(rows, [None, *cmp.variants], strict=True):
+        g = cmp.baseline if v is None else v.group
+        d = v.vs_baseline if v else None
+        verdict = r["verdict"]
+        color = {"cheaper": "green", "dearer": "red"}.get(verdict, "")
+        t.add_row(
+            str(r[by]), f"{g.labeled_sessions:,}", render.pct(g.success_rate.value),
+            render.interval(g.cost_per_success),
+            render.interval(d.difference) if d else "—",
+            f"{d.ratio.value:.2f}×" if d and d.ratio.value is not None else "—",
+            f"{d.p_value:.3g}" if d and d.p_value is not None else "—",
+            f"[{color}]{verdict}[/{color}]" if color else verdict,
+            f"+{g.sessions_needed:,}" if g.sessions_needed else "—",
+            style=None if g.sample_ok else "dim",
+        )
+    render.console().print(t)

@@ -1,0 +1,212 @@
+"""The metrics table: per group, cost per token beside cost per success.
+
+One aggregation over the session table yields counts, cost parts and the
+sufficient statistics; intervals are then computed per group in Python from
+those few numbers (`intervals.py`). `Report` is the Python API a notebook
+uses; the CLI and HTTP API only render it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from costper.config import Config
+from costper.intervals import Interval, Sums, mean_interval, ratio_interval, sessions_needed, wilson
+from costper.sessions import COST_SOURCES, check_keys, session_table
+
+_COLUMN = {"turns": "turn_bucket"}
+
+
+@dataclass(frozen=True)
+class Group:
+    key: dict[str, Any]
+    sessions: int
+    labeled_sessions: int
+    pending_sessions: int
+    successes: int
+    escalations: int
+    reviewed: int
+    calls: int
+    failed_calls: int
+    turns: int
+    unpriced_calls: int
+    tokens: dict[str, int]
+    cost: dict[str, float]
+    cost_sources: dict[str, int]
+    success_rate: Interval
+    escalation_rate: Interval
+    cost_per_1m_tokens: float | None
+    cost_per_intent: Interval
+    cost_per_success: Interval
+    sample_ok: bool
+    sessions_needed: int | None
+    sums: Sums = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k != "sums"}
+        for name in ("success_rate", "escalation_rate", "cost_per_intent", "cost_per_success"):
+            d[name] = getattr(self, name).to_dict()
+        d["cost_per_success"]["method"] = self.cost_per_success.method
+        return d
+
+
+@dataclass(frozen=True)
+class Report:
+    confidence: float
+    by: list[str]
+    groups: list[Group]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "confidence": self.confidence,
+            "by": list(self.by),
+            "groups": [g.to_dict() for g in self.groups],
+            "unpriced_calls": sum(g.unpriced_calls for g in self.groups),
+        }
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Flat rows (one per group) for CSV, pandas or Arrow."""
+        out = []
+        for g in self.groups:
+            row: dict[str, Any] = dict(g.key)
+            for k in ("sessions", "labeled_sessions", "pending_sessions", "successes", "escalations",
+                      "reviewed", "calls", "failed_calls", "turns", "unpriced_calls"):
+                row[f"{k}_count" if k in g.key else k] = getattr(g, k)
+            row.update({f"tokens_{k}": v for k, v in g.tokens.items()})
+            row.update({f"cost_{k}": v for k, v in g.cost.items()})
+            row["cost_per_1m_tokens"] = g.cost_per_1m_tokens
+            for name in ("success_rate", "escalation_rate", "cost_per_intent", "cost_per_success"):
+                iv = getattr(g, name)
+                row[name], row[f"{name}_low"], row[f"{name}_high"] = iv.value, iv.low, iv.high
+            row["sample_ok"] = g.sample_ok
+            row["sessions_needed"] = g.sessions_needed
+            out.append(row)
+        return out
+
+    def to_arrow(self) -> pa.Table:
+        return pa.Table.from_pylist(self.rows())
+
+    def to_pandas(self) -> Any:
+        return self.to_arrow().to_pandas()
+
+
+def group_sums(sessions: ir.Table, by: list[str]) -> ir.Table:
+    """Counts, cost parts and sufficient statistics per group, in one pass."""
+    s = sessions
+    lab = s.status != "pending"
+    ok = s.status == "success"
+    tot = s.total
+    aggs: dict[str, Any] = dict(
+        sessions=s.count(),
+        labeled_sessions=lab.cast("int64").sum(),
+        successes=ok.cast("int64").sum(),
+        escalations=(lab & s.escalated).cast("int64").sum(),
+        reviewed=(lab & s.reviewed).cast("int64").sum(),
+        calls=s.calls.sum(where=lab),
+        failed_calls=s.failed_calls.sum(where=lab),
+        turns=s.turns.sum(where=lab),
+        unpriced_calls=s.unpriced_calls.sum(),
+        tokens_input=s.input_tokens.sum(where=lab),
+        tokens_output=s.output_tokens.sum(where=lab),
+        tokens_cache_read=s.cache_read_tokens.sum(where=lab),
+        sum_cc=(tot * tot).sum(where=lab),
+        sum_cs=tot.sum(where=ok),
+    )
+    for part in ("llm", "retries", "escalation", "review", "overhead", "infra", "total"):
+        aggs[f"cost_{part}"] = s[part].sum(where=lab)
+    for src in COST_SOURCES:
+        aggs[f"src_{src}"] = s[f"src_{src}"].sum(where=lab)
+    cols = [s[_COLUMN.get(k, k)].name(f"key_{k}") for k in by]
+    if not cols:
+        return s.aggregate(**aggs)
+    return s.group_by(cols).aggregate(**aggs).order_by([c.get_name() for c in cols])
+
+
+def _key_value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.date().isoformat() if v.time() == datetime.min.time() else v.isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def _num(v: Any) -> float:
+    return 0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def build_group(row: dict[str, Any], by: list[str], config: Config) -> Group:
+    n = int(_num(row["labeled_sessions"]))
+    succ = int(_num(row["successes"]))
+    total = _num(row["cost_total"])
+    sums = Sums(n=n, c=total, s=float(succ), cc=_num(row["sum_cc"]), ss=float(succ), cs=_num(row["sum_cs"]))
+    cost = {p: _num(row[f"cost_{p}"]) for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")}
+    tokens = {k: int(_num(row[f"tokens_{k}"])) for k in ("input", "output", "cache_read")}
+    tokens["total"] = tokens["input"] + tokens["output"]
+    conf = config.confidence
+    return Group(
+        key={k: _key_value(row[f"key_{k}"]) for k in by},
+        sessions=int(_num(row["sessions"])),
+        labeled_sessions=n,
+        pending_sessions=int(_num(row["sessions"])) - n,
+        successes=succ,
+        escalations=int(_num(row["escalations"])),
+        reviewed=int(_num(row["reviewed"])),
+        calls=int(_num(row["calls"])),
+        failed_calls=int(_num(row["failed_calls"])),
+        turns=int(_num(row["turns"])),
+        unpriced_calls=int(_num(row["unpriced_calls"])),
+        tokens=tokens,
+        cost=cost,
+        cost_sources={src: int(_num(row[f"src_{src}"])) for src in COST_SOURCES if _num(row[f"src_{src}"])},
+        success_rate=wilson(succ, n, conf),
+        escalation_rate=wilson(_num(row["escalations"]), n, conf),
+        cost_per_1m_tokens=cost["llm"] / tokens["total"] * 1e6 if tokens["total"] else None,
+        cost_per_intent=_floor_zero(mean_interval(n, total, sums.cc, conf)),
+        cost_per_success=_floor_zero(ratio_interval(sums, conf)),
+        sample_ok=n >= config.min_sessions,
+        sessions_needed=sessions_needed(sums, conf),
+        sums=sums,
+    )
+
+
+def _floor_zero(iv: Interval) -> Interval:
+    """Session costs are never negative, so neither is a mean of them."""
+    if iv.low is not None and iv.value is not None and iv.value >= 0 and iv.low < 0:
+        return Interval(iv.value, 0.0, iv.high, iv.method)
+    return iv
+
+
+def _execute(source: Any, expr: ir.Table) -> list[dict[str, Any]]:
+    if hasattr(source, "to_arrow"):
+        return source.to_arrow(expr).to_pylist()
+    return expr.to_pyarrow().to_pylist()
+
+
+def report(
+    source: Any,
+    by: list[str] | tuple[str, ...] | str = ("feature",),
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    feature: str | None = None,
+    config: Config | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """The metrics table over a store (a `Store`, a DuckDB path, or an Ibis backend)."""
+    from costper.store import open_store
+
+    config = config or Config()
+    keys = check_keys(by.split(",") if isinstance(by, str) else by)
+    if isinstance(source, str | Path):
+        with open_store(source, read_only=True) as store:
+            return report(store, keys, since=since, until=until, feature=feature, config=config, now=now)
+    sessions = session_table(source, config, now=now, since=since, until=until, feature=feature, keys=keys)
+    rows = _execute(source, group_sums(sessions, keys))
+    return Report(config.confidence, keys, [build_group(r, keys, config) for r in rows if r["sessions"]])

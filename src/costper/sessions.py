@@ -1,0 +1,147 @@
+"""Calls and outcome records → one row per session, with its cost model applied.
+
+A session is the unit that succeeds or fails, so every metric is per session:
+this module is where calls are rolled up, outcomes resolved (latest value of
+each field wins; escalated means failed; no record and quiet for
+`implicit_success_after` means an implicit success; otherwise pending) and
+DESIGN.md's cost model applied. Everything is an Ibis expression, so it runs
+on whichever engine holds the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from costper.config import Config
+from costper.errors import InputError
+
+GROUP_KEYS = ("feature", "model", "provider", "prompt_version", "day", "week", "month", "turns")
+COST_SOURCES = ("billed", "reported", "config", "catalog", "unpriced")
+COST_PARTS = ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
+
+
+def check_keys(keys: Iterable[str]) -> list[str]:
+    """Validate group keys against the known list: they are never pasted into a query."""
+    out = []
+    for k in keys:
+        k = k.strip()
+        if k not in GROUP_KEYS:
+            raise InputError(f"unknown group key {k!r} (known: {', '.join(GROUP_KEYS)})", field="by", value=k)
+        if k not in out:
+            out.append(k)
+    return out
+
+
+def _tables(source: Any) -> tuple[ir.Table, ir.Table]:
+    if hasattr(source, "table") and hasattr(source, "ibis"):
+        return source.table("calls"), source.table("outcomes")
+    return source.table("calls"), source.table("outcomes")
+
+
+def _by_feature(feature: ir.StringValue, config: Config, attr: str) -> ir.FloatingValue:
+    default = float(getattr(config.costs, attr))
+    overrides = [(f, float(getattr(c, attr))) for f, c in config.feature_costs.items() if getattr(c, attr) != default]
+    if not overrides:
+        return ibis.literal(default, type="float64")
+    return ibis.cases(*[(feature == f, v) for f, v in overrides], else_=default)
+
+
+def resolved_outcomes(outcomes: ir.Table) -> ir.Table:
+    """Per session: the latest non-null value of each outcome field."""
+    o = outcomes
+    return o.group_by("session_id").aggregate(
+        o_success=o.success.argmax(o.at, where=o.success.notnull()),
+        o_escalated=o.escalated.argmax(o.at, where=o.escalated.notnull()),
+        o_reviewed=o.reviewed.argmax(o.at, where=o.reviewed.notnull()),
+        o_records=o.count(),
+    )
+
+
+def session_table(
+    source: Any,
+    config: Config | None = None,
+    *,
+    now: datetime | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    feature: str | None = None,
+    keys: Iterable[str] | None = None,
+) -> ir.Table:
+    """One row per session. `keys` limits the optional group columns computed
+    (model/provider need a second pass over calls); None computes them all."""
+    config = config or Config()
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    want = set(GROUP_KEYS if keys is None else check_keys(keys))
+    calls, outcomes = _tables(source)
+    c = calls
+    cost = c.cost.fill_null(0.0)
+    aggs: dict[str, Any] = dict(
+        feature=c.feature.argmin(c.start_time),
+        prompt_version=c.prompt_version.argmin(c.start_time),
+        first_call=c.start_time.min(),
+        last_call=c.start_time.max(),
+        turns=c.turn_id.nunique(),
+        calls=c.count(),
+        failed_calls=c.failed.cast("int64").sum(),
+        input_tokens=c.input_tokens.fill_null(0).sum(),
+        output_tokens=c.output_tokens.fill_null(0).sum(),
+        cache_read_tokens=c.cache_read_tokens.fill_null(0).sum(),
+        llm=cost.sum(),
+        retries=c.failed.ifelse(cost, 0.0).sum(),
+        infra=c.infra_cost.fill_null(0.0).sum(),
+        unpriced_calls=c.cost.isnull().cast("int64").sum(),
+    )
+    for src in COST_SOURCES:
+        aggs[f"src_{src}"] = (c.cost_source == src).cast("int64").sum()
+    s = c.group_by("session_id").aggregate(**aggs)
+    if want & {"model", "provider"}:
+        per_model = c.group_by(["session_id", "provider", "model"]).aggregate(m_cost=cost.sum(), m_first=c.start_time.min())
+        # Ties (e.g. all unpriced) go to the model used first.
+        ranked = per_model.mutate(
+            rank=ibis.row_number().over(
+                ibis.window(group_by="session_id", order_by=[ibis.desc("m_cost"), "m_first"])
+            )
+        )
+        top = ranked.filter(ranked["rank"] == 0).select("session_id", "provider", "model")
+        s = s.left_join(top, "session_id").drop("session_id_right")
+    else:
+        s = s.mutate(provider=ibis.null("string"), model=ibis.null("string"))
+    o = resolved_outcomes(outcomes)
+    s = s.left_join(o, "session_id").drop("session_id_right")
+
+    escalated = s.o_escalated.fill_null(False)
+    explicit = ibis.cases((escalated, False), else_=s.o_success)
+    if config.implicit_success_after is None:
+        implicit_ok = ibis.literal(False)
+    else:
+        implicit_ok = s.last_call < ibis.literal(now - config.implicit_success_after, type="timestamp")
+    success = ibis.cases((explicit.notnull(), explicit), (implicit_ok, True), else_=ibis.null("boolean"))
+    status = ibis.cases((success.isnull(), "pending"), (success, "success"), else_="failure")
+    reviewed = s.o_reviewed.fill_null(False)
+    s = s.mutate(
+        success=success,
+        escalated=escalated,
+        reviewed=reviewed,
+        status=status,
+        escalation=escalated.ifelse(_by_feature(s.feature, config, "escalation_cost"), 0.0),
+        review=reviewed.ifelse(_by_feature(s.feature, config, "review_cost"), 0.0),
+        overhead=s.calls.cast("float64") * _by_feature(s.feature, config, "per_call_overhead"),
+        total_tokens=s.input_tokens + s.output_tokens,
+        day=s.first_call.date(),
+        week=s.first_call.truncate("W").date(),
+        month=s.first_call.truncate("M").date(),
+        turn_bucket=ibis.cases((s.turns >= 5, "5+"), else_=s.turns.cast("string")),
+    )
+    s = s.mutate(total=s.llm + s.escalation + s.review + s.overhead + s.infra)
+    if since is not None:
+        s = s.filter(s.first_call >= ibis.literal(since, type="timestamp"))
+    if until is not None:
+        s = s.filter(s.first_call < ibis.literal(until, type="timestamp"))
+    if feature is not None:
+        s = s.filter(s.feature == feature)
+    return s
