@@ -51,8 +51,10 @@ class Arm:
 ARMS = (
     Arm("support-chat", "gpt-4o-mini", "chat-v3", 0.20, ((5, 1.0),), {5: 0.0019}, {5: 0.70}, 1.0, 0.0, 0.05),
     Arm("support-chat", "gpt-4-turbo", "chat-v3", 0.20, ((1, 1.0),), {1: 0.014}, {1: 0.95}, 1.0, 0.0, 0.02),
-    Arm("invoice-extraction", "gpt-4o-mini", "v1", 0.12, ((1, 1.0),), {1: 0.0006}, {1: 0.90}, 0.0, 0.10, 0.35, True),
-    Arm("invoice-extraction", "gpt-4-turbo", "v2", 0.12, ((1, 1.0),), {1: 0.035}, {1: 0.98}, 0.0, 0.02, 0.10, True),
+    Arm("invoice-extraction", "gpt-4o-mini", "v1", 0.12, ((1, 1.0),), {1: 0.0006}, {1: 0.90}, 0.0, 0.10, 0.35,
+        review_means_failure=True),
+    Arm("invoice-extraction", "gpt-4-turbo", "v2", 0.12, ((1, 1.0),), {1: 0.035}, {1: 0.98}, 0.0, 0.02, 0.10,
+        review_means_failure=True),
     Arm(
         "assistant", "gpt-4o", "assist-v1", 0.355,
         ((1, 0.40), (2, 0.15), (3, 0.20), (4, 0.10), (5, 0.08), (6, 0.04), (7, 0.03)),
@@ -79,6 +81,21 @@ def _hex(prefix: int, values: np.ndarray, width: int) -> list[str]:
     return [f"{prefix:08x}{v:0{width - 8}x}" for v in values.tolist()]
 
 
+def _exact(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
+    """True with probability p, but with the exact expected count per distinct p.
+
+    Calibration data should sit on the article's figures, not two standard
+    errors off them by the luck of a seed; shuffling a fixed number of
+    successes keeps the sessions random and the rates exact.
+    """
+    out = np.zeros(len(p), dtype=bool)
+    for value in np.unique(p):
+        idx = np.flatnonzero(p == value)
+        k = int(round(value * len(idx)))
+        out[rng.permutation(idx)[:k]] = True
+    return out
+
+
 def _arm_chunk(arm: Arm, n: int, first: int, rng: np.random.Generator, end: datetime, days: int, seed: int
                ) -> tuple[pa.Table, pa.Table]:
     sid = np.arange(first, first + n, dtype=np.int64)
@@ -86,12 +103,15 @@ def _arm_chunk(arm: Arm, n: int, first: int, rng: np.random.Generator, end: date
     turns = rng.choice(np.array(choices), size=n, p=np.array(probs) / sum(probs))
     p_success = np.vectorize(arm.success_by_turns.__getitem__)(turns)
     target = np.vectorize(arm.cost_by_turns.__getitem__)(turns)
-    success = rng.random(n) < p_success
-    escalated = ~success & (rng.random(n) < arm.escalate_when_failed)
-    reviewed = rng.random(n) < arm.review_rate
     if arm.review_means_failure:
-        success = ~reviewed & (rng.random(n) < p_success / max(1e-9, 1 - arm.review_rate))
-        success &= ~reviewed
+        reviewed = _exact(rng, np.full(n, 1 - p_success))
+        success = ~reviewed
+    else:
+        success = _exact(rng, p_success)
+        reviewed = _exact(rng, np.full(n, arm.review_rate))
+    escalated = np.zeros(n, dtype=bool)
+    failed_idx = np.flatnonzero(~success)
+    escalated[failed_idx] = _exact(rng, np.full(len(failed_idx), arm.escalate_when_failed))
     pending = rng.random(n) < PENDING_SHARE
     offset = rng.random(n) * (days - 1) * 86400 + 86400
     offset[pending] = rng.random(int(pending.sum())) * 6 * 3600

@@ -21,9 +21,7 @@ def money(v: float | None) -> str:
     a = abs(v)
     if a >= 0.1 or a == 0:
         return f"{v:,.2f}"
-    if a >= 0.01:
-        return f"{v:.3f}"
-    return f"{v:.2g}" if a >= 1e-4 else f"{v:.1e}"
+    return f"{v:#.3g}" if a >= 1e-4 else f"{v:.2e}"
 
 
 def pct(v: float | None) -> str:
