@@ -78,13 +78,18 @@ BILLING = pa.schema(
         ("source_file", pa.string()),
         ("row_number", pa.int64()),
         ("focus_version", pa.string()),
+        ("allocation", pa.string()),
         ("provider", pa.string()),
         ("model", pa.string()),
         ("token_kind", pa.string()),
         ("request_id", pa.string()),
-        ("ProviderName", pa.string()),
+        ("BillingAccountId", pa.string()),
+        ("ServiceProviderName", pa.string()),
+        ("HostProviderName", pa.string()),
+        ("InvoiceIssuerName", pa.string()),
         ("ServiceName", pa.string()),
         ("ServiceCategory", pa.string()),
+        ("ServiceSubcategory", pa.string()),
         ("ChargeCategory", pa.string()),
         ("ChargeClass", pa.string()),
         ("ChargeDescription", pa.string()),
@@ -101,6 +106,7 @@ BILLING = pa.schema(
         ("ConsumedUnit", pa.string()),
         ("PricingQuantity", pa.float64()),
         ("PricingUnit", pa.string()),
+        ("CommitmentDiscountStatus", pa.string()),
         ("ResourceId", pa.string()),
         ("ResourceName", pa.string()),
         ("SkuId", pa.string()),
@@ -112,10 +118,15 @@ BILLING = pa.schema(
         ("raw", pa.string()),
     ]
 )
-"""One row per FOCUS line, AI or not. Typed columns are the ones costper uses;
-`raw` keeps the whole row as JSON so nothing of the export is lost.
-`provider`/`model`/`token_kind`/`request_id` are costper's reading of the
-line (which model it bills), filled at ingest."""
+"""One row per FOCUS line, AI or not. Typed columns are the ones costper uses,
+under their FOCUS 1.3 names (`ServiceProviderName` holds 1.0-1.2's
+`ProviderName`); `raw` keeps the whole row as JSON so nothing of the export is
+lost. `provider`/`model`/`token_kind`/`request_id` are costper's reading of
+the line, filled at ingest: `allocation` is 'model' for a line that bills a
+model's usage, 'infra' for self-hosted hardware of an `[[infra]]` resource,
+null for everything else. `row_hash` is the row's content hash (with an
+ordinal for identical rows within one file), so a bill ingested twice counts
+once."""
 
 BILLING_KEY = ("row_hash",)
 BILLING_NOT_NULL = ("row_hash",)
