@@ -62,9 +62,10 @@ def conform(name: str, batch: pa.Table) -> pa.Table:
 class Store:
     """A costper store in one DuckDB file (or in memory with ':memory:')."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False) -> None:
         self._con = con
         self.path = path
+        self.read_only = read_only
         self._lock = threading.RLock()
         self.ibis = ibis.duckdb.from_connection(con)
         self._migrate()
@@ -76,11 +77,13 @@ class Store:
             parent = Path(p).parent
             if not parent.exists():
                 raise StoreError(f"{p}: the folder {parent} does not exist")
+            if read_only and not Path(p).exists():
+                raise StoreError(f"{p}: no store here yet; run `costper demo` or `costper ingest` first")
         try:
             con = duckdb.connect(p, read_only=read_only)
         except duckdb.Error as e:
             raise StoreError(f"{p}: cannot open the store: {e}") from None
-        return cls(con, p)
+        return cls(con, p, read_only=read_only)
 
     def close(self) -> None:
         with self._lock:
@@ -94,6 +97,15 @@ class Store:
 
     def _migrate(self) -> None:
         with self._lock:
+            if self.read_only:
+                try:
+                    row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                except duckdb.Error:
+                    raise StoreError(f"{self.path}: not a costper store (no meta table)") from None
+                if row is None or int(row[0]) != SCHEMA_VERSION:
+                    raise StoreError(f"{self.path}: store schema version {row and row[0]} is not "
+                                     f"{SCHEMA_VERSION}; open it once for writing to migrate")
+                return
             self._con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
             row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is not None and int(row[0]) > SCHEMA_VERSION:

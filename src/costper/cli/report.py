@@ -13,7 +13,9 @@ from costper.cli.app import app
 from costper.cli.common import ConfigOption, DbOption, FormatOption, config, store_for
 from costper.compare import compare as compare_variants
 from costper.errors import InputError
-from costper.report import Report, report as build_report
+from costper.report import Report
+from costper.report import report as build_report
+from costper.sessions import check_keys
 
 FORMATS = ("table", "json", "csv")
 _RELATIVE = re.compile(r"^(\d+)([hdw])$")
@@ -110,9 +112,9 @@ def report_cmd(
     """The metrics table: cost per token beside cost per success, with intervals."""
     check_format(fmt)
     cfg = config(db, config_file)
-    keys = [k for k in by.split(",") if k.strip()]
+    keys = check_keys([k for k in by.split(",") if k.strip()])
     s, u = parse_time(since, "--since"), parse_time(until, "--until")
-    with store_for(cfg) as store:
+    with store_for(cfg, read_only=True) as store:
         rep = build_report(store, keys, since=s, until=u, feature=feature, config=cfg)
     emit(rep, fmt)
 
@@ -131,8 +133,9 @@ def compare_cmd(
     """Variants against a baseline: difference in cost per success, interval, verdict."""
     check_format(fmt)
     cfg = config(db, config_file)
+    check_keys([by])
     s, u = parse_time(since, "--since"), parse_time(until, "--until")
-    with store_for(cfg) as store:
+    with store_for(cfg, read_only=True) as store:
         cmp = compare_variants(store, by, baseline, feature=feature, since=s, until=u, config=cfg)
     if fmt == "json":
         render.write_json(cmp.to_dict())
