@@ -91,6 +91,8 @@ def mean_interval(n: int, total: float, total_sq: float, confidence: float = 0.9
 
 def ratio_se(sums: Sums) -> float | None:
     """Delta-method standard error of c̄/s̄ (None when s̄ = 0)."""
+    if sums.n <= 0:
+        return None
     mc, ms, vc, vs, cov = sums.moments()
     if ms <= 0:
         return None
