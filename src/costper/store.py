@@ -67,6 +67,7 @@ class Store:
         self.path = path
         self.read_only = read_only
         self._lock = threading.RLock()
+        self._depth = 0
         self.ibis = ibis.duckdb.from_connection(con)
         self._migrate()
 
@@ -187,7 +188,28 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic write; bumps `data_version` so cached results expire."""
+        """One atomic write; bumps `data_version` so cached results expire.
+
+        Re-entrant: inserts inside an open transaction join it, so a file
+        streamed in many batches commits whole or not at all.
+        """
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._depth = 1
+            try:
+                with self._outer_transaction():
+                    yield
+            finally:
+                self._depth = 0
+
+    @contextmanager
+    def _outer_transaction(self) -> Iterator[None]:
         with self._lock:
             self._con.execute("BEGIN")
             try:
