@@ -1,0 +1,247 @@
+"""Price every call: reported on the span, else config, else the genai-prices catalog.
+
+A price depends on (provider, model, day) only, so each distinct combination
+is looked up once and the per-token rates are then multiplied over the whole
+batch with NumPy; a million calls of three models cost three catalog lookups.
+Models whose catalog price changes with the time of day (off-peak discounts)
+are looked up per half hour instead, which is the grain of those rules.
+
+Token kinds follow genai-prices: input tokens include cache reads and writes,
+output tokens include reasoning, and a kind without its own rate is paid at
+the plain input or output rate. Tiered prices (long-context surcharges) apply
+to the whole call when its input crosses the threshold, as the catalog says.
+
+A call with no usage recorded (and not failed) or with a model no source
+prices is `unpriced`: its cost stays null and reports count it, never zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from costper.config import Config, Price
+
+TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
+_BUCKET_US = 1_800_000_000
+_BUCKETS_PER_DAY = 48
+_CATALOG_PROVIDERS = {
+    "x_ai": "xai",
+    "gcp.gen_ai": "google",
+    "azure.ai.inference": "azure",
+    "az.ai.inference": "azure",
+}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """USD per token, with the catalog's cliff tiers as (input tokens above, USD per token)."""
+
+    base: float
+    tiers: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class UnitPrices:
+    """Rates of one (provider, model, time); None for a kind paid at the plain rate."""
+
+    source: str
+    input: Rate
+    output: Rate
+    cache_read: Rate | None = None
+    cache_write: Rate | None = None
+    reasoning: Rate | None = None
+
+
+def config_prices(price: Price) -> UnitPrices:
+    def per_token(v: float | None) -> Rate | None:
+        return None if v is None else Rate(v / 1e6)
+
+    return UnitPrices(
+        "config",
+        Rate(price.input / 1e6),
+        Rate(price.output / 1e6),
+        per_token(price.cache_read),
+        per_token(price.cache_write),
+        per_token(price.reasoning),
+    )
+
+
+def _catalog_rate(v: Any) -> Rate | None:
+    if v is None:
+        return None
+    if isinstance(v, Decimal | int | float):
+        return Rate(float(v) / 1e6)
+    base = getattr(v, "base", None)
+    if base is None:
+        return None
+    tiers = tuple(sorted((int(t.start), float(t.price) / 1e6) for t in v.tiers))
+    return Rate(float(base) / 1e6, tiers)
+
+
+@lru_cache(maxsize=4096)
+def _catalog_model(provider: str | None, model: str) -> Any:
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    pid = _CATALOG_PROVIDERS.get(provider, provider) if provider else None
+    try:
+        return snapshot.find_provider_model(model, None, pid, None)[1]
+    except LookupError:
+        return None
+
+
+def _varies_by_time_of_day(info: Any) -> bool:
+    from genai_prices.types import TimeOfDateConstraint
+
+    prices = info.prices
+    return isinstance(prices, list) and any(
+        isinstance(cp.constraint, TimeOfDateConstraint) for cp in prices
+    )
+
+
+@lru_cache(maxsize=65536)
+def catalog_prices(provider: str | None, model: str, bucket: int) -> UnitPrices | None:
+    """genai-prices rates at the start of half-hour `bucket` (µs since epoch / 30 min)."""
+    info = _catalog_model(provider, model)
+    if info is None:
+        return None
+    at = datetime.fromtimestamp(bucket * _BUCKET_US / 1e6, tz=UTC)
+    mp = info.get_prices(at)
+    inp = _catalog_rate(getattr(mp, "input_mtok", None))
+    out = _catalog_rate(getattr(mp, "output_mtok", None))
+    if inp is None and out is None:
+        return None
+    return UnitPrices(
+        "catalog",
+        inp or Rate(0.0),
+        out or Rate(0.0),
+        _catalog_rate(getattr(mp, "cache_read_mtok", None)),
+        _catalog_rate(getattr(mp, "cache_write_mtok", None)),
+        _catalog_rate(getattr(mp, "output_reasoning_mtok", None)),
+    )
+
+
+def _config_lookup(config: Config) -> dict[str, UnitPrices]:
+    return {ref.lower(): config_prices(p) for ref, p in config.prices.items()}
+
+
+def _tokens(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    col = table.column(f"{name}_tokens")
+    values = pc.fill_null(col, 0).to_numpy().astype(np.float64)
+    return values, pc.is_valid(col).to_numpy(zero_copy_only=False)
+
+
+def _rates(
+    prices: list[UnitPrices | None], kind: str, inv: np.ndarray, input_tokens: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row rate of a token kind and whether the kind has its own rate."""
+    rates = [None if p is None else getattr(p, kind) for p in prices]
+    base = np.array([0.0 if r is None else r.base for r in rates])[inv]
+    own = np.array([r is not None for r in rates])[inv]
+    for c, r in enumerate(rates):
+        if r is not None and r.tiers:
+            rows = inv == c
+            for start, price in r.tiers:
+                base[rows & (input_tokens > start)] = price
+    return base, own
+
+
+def price_calls(calls: pa.Table, config: Config) -> pa.Table:
+    """Add estimated_cost, estimate_source, cost, cost_source, infra_cost to call rows.
+
+    `calls` needs provider, model, start_time, the five token columns, failed
+    and (optionally) reported_cost.
+    """
+    n = calls.num_rows
+    if n == 0:
+        return _with_costs(calls, pa.nulls(0, pa.float64()), pa.array([], pa.string()))
+    provider = pc.fill_null(calls.column("provider"), "")
+    model = pc.fill_null(calls.column("model"), "")
+    pm = pc.dictionary_encode(
+        pc.binary_join_element_wise(provider, model, "/"), null_encoding="encode"
+    ).combine_chunks()
+    pm_idx = pm.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    refs = pm.dictionary.to_pylist()
+    ts = calls.column("start_time").cast(pa.int64()).to_numpy()
+    half_hours = ts // _BUCKET_US
+    days = half_hours - half_hours % _BUCKETS_PER_DAY
+    configured = _config_lookup(config)
+    per_ref: list[UnitPrices | None | tuple[str | None, str]] = []
+    by_half_hour = np.zeros(len(refs), dtype=bool)
+    for i, ref in enumerate(refs):
+        prov, _, mod = ref.partition("/")
+        if ref.lower() in configured:
+            per_ref.append(configured[ref.lower()])
+        elif mod:
+            info = _catalog_model(prov or None, mod)
+            per_ref.append((prov or None, mod) if info is not None else None)
+            by_half_hour[i] = info is not None and _varies_by_time_of_day(info)
+        else:
+            per_ref.append(None)
+    bucket = np.where(by_half_hour[pm_idx], half_hours, days)
+    key = (pm_idx << 32) | (bucket - bucket.min())
+    uniq, inv = np.unique(key, return_inverse=True)
+    base_bucket = bucket.min()
+    prices: list[UnitPrices | None] = []
+    for k in uniq.tolist():
+        entry = per_ref[k >> 32]
+        if isinstance(entry, tuple):
+            prices.append(catalog_prices(entry[0], entry[1], int((k & 0xFFFFFFFF) + base_bucket)))
+        else:
+            prices.append(entry)
+    inp, inp_known = _tokens(calls, "input")
+    out, out_known = _tokens(calls, "output")
+    counts = {"input": inp, "output": out}
+    for kind in ("cache_read", "cache_write", "reasoning"):
+        counts[kind] = _tokens(calls, kind)[0]
+    rate = {}
+    own = {}
+    for kind in TOKEN_KINDS:
+        rate[kind], own[kind] = _rates(prices, kind, inv, inp)
+    cr = np.where(own["cache_read"], counts["cache_read"], 0.0)
+    cw = np.where(own["cache_write"], counts["cache_write"], 0.0)
+    rs = np.where(own["reasoning"], counts["reasoning"], 0.0)
+    cost = (
+        np.maximum(inp - cr - cw, 0.0) * rate["input"]
+        + cr * rate["cache_read"]
+        + cw * rate["cache_write"]
+        + np.maximum(out - rs, 0.0) * rate["output"]
+        + rs * rate["reasoning"]
+    )
+    failed = pc.fill_null(calls.column("failed"), False).to_numpy(zero_copy_only=False)
+    usage_known = inp_known | out_known | failed
+    priced = np.array([p is not None for p in prices])[inv] & usage_known
+    source = np.array(["unpriced" if p is None else p.source for p in prices], dtype=object)[inv]
+    source = np.where(priced, source, "unpriced")
+    estimate = pa.array(cost, pa.float64(), mask=~priced)
+    if "reported_cost" in calls.column_names:
+        reported = calls.column("reported_cost").combine_chunks()
+        has = pc.is_valid(reported).to_numpy(zero_copy_only=False)
+        if has.any():
+            estimate = pc.if_else(has, reported.cast(pa.float64()), estimate)
+            source = np.where(has, "reported", source)
+    return _with_costs(calls, estimate, pa.array(source, pa.string()))
+
+
+def _with_costs(calls: pa.Table, estimate: pa.Array, source: pa.Array) -> pa.Table:
+    out = calls
+    for name, col in (
+        ("estimated_cost", estimate),
+        ("estimate_source", source),
+        ("cost", estimate),
+        ("cost_source", source),
+        ("infra_cost", pa.array(np.zeros(len(calls)), pa.float64())),
+    ):
+        if name in out.column_names:
+            out = out.set_column(out.column_names.index(name), name, col)
+        else:
+            out = out.append_column(name, col)
+    return out

@@ -1,0 +1,432 @@
+"""OTLP trace export requests in: decoding, files, and durable ingest.
+
+One decoder serves the HTTP receiver and the files: protobuf, JSON (whose
+trace and span ids are hex, which protobuf's JSON parser would misread as
+base64) and gzip of either. Files are read as the OpenTelemetry Collector's
+file exporter writes them (JSON one request per line, protobuf as 4-byte
+big-endian length-prefixed messages) or as one request per file, and are
+streamed: memory holds one batch of calls, not the file. A file is one
+transaction, so a corrupt line rejects the file with its line number and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from costper.config import Config
+from costper.errors import InputError
+from costper.pricing import price_calls
+from costper.schema import CALLS
+from costper.spans import SpanRows, rows_from_requests
+from costper.store import Store
+
+Progress = Callable[[int, int | None], None]
+"""Called with (bytes read, total bytes or None for stdin) as a file is read."""
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_ID_FIELDS = (("traceId", 16), ("spanId", 8), ("parentSpanId", 8))
+
+
+@dataclass
+class CallsBatch:
+    """Priced call rows of one request and the spans it refused (index, reason)."""
+
+    table: pa.Table
+    rejected: list[tuple[int, str]]
+    spans: int = 0
+
+    @property
+    def unpriced(self) -> int:
+        return _unpriced(self.table)
+
+
+@dataclass
+class IngestResult:
+    """What one request did to the store; durable when returned."""
+
+    accepted: int
+    rejected: int
+    new_rows: int
+    errors: list[str]
+    calls: int = 0
+    unpriced: int = 0
+
+
+@dataclass
+class TraceFilesSummary:
+    files: int = 0
+    spans: int = 0
+    calls: int = 0
+    new: int = 0
+    unpriced: int = 0
+    per_file: list[tuple[str, int, int]] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> int:
+        return self.calls - self.new
+
+
+def _unpriced(table: pa.Table) -> int:
+    if table.num_rows == 0:
+        return 0
+    return int(pc.sum(pc.equal(table.column("cost_source"), "unpriced")).as_py() or 0)
+
+
+def _hex_to_b64(value: Any, name: str, size: int, where: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(
+            f"{where}{name}: expected a hex string, got {value!r}", field=name, value=value
+        )
+    if value == "":
+        return ""
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise InputError(
+            f"{where}{name}: not hex: {value[:40]!r}", field=name, value=value
+        ) from None
+    if len(raw) != size:
+        raise InputError(
+            f"{where}{name}: expected {size * 2} hex digits, got {value[:40]!r}",
+            field=name,
+            value=value,
+        )
+    return base64.b64encode(raw).decode()
+
+
+def _fix_ids(doc: dict[str, Any]) -> None:
+    """OTLP JSON ids are hex; protobuf's JSON mapping expects base64 for bytes."""
+    for rs in doc.get("resourceSpans") or doc.get("resource_spans") or ():
+        for ss in rs.get("scopeSpans") or rs.get("scope_spans") or ():
+            for i, span in enumerate(ss.get("spans") or ()):
+                _fix_span_ids(span, f"span {i}: ")
+                for link in span.get("links") or ():
+                    _fix_span_ids(link, f"span {i} link: ")
+
+
+def _fix_span_ids(obj: dict[str, Any], where: str) -> None:
+    for name, size in _ID_FIELDS:
+        for key in (name, _snake(name)):
+            if key in obj:
+                obj[key] = _hex_to_b64(obj[key], name, size, where)
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
+
+
+def request_from_json(doc: Any) -> ExportTraceServiceRequest:
+    """An OTLP/JSON document (dict) as a request; unknown fields are ignored."""
+    if not isinstance(doc, dict):
+        raise InputError(f"expected a JSON object with resourceSpans, got {type(doc).__name__}")
+    if "resourceSpans" not in doc and "resource_spans" not in doc:
+        other = [k for k in ("resourceLogs", "resourceMetrics") if k in doc]
+        if other:
+            raise InputError(f"not a traces export request: it has {other[0]}", field=other[0])
+    _fix_ids(doc)
+    try:
+        return json_format.ParseDict(doc, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    except json_format.ParseError as e:
+        raise InputError(f"not an OTLP traces request: {e}") from None
+
+
+def decode_request(
+    body: bytes, content_type: str, content_encoding: str | None = None
+) -> ExportTraceServiceRequest:
+    """Decode an OTLP/HTTP body (protobuf or JSON, optionally gzip); InputError says why not."""
+    if content_encoding and content_encoding.strip().lower() not in ("identity", ""):
+        enc = content_encoding.strip().lower()
+        if enc != "gzip":
+            raise InputError(
+                f"Content-Encoding: unsupported {content_encoding!r} (gzip or none)",
+                field="Content-Encoding",
+                value=content_encoding,
+            )
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as e:
+            raise InputError(f"Content-Encoding gzip: body is not valid gzip ({e})") from None
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InputError(f"body is not valid JSON: {e}") from None
+        return request_from_json(doc)
+    if ctype in ("application/x-protobuf", "application/protobuf"):
+        return _parse_proto(body)
+    raise InputError(
+        f"Content-Type: unsupported {content_type!r} (application/x-protobuf or application/json)",
+        field="Content-Type",
+        value=content_type,
+    )
+
+
+def _parse_proto(body: bytes) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except DecodeError as e:
+        raise InputError(f"body is not a valid OTLP protobuf request: {e}") from None
+    return request
+
+
+def calls_table(rows: SpanRows, config: Config) -> pa.Table:
+    """Column lists to a priced Arrow table of schema `calls`, with the DESIGN defaults."""
+    cols = rows.columns
+    n = len(cols["span_id"])
+    trace = pa.array(cols["trace_id"], pa.string())
+    service = pa.array(cols["service_name"], pa.string())
+    explicit_request = pa.array(cols["turn_id"], pa.string())
+    data: dict[str, Any] = {}
+    for f in CALLS:
+        name = f.name
+        if name in ("estimated_cost", "estimate_source", "cost", "cost_source", "infra_cost"):
+            continue
+        if name == "trace_id":
+            data[name] = trace
+        elif name == "session_id":
+            data[name] = pc.coalesce(pa.array(cols[name], pa.string()), trace)
+        elif name == "turn_id":
+            data[name] = pc.coalesce(explicit_request, trace)
+        elif name == "request_id":
+            data[name] = pc.coalesce(explicit_request, pa.array(cols["response_id"], pa.string()))
+        elif name == "feature":
+            data[name] = pc.coalesce(pa.array(cols[name], pa.string()), service)
+        elif name == "service_name":
+            data[name] = service
+        else:
+            data[name] = pa.array(cols[name], f.type)
+    data["reported_cost"] = pa.array(cols["reported_cost"], pa.float64()) if n else pa.array([])
+    table = price_calls(pa.table(data), config)
+    return table.select(CALLS.names).cast(CALLS)
+
+
+def calls_from_request(
+    request: ExportTraceServiceRequest, config: Config, *, source: str = ""
+) -> CallsBatch:
+    """Priced calls of one request; spans that cannot be calls are listed, not raised."""
+    rows = rows_from_requests([request])
+    prefix = f"{source}: " if source else ""
+    rejected = [(i, prefix + reason) for i, reason in rows.rejected]
+    return CallsBatch(calls_table(rows, config), rejected, rows.spans)
+
+
+def ingest_request(
+    store: Store, config: Config, request: ExportTraceServiceRequest
+) -> IngestResult:
+    """Map, price and store one request's good spans (partial success); committed on return."""
+    batch = calls_from_request(request, config)
+    new = store.insert("calls", batch.table) if batch.table.num_rows else 0
+    return IngestResult(
+        accepted=batch.spans - len(batch.rejected),
+        rejected=len(batch.rejected),
+        new_rows=new,
+        errors=[reason for _, reason in batch.rejected],
+        calls=batch.table.num_rows,
+        unpriced=batch.unpriced,
+    )
+
+
+class _Counting(io.RawIOBase):
+    """Counts bytes pulled from the raw file, for the progress bar (gzip reads ahead)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self.raw.readinto(b)  # type: ignore[attr-defined]
+        self.count += n or 0
+        return n or 0
+
+
+def _open(path: str) -> tuple[IO[bytes], _Counting, int | None, Callable[[], None]]:
+    if path == "-":
+        raw: IO[bytes] = sys.stdin.buffer
+        total = None
+        close = lambda: None  # noqa: E731
+    else:
+        try:
+            raw = open(path, "rb")  # noqa: SIM115
+        except OSError as e:
+            raise InputError(f"cannot read: {e.strerror}", file=path) from None
+        total = Path(path).stat().st_size
+        close = raw.close
+    counting = _Counting(raw)
+    stream: IO[bytes] = io.BufferedReader(counting, 1 << 20)
+    if stream.peek(2)[:2] == _GZIP_MAGIC:
+        stream = io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 20)  # type: ignore[arg-type]
+    return stream, counting, total, close
+
+
+def read_requests(
+    path: str, progress: Progress | None = None
+) -> Iterator[tuple[int, ExportTraceServiceRequest]]:
+    """Yield (line or record number, request) from a trace file; InputError names the line."""
+    stream, counting, total, close = _open(path)
+    name = "<stdin>" if path == "-" else path
+    try:
+        try:
+            head = stream.peek(8)[:8].lstrip()
+        except (OSError, EOFError) as e:
+            raise InputError(f"not readable gzip: {e}", file=name) from None
+        if head.startswith(_ZSTD_MAGIC):
+            raise InputError("zstd-compressed; decompress it first (zstd -d)", file=name)
+        records = _json_records if head[:1] in (b"{", b"[") or not head else _proto_records
+        try:
+            for number, request in records(stream, name):
+                yield number, request
+                if progress:
+                    progress(counting.count, total)
+        except (OSError, EOFError, zlib.error) as e:
+            raise InputError(f"cannot read (corrupt gzip?): {e}", file=name) from None
+    finally:
+        close()
+
+
+def _json_records(stream: IO[bytes], name: str) -> Iterator[tuple[int, ExportTraceServiceRequest]]:
+    lines = iter(stream)
+    number = 0
+    first = True
+    for line in lines:
+        number += 1
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError as e:
+            if first:
+                yield from _whole_json(line + b"".join(lines), number, name)
+                return
+            raise InputError(
+                f"not valid JSON: {e.msg} (column {e.colno})", file=name, line=number
+            ) from None
+        first = False
+        yield number, _request(doc, name, number)
+
+
+def _whole_json(
+    text: bytes, first_line: int, name: str
+) -> Iterator[tuple[int, ExportTraceServiceRequest]]:
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        line = first_line + getattr(e, "lineno", 1) - 1
+        raise InputError(f"not valid JSON: {getattr(e, 'msg', e)}", file=name, line=line) from None
+    docs = doc if isinstance(doc, list) else [doc]
+    for d in docs:
+        yield first_line, _request(d, name, first_line)
+
+
+def _request(doc: Any, name: str, line: int) -> ExportTraceServiceRequest:
+    try:
+        return request_from_json(doc)
+    except InputError as e:
+        raise InputError(str(e), file=name, line=line, field=e.field, value=e.value) from None
+
+
+def _proto_records(stream: IO[bytes], name: str) -> Iterator[tuple[int, ExportTraceServiceRequest]]:
+    first_byte = stream.peek(1)[:1]
+    if first_byte != b"\x00":
+        body = stream.read()
+        try:
+            request = ExportTraceServiceRequest.FromString(body)
+        except DecodeError as e:
+            raise InputError(f"not an OTLP protobuf request or JSON: {e}", file=name) from None
+        yield 1, request
+        return
+    number = 0
+    while True:
+        size = stream.read(4)
+        if not size:
+            return
+        number += 1
+        if len(size) < 4:
+            raise InputError("truncated length prefix", file=name, line=number)
+        n = int.from_bytes(size, "big")
+        body = stream.read(n)
+        if len(body) < n:
+            raise InputError(f"truncated message: {len(body)} of {n} bytes", file=name, line=number)
+        try:
+            yield number, ExportTraceServiceRequest.FromString(body)
+        except DecodeError as e:
+            raise InputError(f"not an OTLP protobuf request: {e}", file=name, line=number) from None
+
+
+def ingest_trace_files(
+    store: Store,
+    config: Config,
+    paths: Iterable[str],
+    *,
+    progress: Progress | None = None,
+    batch_calls: int = 50_000,
+) -> TraceFilesSummary:
+    """Ingest trace files, each in one transaction: all of a file or nothing of it.
+
+    Requests are mapped in groups so a session tag on a root span exported in a
+    later request than its calls still reaches them within the group.
+    """
+    summary = TraceFilesSummary()
+    for path in paths:
+        name = "<stdin>" if path == "-" else path
+        spans = calls = new = unpriced = 0
+        with store.transaction():
+            group: list[ExportTraceServiceRequest] = []
+            lines: list[int] = []
+            pending = 0
+
+            def flush() -> None:
+                nonlocal spans, calls, new, unpriced, pending
+                if not group:
+                    return
+                rows = rows_from_requests(group, starts=lines)
+                if rows.rejected:
+                    index, reason = rows.rejected[0]
+                    raise InputError(reason, file=name, line=rows.line_of(index))
+                table = calls_table(rows, config)
+                spans += rows.spans
+                calls += table.num_rows
+                unpriced += _unpriced(table)
+                if table.num_rows:
+                    new += store.insert("calls", table)
+                group.clear()
+                lines.clear()
+                pending = 0
+
+            for number, request in read_requests(path, progress):
+                group.append(request)
+                lines.append(number)
+                pending += sum(
+                    len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans
+                )
+                if pending >= batch_calls:
+                    flush()
+            flush()
+        summary.files += 1
+        summary.spans += spans
+        summary.calls += calls
+        summary.new += new
+        summary.unpriced += unpriced
+        summary.per_file.append((name, calls, new))
+    return summary
