@@ -9,6 +9,8 @@ uses; the CLI and HTTP API only render it.
 from __future__ import annotations
 
 import math
+import sys
+import types
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -210,3 +212,14 @@ def report(
     sessions = session_table(source, config, now=now, since=since, until=until, feature=feature, keys=keys)
     rows = _execute(source, group_sums(sessions, keys))
     return Report(config.confidence, keys, [build_group(r, keys, config) for r in rows if r["sessions"]])
+
+
+class _CallableModule(types.ModuleType):
+    """`costper.report(db, by=[...])` works whether Python resolves the name
+    to this module (once imported) or, lazily, to the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Report:
+        return report(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,3 @@
+from costper.cli import main
+
+main()
