@@ -78,7 +78,9 @@ def wilson(successes: float, n: float, confidence: float = 0.95) -> Interval:
     denom = 1 + z2 / n
     centre = (p + z2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), "wilson")
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)
+    high = 1.0 if successes >= n else min(1.0, centre + half)
+    return Interval(p, low, high, "wilson")
 
 
 def mean_interval(n: int, total: float, total_sq: float, confidence: float = 0.95) -> Interval:
