@@ -443,7 +443,6 @@ def rows_from_requests(
     `starts` numbers the requests (file lines) so a rejection can name its line.
     """
     rows = SpanRows()
-    cols = rows.columns
     parent_of: dict[bytes, bytes] = {}
     tags: dict[bytes, tuple[Any, Any, Any, Any]] = {}
     call_ids: list[bytes] = []

@@ -382,51 +382,52 @@ def ingest_trace_files(
     progress: Progress | None = None,
     batch_calls: int = 50_000,
 ) -> TraceFilesSummary:
-    """Ingest trace files, each in one transaction: all of a file or nothing of it.
-
-    Requests are mapped in groups so a session tag on a root span exported in a
-    later request than its calls still reaches them within the group.
-    """
+    """Ingest trace files, each in one transaction: all of a file or nothing of it."""
     summary = TraceFilesSummary()
     for path in paths:
         name = "<stdin>" if path == "-" else path
-        spans = calls = new = unpriced = 0
         with store.transaction():
-            group: list[ExportTraceServiceRequest] = []
-            lines: list[int] = []
-            pending = 0
-
-            def flush() -> None:
-                nonlocal spans, calls, new, unpriced, pending
-                if not group:
-                    return
-                rows = rows_from_requests(group, starts=lines)
-                if rows.rejected:
-                    index, reason = rows.rejected[0]
-                    raise InputError(reason, file=name, line=rows.line_of(index))
-                table = calls_table(rows, config)
-                spans += rows.spans
-                calls += table.num_rows
-                unpriced += _unpriced(table)
-                if table.num_rows:
-                    new += store.insert("calls", table)
-                group.clear()
-                lines.clear()
-                pending = 0
-
+            file = _FileIngest(store, config, name)
             for number, request in read_requests(path, progress):
-                group.append(request)
-                lines.append(number)
-                pending += sum(
-                    len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans
-                )
-                if pending >= batch_calls:
-                    flush()
-            flush()
+                file.add(number, request)
+                if file.pending >= batch_calls:
+                    file.flush()
+            file.flush()
         summary.files += 1
-        summary.spans += spans
-        summary.calls += calls
-        summary.new += new
-        summary.unpriced += unpriced
-        summary.per_file.append((name, calls, new))
+        summary.spans += file.spans
+        summary.calls += file.calls
+        summary.new += file.new
+        summary.unpriced += file.unpriced
+        summary.per_file.append((name, file.calls, file.new))
     return summary
+
+
+class _FileIngest:
+    """Requests of one file mapped in groups, so a session tag on a root span exported
+    in a later request than its calls still reaches them within the group."""
+
+    def __init__(self, store: Store, config: Config, name: str) -> None:
+        self.store, self.config, self.name = store, config, name
+        self.group: list[ExportTraceServiceRequest] = []
+        self.lines: list[int] = []
+        self.pending = self.spans = self.calls = self.new = self.unpriced = 0
+
+    def add(self, number: int, request: ExportTraceServiceRequest) -> None:
+        self.group.append(request)
+        self.lines.append(number)
+        self.pending += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+
+    def flush(self) -> None:
+        if not self.group:
+            return
+        rows = rows_from_requests(self.group, starts=self.lines)
+        if rows.rejected:
+            index, reason = rows.rejected[0]
+            raise InputError(reason, file=self.name, line=rows.line_of(index))
+        table = calls_table(rows, self.config)
+        self.spans += rows.spans
+        self.calls += table.num_rows
+        self.unpriced += _unpriced(table)
+        if table.num_rows:
+            self.new += self.store.insert("calls", table)
+        self.group, self.lines, self.pending = [], [], 0
