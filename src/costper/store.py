@@ -248,6 +248,26 @@ class Store:
                 self._con.unregister("_costs")
             return len(costs)
 
+    def update_calls_from(self, expr: ibis.Table) -> int:
+        """`update_calls` from an Ibis expression run inside the store, so millions of
+        allocated costs never travel through Python. Same reset, same transaction."""
+        query = str(self.ibis.compile(expr))
+        with self._lock, self.transaction():
+            self._con.execute(
+                "UPDATE calls SET cost = estimated_cost, cost_source = estimate_source, infra_cost = 0 "
+                "WHERE cost_source = 'billed' OR infra_cost <> 0"
+            )
+            self._con.execute(f"CREATE OR REPLACE TEMP TABLE _costs AS {query}")
+            try:
+                row = self._con.execute("SELECT count(*) FROM _costs").fetchone()
+                self._con.execute(
+                    "UPDATE calls SET cost = c.cost, cost_source = c.cost_source, infra_cost = c.infra_cost "
+                    "FROM _costs c WHERE calls.trace_id = c.trace_id AND calls.span_id = c.span_id"
+                )
+            finally:
+                self._con.execute("DROP TABLE IF EXISTS _costs")
+            return int(row[0]) if row else 0
+
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
         """Raw SQL for benchmarks' hand-written baselines and diagnostics only."""
         with self._lock:
