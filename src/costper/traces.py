@@ -76,6 +76,7 @@ class TraceFilesSummary:
     calls: int = 0
     new: int = 0
     unpriced: int = 0
+    unpriced_models: set[str] = field(default_factory=set)
     per_file: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
@@ -87,6 +88,12 @@ def _unpriced(table: pa.Table) -> int:
     if table.num_rows == 0:
         return 0
     return int(pc.sum(pc.equal(table.column("cost_source"), "unpriced")).as_py() or 0)
+
+
+def _unpriced_models(table: pa.Table) -> set[str]:
+    rows = table.filter(pc.equal(table.column("cost_source"), "unpriced"))
+    pairs = zip(rows.column("provider").to_pylist(), rows.column("model").to_pylist(), strict=True)
+    return {f"{p or '?'}/{m or '?'}" for p, m in set(pairs)}
 
 
 def _hex_to_b64(value: Any, name: str, size: int, where: str) -> str:
@@ -398,6 +405,7 @@ def ingest_trace_files(
         summary.calls += file.calls
         summary.new += file.new
         summary.unpriced += file.unpriced
+        summary.unpriced_models |= file.unpriced_models
         summary.per_file.append((name, file.calls, file.new))
     return summary
 
@@ -411,6 +419,7 @@ class _FileIngest:
         self.group: list[ExportTraceServiceRequest] = []
         self.lines: list[int] = []
         self.pending = self.spans = self.calls = self.new = self.unpriced = 0
+        self.unpriced_models: set[str] = set()
 
     def add(self, number: int, request: ExportTraceServiceRequest) -> None:
         self.group.append(request)
@@ -427,7 +436,10 @@ class _FileIngest:
         table = calls_table(rows, self.config)
         self.spans += rows.spans
         self.calls += table.num_rows
-        self.unpriced += _unpriced(table)
+        unpriced = _unpriced(table)
+        if unpriced:
+            self.unpriced += unpriced
+            self.unpriced_models |= _unpriced_models(table)
         if table.num_rows:
             self.new += self.store.insert("calls", table)
         self.group, self.lines, self.pending = [], [], 0

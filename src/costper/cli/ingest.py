@@ -1,3 +1,110 @@
-"""Commands: see the module docstring once written."""
+"""`costper ingest traces` and `costper ingest outcomes` (billing lives in cli/billing.py).
+
+Each file is all or nothing. A bad file is named on stderr with its line and
+the others still go in; the exit code is 2 if any file was refused.
+"""
 
 from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+from costper.cli.app import ingest_app
+from costper.cli.common import ConfigOption, DbOption, config, store_for
+from costper.errors import CostperError
+from costper.outcome_records import ingest_outcome_files
+from costper.traces import TraceFilesSummary, ingest_trace_files
+
+Paths = Annotated[list[str], typer.Argument(help="Files to read; '-' for stdin.")]
+_BAR_FROM_BYTES = 8 * 1024 * 1024
+
+
+@contextmanager
+def _progress(path: str) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A bar on stderr for big files read from a terminal session; nothing otherwise."""
+    size = os.path.getsize(path) if path != "-" and os.path.isfile(path) else 0
+    if size < _BAR_FROM_BYTES or not sys.stderr.isatty():
+        yield None
+        return
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(os.path.basename(path), total=size)
+        yield lambda done, total: bar.update(task, completed=done)
+
+
+def _refused(path: str, e: CostperError) -> None:
+    msg = str(e)
+    name = "<stdin>" if path == "-" else path
+    print(f"costper: error: {msg if msg.startswith(name) else f'{name}: {msg}'}", file=sys.stderr)
+
+
+@ingest_app.command("traces")
+def traces(paths: Paths, db: DbOption = None, config_file: ConfigOption = None) -> int:
+    """OTLP JSON (one request per file or per line), OTLP protobuf, gzip of either."""
+    cfg = config(db, config_file)
+    total = TraceFilesSummary()
+    refused = 0
+    with store_for(cfg) as store:
+        for path in paths:
+            try:
+                with _progress(path) as progress:
+                    s = ingest_trace_files(store, cfg, [path], progress=progress)
+            except CostperError as e:
+                _refused(path, e)
+                refused += 1
+                continue
+            total.files += s.files
+            total.spans += s.spans
+            total.calls += s.calls
+            total.new += s.new
+            total.unpriced += s.unpriced
+            total.unpriced_models |= s.unpriced_models
+    print(
+        f"{total.files} file(s): {total.spans} spans read, {total.calls} calls "
+        f"({total.new} new, {total.duplicates} already stored), {refused} file(s) rejected, "
+        f"{total.unpriced} unpriced"
+    )
+    if total.unpriced:
+        models = ", ".join(sorted(total.unpriced_models)[:10])
+        print(
+            f"warning: {total.unpriced} call(s) have no price ({models}); add them under "
+            "[prices] in costper.toml or they stay out of the money",
+            file=sys.stderr,
+        )
+    return 2 if refused else 0
+
+
+@ingest_app.command("outcomes")
+def outcomes(paths: Paths, db: DbOption = None, config_file: ConfigOption = None) -> int:
+    """CSV or JSONL outcome records (session_id, at, success, escalated, reviewed, signal...)."""
+    cfg = config(db, config_file)
+    files = records = new = refused = 0
+    with store_for(cfg) as store:
+        for path in paths:
+            try:
+                s = ingest_outcome_files(store, [path])
+            except CostperError as e:
+                _refused(path, e)
+                refused += 1
+                continue
+            files += s.files
+            records += s.records
+            new += s.new
+    print(
+        f"{files} file(s): {records} outcome records ({new} new, {records - new} already "
+        f"stored), {refused} file(s) rejected"
+    )
+    return 2 if refused else 0
