@@ -1,3 +1,204 @@
-"""Routes: see the module docstring once written."""
+"""The JSON API: the CLI's reports over HTTP, plus one session laid open.
+
+`GET /api/report` takes `costper report`'s parameters and returns its JSON,
+so a script can move between the two without a translation table. Group
+keys are checked against DESIGN.md's list and handed to the engine as names
+of known columns (never pasted into SQL); anything else is a 400 naming it.
+Documentation is served at `/docs` by costper itself, from the OpenAPI
+document, because the stock Swagger page loads its code from a CDN.
+"""
 
 from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from costper.errors import InputError
+from costper.server.params import Filters, parse_time
+from costper.server.queries import Queries
+from costper.server.rendering import render
+from costper.server.result_cache import cache_of
+from costper.sessions import GROUP_KEYS, check_keys
+
+router = APIRouter()
+
+KEYS = ", ".join(GROUP_KEYS)
+By = Annotated[str, Query(description=f"Group keys, comma-separated: {KEYS}.")]
+Since = Annotated[
+    str | None,
+    Query(
+        description="Sessions whose first call is at or after: 2026-10-01, "
+        "2026-10-01T12:00:00Z, or 7d/24h/2w back from now."
+    ),
+]
+Until = Annotated[
+    str | None, Query(description="Sessions whose first call is before this (same forms).")
+]
+Feature = Annotated[str | None, Query(description="Only this feature.")]
+
+REPORT_EXAMPLE = {
+    "confidence": 0.95,
+    "by": ["feature"],
+    "groups": [
+        {
+            "key": {"feature": "support-chat"}, "sessions": 1200, "labeled_sessions": 1000,
+            "pending_sessions": 200, "successes": 950, "escalations": 50,
+            "cost_per_success": {"value": 0.80, "low": 0.74, "high": 0.87}, "sample_ok": True,
+            "...": "see DESIGN.md: tokens, cost parts, cost_sources, intervals",
+        }
+    ],
+    "unpriced_calls": 0,
+}  # fmt: skip
+
+
+def finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: an unbounded interval end is null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def queries(request: Request) -> Queries:
+    state = request.app.state
+    return Queries(state.store, state.config, cache_of(state))
+
+
+def _keys(by: str) -> list[str]:
+    parts = [k.strip() for k in by.split(",") if k.strip()]
+    if not parts:
+        raise InputError(f"by: expected group keys ({KEYS}), got {by!r}", field="by", value=by)
+    return check_keys(parts)
+
+
+def _times(q: Queries, since: str | None, until: str | None) -> tuple[Any, Any]:
+    s = parse_time(since, "since", q.now) if since else None
+    u = parse_time(until, "until", q.now) if until else None
+    return s, u
+
+
+@router.get(
+    "/api/report",
+    tags=["reports"],
+    summary="The metrics table, as costper report --format json",
+    responses={
+        200: {"content": {"application/json": {"example": REPORT_EXAMPLE}}},
+        400: {"description": "An unknown group key or a bad time, named in `error`."},
+    },
+)
+def api_report(
+    request: Request,
+    by: By = "feature",
+    since: Since = None,
+    until: Until = None,
+    feature: Feature = None,
+) -> JSONResponse:
+    """Per group: sessions, outcomes, cost parts, cost per 1M tokens beside cost
+    per intent and cost per success with intervals; `sample_ok` false when a
+    group has fewer labeled sessions than `min_sessions`."""
+    keys = _keys(by)
+    q = queries(request)
+    s, u = _times(q, since, until)
+    return JSONResponse(finite(q.report(keys, s, u, feature)))
+
+
+@router.get(
+    "/api/compare",
+    tags=["reports"],
+    summary="Variants against a baseline, as costper compare --format json",
+    responses={400: {"description": "Unknown key, or a baseline without sessions."}},
+)
+def api_compare(
+    request: Request,
+    by: Annotated[str, Query(description=f"The key whose values are the variants: {KEYS}.")],
+    baseline: Annotated[
+        str, Query(description="The variant to compare against, e.g. gpt-4o-mini.")
+    ],
+    feature: Feature = None,
+    since: Since = None,
+    until: Until = None,
+) -> JSONResponse:
+    """Difference and ratio of cost per success against the baseline (delta
+    method); a verdict only when the interval of the difference excludes 0."""
+    keys = _keys(by)
+    if len(keys) != 1:
+        raise InputError(f"by: compare takes one key, got {by!r}", field="by", value=by)
+    q = queries(request)
+    s, u = _times(q, since, until)
+    return JSONResponse(finite(q.compare(keys[0], baseline, feature, s, u)))
+
+
+@router.get(
+    "/api/sessions/{session_id:path}",
+    tags=["sessions"],
+    summary="One session: its calls, cost parts and outcome history",
+    responses={404: {"description": "No call of this session is stored."}},
+)
+def api_session(request: Request, session_id: str) -> JSONResponse:
+    """`summary` is the session's row of the cost model (status, parts,
+    total); `calls` its inference spans in time order (no content is ever
+    stored); `outcomes` every outcome record, oldest first."""
+    detail = queries(request).session(session_id)
+    if detail is None:
+        return JSONResponse({"error": f"no session {session_id!r} in this store"}, status_code=404)
+    return JSONResponse(finite(detail))
+
+
+@router.get("/api/features", tags=["sessions"], summary="Feature names seen in calls")
+def api_features(request: Request) -> JSONResponse:
+    return JSONResponse(queries(request).features())
+
+
+def _param_row(p: dict[str, Any]) -> dict[str, Any]:
+    schema = p.get("schema", {})
+    types = (
+        [schema["type"]]
+        if "type" in schema
+        else [a.get("type", "?") for a in schema.get("anyOf", [])]
+    )
+    default = schema.get("default")
+    return {
+        "name": p["name"], "in": p.get("in", ""), "required": bool(p.get("required")),
+        "type": " | ".join(types), "default": "" if default is None else default,
+        "description": p.get("description", ""),
+    }  # fmt: skip
+
+
+@router.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+def docs_page(request: Request) -> HTMLResponse:
+    spec = request.app.openapi()
+    endpoints = []
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            params = [_param_row(p) for p in op.get("parameters", [])]
+            responses = [
+                (c, r.get("description", "").rstrip("."))
+                for c, r in op.get("responses", {}).items()
+            ]
+            endpoints.append({
+                "path": path, "method": method.upper(), "summary": op.get("summary", ""),
+                "description": op.get("description", ""), "params": params,
+                "body": list(op.get("requestBody", {}).get("content", {})), "responses": responses,
+            })  # fmt: skip
+    order = ["/api/report", "/api/compare", "/api/sessions/{session_id}"]
+    endpoints.sort(
+        key=lambda e: (order.index(e["path"]) if e["path"] in order else len(order), e["path"])
+    )
+    return HTMLResponse(
+        render(
+            "docs.html",
+            title="API",
+            nav="docs",
+            spec=spec,
+            endpoints=endpoints,
+            calculator=False,
+            filters=Filters(),
+            data_version=request.app.state.store.version(),
+        )
+    )

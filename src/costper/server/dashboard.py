@@ -1,0 +1,165 @@
+"""What each page shows: report results turned into tables and chart shapes.
+
+Pure functions of the engine's JSON-ready results, so a page's numbers are
+the API's numbers by construction. The templates only lay them out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from costper.server.charts import Chart, Panel, Point, Series, row_panels, stacked_rows, trend
+from costper.server.formatting import money, percent
+from costper.server.params import Filters
+from costper.server.queries import Queries
+
+PARTS = ("LLM, first tries", "Retries", "Escalation", "Review", "Overhead", "Infra")
+
+
+def _pct(v: Any) -> str:
+    return percent(v, 0)
+
+
+def point(iv: dict[str, Any] | None) -> Point:
+    if not iv:
+        return Point(None)
+    return Point(iv.get("value"), iv.get("low"), iv.get("high"))
+
+
+def metric_panels(
+    groups: list[dict[str, Any]], labels: list[str], *, label: str, tokens: bool = True
+) -> Chart:
+    """Cost per token beside success rate and cost per success: the efficiency paradox."""
+    panels = []
+    if tokens:
+        panels.append(
+            Panel("Cost per 1M tokens", [Point(g["cost_per_1m_tokens"]) for g in groups], money)
+        )
+    else:
+        panels.append(
+            Panel("Cost per intent", [point(g["cost_per_intent"]) for g in groups], money)
+        )
+    panels.append(Panel("Success rate", [point(g["success_rate"]) for g in groups], _pct, 1.0))
+    panels.append(Panel("Cost per success", [point(g["cost_per_success"]) for g in groups], money))
+    return row_panels(labels, panels, ok=[g["sample_ok"] for g in groups], label=label)
+
+
+def trend_chart(rep: dict[str, Any], period: str, series_key: str | None) -> Chart | None:
+    groups = rep["groups"]
+    if not groups:
+        return None
+    periods = sorted({g["key"][period] for g in groups})
+    names = sorted({g["key"][series_key] for g in groups}) if series_key else ["all"]
+    at = {((g["key"][series_key] if series_key else "all"), g["key"][period]): g for g in groups}
+    series = []
+    for name in names:
+        found = [at.get((name, p)) for p in periods]
+        series.append(
+            Series(
+                name,
+                [point(g["cost_per_success"]) if g else None for g in found],
+                [bool(g and g["sample_ok"]) for g in found],
+            )
+        )
+    return trend(periods, series, money, label=f"Cost per success by {period}")
+
+
+def per_intent_parts(g: dict[str, Any]) -> list[float]:
+    n = g["labeled_sessions"] or 0
+    if not n:
+        return [0.0] * len(PARTS)
+    c = g["cost"]
+    parts = (
+        c["llm"] - c["retries"],
+        c["retries"],
+        c["escalation"],
+        c["review"],
+        c["overhead"],
+        c["infra"],
+    )
+    return [p / n for p in parts]
+
+
+def overview(q: Queries, f: Filters) -> dict[str, Any]:
+    rep = q.report(["feature"], f.since, f.until, f.feature)
+    overall = q.report([], f.since, f.until, f.feature)["groups"]
+    groups = rep["groups"]
+    labels = [str(g["key"]["feature"]) for g in groups]
+    return {
+        "report": rep,
+        "groups": groups,
+        "overall": overall[0] if overall else None,
+        "paradox": metric_panels(
+            groups, labels, label="Cost per token beside cost per success, per feature"
+        )
+        if groups
+        else None,
+        "trend": trend_chart(
+            q.report(["feature", f.period], f.since, f.until, f.feature), f.period, "feature"
+        ),
+    }
+
+
+def feature(q: Queries, f: Filters, name: str) -> dict[str, Any]:
+    summary = q.report(["feature"], f.since, f.until, name)["groups"]
+    by_model = q.report(["model"], f.since, f.until, name)["groups"]
+    by_turns = q.report(["turns"], f.since, f.until, name)["groups"]
+    by_prompt = q.report(["prompt_version"], f.since, f.until, name)["groups"]
+    g = summary[0] if summary else None
+    ctx: dict[str, Any] = {
+        "name": name, "g": g, "by_model": by_model, "by_turns": by_turns, "by_prompt": by_prompt,
+        "top": [], "verdicts": {}, "baseline": None,
+    }  # fmt: skip
+    if g is None:
+        return ctx
+    rows = [g] + by_model
+    ctx["breakdown"] = stacked_rows(
+        ["All sessions"] + [str(m["key"]["model"]) for m in by_model],
+        PARTS,
+        [per_intent_parts(r) for r in rows],
+        money,
+        label=f"Cost per intent of {name}, by part",
+    )
+    ctx["turns_chart"] = metric_panels(
+        by_turns,
+        [f"{t['key']['turns']} turn" + ("" if t["key"]["turns"] == "1" else "s") for t in by_turns],
+        label="Cost and success by turns",
+        tokens=False,
+    )
+    ctx["models_chart"] = metric_panels(
+        by_model, [str(m["key"]["model"]) for m in by_model], label="Models compared"
+    )
+    if len(by_prompt) > 1:
+        ctx["prompts_chart"] = metric_panels(
+            by_prompt, [str(p["key"]["prompt_version"]) for p in by_prompt], label="Prompt versions"
+        )
+    if len(by_model) > 1:
+        base = max(by_model, key=lambda m: (m["labeled_sessions"], str(m["key"]["model"])))
+        baseline = str(base["key"]["model"])
+        cmp = q.compare("model", baseline, name, f.since, f.until)
+        ctx["baseline"] = baseline
+        ctx["verdicts"] = {str(v["key"]["model"]): v["vs_baseline"] for v in cmp["variants"]}
+    ctx["top"] = q.top_sessions(name, f.since, f.until)
+    ctx["trend"] = trend_chart(q.report([f.period], f.since, f.until, name), f.period, None)
+    return ctx
+
+
+def session(q: Queries, session_id: str) -> dict[str, Any] | None:
+    detail = q.session(session_id)
+    if detail is None:
+        return None
+    s = detail["summary"]
+    chart = None
+    if s:
+        parts = [
+            s["llm"] - s["retries"],
+            s["retries"],
+            s["escalation"],
+            s["review"],
+            s["overhead"],
+            s["infra"],
+        ]
+        chart = stacked_rows(
+            ["This session"], PARTS, [parts], money, label="Cost of this session, by part"
+        )
+    return {"detail": detail, "s": s, "chart": chart}

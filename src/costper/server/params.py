@@ -1,0 +1,88 @@
+"""Query-string filters shared by the JSON API and the pages.
+
+The URL is the state of a view (so a view can be shared), which means every
+filter arrives as text and is checked here: a bad value is a 400 naming the
+parameter and the value, never a silently empty chart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from costper.config import parse_duration
+from costper.errors import ConfigError, InputError
+
+PERIODS = ("day", "week")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_time(text: str, name: str, now: datetime) -> datetime:
+    """'2026-10-01', '2026-10-01T12:00:00Z' (as naive UTC) or a span back from now ('7d')."""
+    t = text.strip()
+    if re.match(r"^\d+(\.\d+)?\s*[smhdw]$", t):
+        try:
+            span = parse_duration(t, name)
+        except ConfigError as e:
+            raise InputError(str(e), field=name, value=text) from None
+        assert span is not None
+        return now - span
+    try:
+        when = datetime.fromisoformat(t.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{name}: expected a date (2026-10-01), a time (2026-10-01T12:00:00Z) "
+            f"or a span back from now (7d), got {text!r}",
+            field=name,
+            value=text,
+        ) from None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when
+
+
+@dataclass(frozen=True)
+class Filters:
+    since: datetime | None = None
+    until: datetime | None = None
+    feature: str | None = None
+    period: str = "week"
+    raw: dict[str, str] = field(default_factory=dict)
+
+    def query(self, **changes: Any) -> str:
+        """'?since=..' for a link to the same view with `changes` (None drops a key)."""
+        params = dict(self.raw)
+        for k, v in changes.items():
+            if v is None or v == "":
+                params.pop(k, None)
+            else:
+                params[k] = str(v)
+        return "?" + urlencode(params) if params else ""
+
+    def input_type(self, name: str) -> str:
+        value = self.raw.get(name, "")
+        return "date" if not value or _DATE.match(value) else "text"
+
+
+def parse_filters(params: Mapping[str, str], now: datetime) -> Filters:
+    raw = {k: params[k] for k in ("since", "until", "feature", "period") if params.get(k)}
+    since = parse_time(raw["since"], "since", now) if "since" in raw else None
+    until = parse_time(raw["until"], "until", now) if "until" in raw else None
+    if since is not None and until is not None and until <= since:
+        raise InputError(
+            f"until ({raw['until']}) must be later than since ({raw['since']})",
+            field="until",
+            value=raw["until"],
+        )
+    period = raw.get("period", "week")
+    if period not in PERIODS:
+        raise InputError(
+            f"period: expected one of {', '.join(PERIODS)}, got {period!r}",
+            field="period",
+            value=period,
+        )
+    return Filters(since, until, raw.get("feature"), period, raw)

@@ -1,0 +1,106 @@
+"""What the JSON API and the pages ask of the engine, cached by data version.
+
+The API and the dashboard share one cache, so the overview's numbers and
+`/api/report`'s are the same computation, not two that might drift.
+Results are JSON-ready dicts: what is cached is what is served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from costper.compare import compare
+from costper.config import Config
+from costper.report import report
+from costper.server.result_cache import ResultCache
+from costper.session_detail import session_detail
+from costper.sessions import check_keys, session_table
+from costper.store import Store
+
+TOP_SESSION_COLUMNS = (
+    "session_id", "model", "prompt_version", "first_call", "turns", "calls", "failed_calls",
+    "total_tokens", "llm", "escalation", "review", "total", "status",
+)  # fmt: skip
+
+
+class Queries:
+    """Engine calls for one store and config; `now` is fixed per instance."""
+
+    def __init__(
+        self, store: Store, config: Config, cache: ResultCache, now: datetime | None = None
+    ) -> None:
+        self.store, self.config, self.cache = store, config, cache
+        self.now = now or datetime.now(UTC).replace(tzinfo=None)
+        self.version = store.version()
+
+    def cached(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        return self.cache.get_or_compute(self.version, key, compute)
+
+    def report(
+        self,
+        by: Sequence[str],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        feature: str | None = None,
+    ) -> dict[str, Any]:
+        keys = tuple(check_keys(by))
+        return self.cached(
+            ("report", keys, since, until, feature),
+            lambda: report(
+                self.store, list(keys), since=since, until=until, feature=feature,
+                config=self.config, now=self.now,
+            ).to_dict(),
+        )  # fmt: skip
+
+    def compare(
+        self,
+        by: str,
+        baseline: str,
+        feature: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, Any]:
+        (key,) = check_keys([by])
+        return self.cached(
+            ("compare", key, baseline, feature, since, until),
+            lambda: compare(
+                self.store, key, baseline, feature=feature, since=since, until=until,
+                config=self.config, now=self.now,
+            ).to_dict(),
+        )  # fmt: skip
+
+    def features(self) -> list[str]:
+        def compute() -> list[str]:
+            calls = self.store.table("calls")
+            expr = calls.select("feature").distinct().order_by("feature")
+            return [r["feature"] for r in self.store.to_arrow(expr).to_pylist()]
+
+        return self.cached(("features",), compute)
+
+    def top_sessions(
+        self,
+        feature: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 15,
+    ) -> list[dict[str, Any]]:
+        """The dearest sessions of a feature: where cost per success goes to die."""
+
+        def compute() -> list[dict[str, Any]]:
+            s = session_table(
+                self.store, self.config, now=self.now, since=since, until=until, feature=feature
+            )
+            expr = (
+                s.order_by([s.total.desc(), s.session_id]).limit(limit).select(*TOP_SESSION_COLUMNS)
+            )
+            return self.store.to_arrow(expr).to_pylist()
+
+        return self.cached(("top_sessions", feature, since, until, limit), compute)
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        return self.cached(
+            ("session", session_id),
+            lambda: session_detail(self.store, self.config, session_id, now=self.now),
+        )
