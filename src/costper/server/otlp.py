@@ -1,3 +1,226 @@
-"""Routes: see the module docstring once written."""
+"""OTLP/HTTP receiver (`/v1/traces`, `/v1/logs`) and the outcome endpoint.
+
+Answers follow OTLP/HTTP so an app's exporter works with its defaults: 200
+with an Export*ServiceResponse in the request's encoding, carrying a partial
+success when some spans or records were refused; 400 with a google.rpc.Status
+naming what cannot be read; 413 over `max_request_bytes`, on the wire or
+inflated. A 200 is sent only once the rows are committed. Decoding and
+writing run in the thread pool so the event loop keeps accepting; writes go
+one at a time.
+"""
 
 from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pyarrow as pa
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.concurrency import run_in_threadpool
+
+from costper.config import Config
+from costper.errors import InputError, TooLarge
+from costper.outcome_events import (
+    decode_logs_request,
+    outcome_events,
+    resolve_sessions,
+    traces_needing_sessions,
+)
+from costper.outcome_records import outcome_rows
+from costper.server.body import inflate, read_body
+from costper.store import Store
+from costper.traces import decode_request, ingest_request
+
+router = APIRouter()
+
+_CONTENT_TYPES = {
+    "application/x-protobuf": "protobuf",
+    "application/protobuf": "protobuf",
+    "application/json": "json",
+}
+_MEDIA = {"protobuf": "application/x-protobuf", "json": "application/json"}
+_WRITE_LOCK = threading.Lock()
+_INVALID_ARGUMENT, _RESOURCE_EXHAUSTED = 3, 8
+_MAX_REASONS = 5
+
+
+@router.post("/v1/traces")
+async def traces(request: Request) -> Response:
+    kind = _kind(request)
+    if kind is None:
+        return _unsupported(request)
+    cfg, store = _state(request)
+    try:
+        body = await read_body(request, cfg.max_request_bytes)
+        encoding = request.headers.get("content-encoding")
+        result = await run_in_threadpool(_ingest_traces, cfg, store, body, kind, encoding)
+    except InputError as e:
+        return _failure(kind, e)
+    response = ExportTraceServiceResponse()
+    if result.rejected:
+        response.partial_success.rejected_spans = result.rejected
+        response.partial_success.error_message = _summary(result.errors, result.rejected)
+    return _message(kind, response, accepted=result.accepted, new=result.new_rows)
+
+
+def _ingest_traces(cfg: Config, store: Store, body: bytes, kind: str, encoding: str | None) -> Any:
+    raw = inflate(body, encoding, cfg.max_request_bytes)
+    decoded = decode_request(raw, _MEDIA[kind])
+    with _WRITE_LOCK:
+        return ingest_request(store, cfg, decoded)
+
+
+@router.post("/v1/logs")
+async def logs(request: Request) -> Response:
+    kind = _kind(request)
+    if kind is None:
+        return _unsupported(request)
+    cfg, store = _state(request)
+    try:
+        body = await read_body(request, cfg.max_request_bytes)
+        encoding = request.headers.get("content-encoding")
+        accepted, new, rejected = await run_in_threadpool(
+            _ingest_logs, cfg, store, body, kind, encoding
+        )
+    except InputError as e:
+        return _failure(kind, e)
+    response = ExportLogsServiceResponse()
+    if rejected:
+        response.partial_success.rejected_log_records = len(rejected)
+        response.partial_success.error_message = _summary(rejected, len(rejected))
+    return _message(kind, response, accepted=accepted, new=new)
+
+
+def _ingest_logs(
+    cfg: Config, store: Store, body: bytes, kind: str, encoding: str | None
+) -> tuple[int, int, list[str]]:
+    raw = inflate(body, encoding, cfg.max_request_bytes)
+    found = outcome_events(decode_logs_request(raw, kind))
+    rejected = [reason for _, reason in found.rejected]
+    with _WRITE_LOCK:
+        traces = traces_needing_sessions(found)
+        resolve_sessions(found, _sessions_of_traces(store, traces) if traces else {})
+        good = found.records
+        try:
+            rows = outcome_rows(good, source="POST /v1/logs")
+        except InputError:
+            good, rows, refused = _valid_records(good)
+            rejected += refused
+        new = store.insert("outcomes", rows) if rows.num_rows else 0
+    return len(good), new, rejected
+
+
+def _valid_records(
+    records: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], pa.Table, list[str]]:
+    """One by one, to refuse only the bad records of a logs request (OTLP partial success)."""
+    good, refused = [], []
+    for record in records:
+        try:
+            outcome_rows([record], source="POST /v1/logs")
+        except InputError as e:
+            refused.append(str(e))
+        else:
+            good.append(record)
+    return good, outcome_rows(good, source="POST /v1/logs"), refused
+
+
+def _sessions_of_traces(store: Store, trace_ids: list[str]) -> dict[str, str]:
+    calls = store.table("calls")
+    expr = calls.filter(calls.trace_id.isin(trace_ids)).select("trace_id", "session_id").distinct()
+    table = store.to_arrow(expr)
+    return dict(zip(table["trace_id"].to_pylist(), table["session_id"].to_pylist(), strict=True))
+
+
+@router.post("/v1/outcomes")
+async def outcomes(request: Request) -> JSONResponse:
+    """Plain JSON outcome records: one object or a list; all stored or none."""
+    cfg, store = _state(request)
+    body = await read_body(request, cfg.max_request_bytes)
+    encoding = request.headers.get("content-encoding")
+    accepted, new = await run_in_threadpool(_ingest_outcomes, cfg, store, body, encoding)
+    return JSONResponse({"accepted": accepted, "new": new})
+
+
+def _ingest_outcomes(
+    cfg: Config, store: Store, body: bytes, encoding: str | None
+) -> tuple[int, int]:
+    raw = inflate(body, encoding, cfg.max_request_bytes)
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"POST /v1/outcomes: not valid JSON: {e}", field="body") from None
+    records = [doc] if isinstance(doc, dict) else doc
+    if not isinstance(records, list):
+        raise InputError(
+            "POST /v1/outcomes: expected an outcome record (JSON object) or a list of them",
+            field="body",
+        )
+    rows = outcome_rows(records, source="POST /v1/outcomes")
+    with _WRITE_LOCK:
+        return rows.num_rows, store.insert("outcomes", rows)
+
+
+def _state(request: Request) -> tuple[Config, Store]:
+    return request.app.state.config, request.app.state.store
+
+
+def _kind(request: Request) -> str | None:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return _CONTENT_TYPES.get(media)
+
+
+def _unsupported(request: Request) -> Response:
+    got = request.headers.get("content-type") or "none"
+    message = (
+        f"Content-Type: {got!r} is not supported (use application/x-protobuf or application/json)"
+    )
+    return JSONResponse({"code": _INVALID_ARGUMENT, "message": message, "error": message}, 415)
+
+
+def _message(kind: str, message: Message, *, accepted: int, new: int) -> Response:
+    headers = {"x-costper-accepted": str(accepted), "x-costper-new": str(new)}
+    if kind == "json":
+        body = json_format.MessageToJson(message, indent=None).encode()
+    else:
+        body = message.SerializeToString()
+    return Response(body, media_type=_MEDIA[kind], headers=headers)
+
+
+def _failure(kind: str, error: InputError) -> Response:
+    status = 413 if isinstance(error, TooLarge) else 400
+    code = _RESOURCE_EXHAUSTED if status == 413 else _INVALID_ARGUMENT
+    text = str(error)
+    if kind == "json":
+        return JSONResponse({"code": code, "message": text, "error": text}, status)
+    return Response(_status_protobuf(code, text), status, media_type=_MEDIA[kind])
+
+
+def _status_protobuf(code: int, message: str) -> bytes:
+    """google.rpc.Status{code, message}, encoded by hand to avoid a dependency for two fields."""
+    text = message.encode()
+    return b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _summary(reasons: list[Any], count: int) -> str:
+    texts = [r if isinstance(r, str) else str(r[1]) for r in reasons[:_MAX_REASONS]]
+    more = f"; and {count - len(texts)} more" if count > len(texts) else ""
+    return f"{count} rejected: " + "; ".join(texts) + more
