@@ -1,0 +1,151 @@
+"""`costper breakeven`: API against self-hosted GPUs. Parse, call the core, render."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from costper.breakeven import (
+    ARTICLE_VOLUMES,
+    Comparison,
+    build_deployment,
+    check_volumes,
+    comparison_json,
+)
+from costper.breakeven import compare as compare_deployments
+from costper.cli import render
+from costper.cli.app import app
+from costper.cli.calc import money, opt, rate
+from costper.cli.common import FormatOption
+from costper.cli.report import check_format
+from costper.plot import write_plot
+
+
+@app.command("breakeven")
+def breakeven_cmd(
+    api_price: Annotated[
+        str | None, opt("API price per 1M tokens (default 10.00).", "--api-price")
+    ] = None,
+    tokens_per_request: Annotated[
+        str | None, opt("Tokens per request (default 1000).", "--tokens-per-request")
+    ] = None,
+    gpu_price: Annotated[
+        str | None, opt("GPU price per hour (default 2.00).", "--gpu-price")
+    ] = None,
+    hours: Annotated[str | None, opt("GPU hours per month (default 730).", "--hours")] = None,
+    throughput: Annotated[
+        str | None, opt("Sustained tokens/s per GPU (default 800).", "--throughput")
+    ] = None,
+    utilisation: Annotated[
+        str | None,
+        opt("Target GPU utilisation, 0-1 (default 0.70).", "--utilisation", "--utilization"),
+    ] = None,
+    ops: Annotated[str | None, opt("Ops/MLOps cost per month (default 0).", "--ops")] = None,
+    api_success_rate: Annotated[
+        str | None, opt("Success rate of the API model (default 0.95).", "--api-success-rate")
+    ] = None,
+    self_success_rate: Annotated[
+        str | None,
+        opt("Success rate of the self-hosted model (default: the API's).", "--self-success-rate"),
+    ] = None,
+    failure_cost: Annotated[
+        str | None, opt("Cost of a failure, e.g. a ticket (default 15.00).", "--failure-cost")
+    ] = None,
+    requests: Annotated[
+        list[str] | None,
+        opt("Your own monthly volume(s), shown beside 100k, 1M and 10M.", "--requests"),
+    ] = None,
+    plot: Annotated[
+        str | None,
+        opt(
+            "Write a chart of cost per success against volume "
+            "(FILE.svg, or FILE.png with matplotlib).",
+            "--plot",
+        ),
+    ] = None,
+    fmt: FormatOption = "table",
+) -> None:
+    """API against self-hosted GPUs: monthly cost, GPUs needed, break-even volume."""
+    check_format(fmt)
+    d = build_deployment(
+        dict(
+            api_price=api_price,
+            tokens_per_request=tokens_per_request,
+            gpu_price=gpu_price,
+            hours=hours,
+            throughput=throughput,
+            utilisation=utilisation,
+            ops=ops,
+            api_success_rate=api_success_rate,
+            self_success_rate=self_success_rate,
+            failure_cost=failure_cost,
+        )
+    )
+    c = compare_deployments(d, list(ARTICLE_VOLUMES) + check_volumes(requests or []))
+    if plot:
+        write_plot(c, plot)
+    doc = comparison_json(c)
+    if fmt == "json":
+        render.write_json(doc)
+    elif fmt == "csv":
+        render.write_csv(doc["rows"])  # type: ignore[arg-type]
+    else:
+        print_breakeven(c, plot)
+
+
+def print_breakeven(c: Comparison, plot: str | None) -> None:
+    con = render.console()
+    d = c.deployment
+    con.print(
+        f"API: {money(d.api_price)} per 1M tokens x {d.tokens_per_request.normalize():,f} tokens = "
+        f"{money(d.api_per_request)} a request; success {rate(d.api_success_rate)}."
+    )
+    con.print(
+        f"Self-hosted: {money(d.gpu_price)}/h x {d.hours.normalize():,f} h = "
+        f"{money(d.gpu_month)} a month per GPU + ops {money(d.ops)}; one GPU serves "
+        f"{int(d.requests_per_gpu):,} requests a month at {d.throughput.normalize():,f} "
+        f"tokens/s and {rate(d.utilisation)} utilisation; success {rate(d.self_success)}."
+    )
+    t = render.table(
+        "Monthly cost, API vs self-hosted",
+        [
+            (h, "right")
+            for h in (
+                "requests",
+                "GPUs",
+                "API compute",
+                "self-hosted",
+                "cheaper",
+                "API per success",
+                "self-hosted per success",
+            )
+        ],
+    )
+    for r in c.rows:
+        ratio = r.compute_ratio
+        if r.self_compute < r.api_compute:
+            cheaper = f"self-hosted {ratio:.1f}x" if ratio is not None else "self-hosted"
+        else:
+            cheaper = "API" if r.api_compute < r.self_compute else "same"
+        t.add_row(
+            f"{int(r.requests):,}",
+            str(r.gpus),
+            money(r.api_compute),
+            money(r.self_compute),
+            cheaper,
+            money(r.api_per_success),
+            money(r.self_per_success),
+        )
+    con.print(t)
+    for b, what in (
+        (c.compute, "On compute alone"),
+        (c.per_success, "Per success, failures priced in"),
+    ):
+        if b.requests is None:
+            con.print(f"{what}: self-hosting never wins: {b.why}.")
+        else:
+            con.print(
+                f"{what}: self-hosting is cheaper from {b.requests:,} requests a month "
+                f"({b.gpus} GPU{'s' if b.gpus != 1 else ''})."
+            )
+    if plot:
+        con.print(f"[dim]Chart written to {plot}.[/dim]")

@@ -1,0 +1,152 @@
+"""`costper whatif`: another model on stored data, and the cheapest model per feature."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from costper.cli import render
+from costper.cli.app import app
+from costper.cli.calc import flatten, opt
+from costper.cli.common import ConfigOption, DbOption, FormatOption, config, store_for
+from costper.cli.report import check_format, parse_time
+from costper.errors import InputError
+from costper.whatif import UNSURE, Recommendation, WhatIf, recommend, what_if
+
+
+@app.command("whatif")
+def whatif_cmd(
+    feature: Annotated[
+        str | None,
+        opt("The feature to look at; without it, a recommendation per feature.", "--feature"),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        opt(
+            "Another model (provider/model) to price the feature's traffic at; repeatable.",
+            "--model",
+        ),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        opt("The incumbent model (default: the one with most sessions).", "--baseline"),
+    ] = None,
+    since: Annotated[
+        str | None, opt("Sessions starting at or after (date, date-time, 7d).", "--since")
+    ] = None,
+    until: Annotated[
+        str | None, opt("Sessions starting before (date, date-time).", "--until")
+    ] = None,
+    fmt: FormatOption = "table",
+    db: DbOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Cost per success with another model, and the cheapest model per feature."""
+    check_format(fmt)
+    cfg = config(db, config_file)
+    s, u = parse_time(since, "--since"), parse_time(until, "--until")
+    if feature is None and (model or baseline):
+        raise InputError("--model/--baseline need --feature", field="--feature")
+    with store_for(cfg, read_only=True) as store:
+        if feature is None:
+            recs = recommend(store, config=cfg, since=s, until=u)
+            if fmt == "json":
+                render.write_json(
+                    {"confidence": cfg.confidence, "recommendations": [r.to_dict() for r in recs]}
+                )
+            elif fmt == "csv":
+                render.write_csv(flatten(r.to_dict()) for r in recs)
+            else:
+                print_recommendations(recs, cfg.confidence)
+            return
+        w = what_if(store, feature, model or [], baseline=baseline, config=cfg, since=s, until=u)
+    if fmt == "json":
+        render.write_json(w.to_dict())
+    elif fmt == "csv":
+        render.write_csv(flatten(e.to_dict()) for e in w.estimates)
+    else:
+        print_whatif(w)
+
+
+def print_whatif(w: WhatIf) -> None:
+    con = render.console()
+    t = render.table(
+        f"{w.feature}: cost per success by model (confidence {w.confidence:.0%}; incumbent "
+        f"{w.incumbent})",
+        [
+            ("model", "left"),
+            ("basis", "left"),
+            ("sessions", "right"),
+            ("success", "right"),
+            ("escalated", "right"),
+            ("per intent", "right"),
+            ("per success", "right"),
+            ("vs incumbent", "right"),
+        ],
+    )
+    for e in w.estimates:
+        change = "—" if e.change_pct is None or e.model == w.incumbent else f"{e.change_pct:+.1f}%"
+        if e.vs_incumbent is not None:
+            change += f" ({e.vs_incumbent.verdict})"
+        t.add_row(
+            e.model,
+            e.basis + (f" ({e.price_source})" if e.price_source else ""),
+            f"{e.sessions:,}",
+            render.interval(e.success_rate, render.pct),
+            render.interval(e.escalation_rate, render.pct),
+            render.interval(e.cost_per_intent),
+            render.interval(e.cost_per_success),
+            change,
+        )
+    con.print(t)
+    if any(e.basis == "repriced" for e in w.estimates):
+        con.print(
+            f"[dim]repriced: {w.incumbent}'s sessions priced at the other model's rates, same "
+            "tokens and outcomes; it says nothing about whether that model would succeed as "
+            "often.[/dim]"
+        )
+    con.print(_sentence(w.recommendation))
+
+
+def _sentence(r: Recommendation) -> str:
+    if r.recommended:
+        verb = "switch to" if r.verdict == "switch" else r.verdict
+        return f"{r.feature}: {verb} {r.recommended}: {r.reason}."
+    if r.verdict == UNSURE:
+        more = (
+            f"; about {r.sessions_needed:,} more labeled sessions needed"
+            if r.sessions_needed
+            else ""
+        )
+        return f"{r.feature}: not enough evidence ({r.reason}){more}."
+    return f"{r.feature}: {r.verdict} ({r.reason})."
+
+
+def print_recommendations(recs: list[Recommendation], confidence: float) -> None:
+    con = render.console()
+    t = render.table(
+        f"Cheapest model per success, by feature (confidence {confidence:.0%})",
+        [
+            ("feature", "left"),
+            ("cheapest", "left"),
+            ("per success", "right"),
+            ("against", "left"),
+            ("per success", "right"),
+            ("saving", "right"),
+            ("verdict", "left"),
+            ("more sessions", "right"),
+        ],
+    )
+    for r in recs:
+        t.add_row(
+            r.feature,
+            r.best,
+            render.interval(r.best_cps),
+            r.compared_with or "—",
+            "—" if r.other_cps is None else render.interval(r.other_cps),
+            "—" if r.saving_pct is None else f"{-r.saving_pct:.0f}%",
+            r.verdict,
+            "—" if not r.sessions_needed else f"{r.sessions_needed:,}",
+        )
+    con.print(t)
+    for r in recs:
+        con.print(f"[dim]{_sentence(r)}[/dim]")
