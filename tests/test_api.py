@@ -1,0 +1,333 @@
+"""The JSON API and the server-rendered pages over real HTTP on 127.0.0.1.
+
+Numbers are checked against figures worked out by hand (see
+`live_app.known_answer_data`); the CLI/API equality runs real `costper`
+processes on `costper demo` data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from live_app import DAY1, LiveServer, calls, known_answer_data, outcomes
+
+from costper.config import Config
+from costper.demo import generate
+from costper.server.charts import Panel, Point, nice_ticks, row_panels
+from costper.server.formatting import count, money, percent
+from costper.server.params import parse_filters, parse_time
+from costper.server.rendering import ENV
+from costper.server.result_cache import ResultCache
+from costper.store import Store, open_store
+
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def live(store: Store, cfg: Config) -> Iterator[tuple[LiveServer, Store]]:
+    known_answer_data(store)
+    server = LiveServer(cfg, store)
+    yield server, store
+    server.stop()
+
+
+def get(server: LiveServer, path: str, **params: str) -> httpx.Response:
+    return httpx.get(server.url + path, params=params, timeout=30)
+
+
+def group(body: dict, **key: str) -> dict:
+    (g,) = [g for g in body["groups"] if g["key"] == key]
+    return g
+
+
+def test_report_matches_hand_computed_figures(live: tuple[LiveServer, Store]) -> None:
+    server, _ = live
+    r = get(server, "/api/report")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["by"] == ["feature"] and body["confidence"] == 0.95
+    g = group(body, feature="billing-bot")
+    assert (g["sessions"], g["labeled_sessions"], g["successes"], g["escalations"]) == (4, 4, 2, 1)
+    assert (g["calls"], g["failed_calls"], g["turns"]) == (5, 1, 5)
+    assert g["cost"]["llm"] == pytest.approx(10.0)
+    assert g["cost"]["retries"] == pytest.approx(0.5)
+    assert g["cost"]["escalation"] == pytest.approx(15.0)
+    assert g["cost"]["total"] == pytest.approx(25.0)
+    assert g["cost_per_success"]["value"] == pytest.approx(12.5)
+    assert g["cost_per_intent"]["value"] == pytest.approx(6.25)
+    assert g["success_rate"]["value"] == pytest.approx(0.5)
+    assert g["cost_per_1m_tokens"] == pytest.approx(1600.0)
+    assert g["tokens"] == {"input": 5000, "output": 1250, "cache_read": 0, "total": 6250}
+    assert g["sample_ok"] is False
+    assert g["cost_sources"] == {"config": 5}
+    other = group(body, feature="other")
+    assert other["cost_per_success"]["value"] == pytest.approx(0.2)
+
+
+def test_report_params_group_and_filter(live: tuple[LiveServer, Store]) -> None:
+    server, _ = live
+    body = get(server, "/api/report", by="feature,model").json()
+    assert body["by"] == ["feature", "model"]
+    m_a = group(body, feature="billing-bot", model="m-a")
+    assert m_a["cost"]["total"] == pytest.approx(3.0) and m_a["successes"] == 2
+    m_b = group(body, feature="billing-bot", model="m-b")
+    assert m_b["cost"]["total"] == pytest.approx(22.0) and m_b["successes"] == 0
+
+    late = get(server, "/api/report", since="2026-01-10").json()
+    assert [g["key"]["feature"] for g in late["groups"]] == ["other"]
+    early = get(server, "/api/report", until="2026-01-10T00:00:00Z").json()
+    assert [g["key"]["feature"] for g in early["groups"]] == ["billing-bot"]
+    only = get(server, "/api/report", feature="other", by="day").json()
+    assert only["groups"][0]["key"] == {"day": "2026-01-12"}
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"by": "feature,colour"}, "'colour'"),
+        ({"by": "feature; DROP TABLE calls"}, "'feature; DROP TABLE calls'"),
+        ({"by": "model) OR 1=1 --"}, "'model) OR 1=1 --'"),
+        ({"by": ""}, "by"),
+        ({"since": "last tuesday"}, "'last tuesday'"),
+    ],
+)
+def test_bad_parameters_are_400_naming_the_value(
+    live: tuple[LiveServer, Store], params: dict[str, str], named: str
+) -> None:
+    server, store = live
+    r = get(server, "/api/report", **params)
+    assert r.status_code == 400
+    assert named in r.json()["error"]
+    assert store.count("calls") == 6
+
+
+def test_compare_against_baseline(live: tuple[LiveServer, Store]) -> None:
+    server, _ = live
+    body = get(server, "/api/compare", by="model", baseline="m-a", feature="billing-bot").json()
+    assert body["by"] == "model" and body["feature"] == "billing-bot"
+    assert body["baseline"]["key"] == {"model": "m-a"}
+    assert body["baseline"]["cost_per_success"]["value"] == pytest.approx(1.5)
+    (variant,) = body["variants"]
+    assert variant["key"] == {"model": "m-b"}
+    assert variant["cost_per_success"]["value"] is None
+    assert variant["vs_baseline"]["verdict"] == "not enough data"
+    r = get(server, "/api/compare", by="model", baseline="m-z")
+    assert r.status_code == 400 and "'m-z'" in r.json()["error"]
+    r = get(server, "/api/compare", by="model,day", baseline="m-a")
+    assert r.status_code == 400 and "one key" in r.json()["error"]
+
+
+def test_session_detail(live: tuple[LiveServer, Store]) -> None:
+    server, _ = live
+    body = get(server, "/api/sessions/s2").json()
+    s = body["summary"]
+    assert (s["feature"], s["turns"], s["calls"], s["failed_calls"]) == ("billing-bot", 2, 2, 1)
+    assert s["llm"] == pytest.approx(2.0) and s["retries"] == pytest.approx(0.5)
+    assert s["total"] == pytest.approx(2.0) and s["status"] == "success"
+    assert [c["cost"] for c in body["calls"]] == [0.5, 1.5]
+    assert [c["failed"] for c in body["calls"]] == [True, False]
+    assert body["calls"][0]["error_type"] == "InvalidJSON"
+    assert [o["signal"] for o in body["outcomes"]] == ["thumbs_down", "thumbs_up"]
+    s3 = get(server, "/api/sessions/s3").json()["summary"]
+    assert s3["status"] == "failure" and s3["escalation"] == 15.0 and s3["total"] == 18.0
+    missing = get(server, "/api/sessions/nope")
+    assert missing.status_code == 404 and "'nope'" in missing.json()["error"]
+
+
+def test_cache_serves_repeats_and_expires_on_write(live: tuple[LiveServer, Store]) -> None:
+    server, store = live
+    first = get(server, "/api/report").json()
+    cache = server.app.state.result_cache
+    hits = cache.hits
+    assert get(server, "/api/report").json() == first
+    assert cache.hits == hits + 1
+    store.insert_many(
+        {
+            "calls": calls(
+                [{"session_id": "s9", "feature": "other", "start_time": DAY1, "cost": 0.3}]
+            ),
+            "outcomes": outcomes([{"session_id": "s9", "at": DAY1, "success": True}]),
+        }
+    )
+    after = group(get(server, "/api/report").json(), feature="other")
+    assert after["sessions"] == 2
+    assert after["cost"]["total"] == pytest.approx(0.5)
+
+
+def test_pages_render_escaped_and_offline(live: tuple[LiveServer, Store]) -> None:
+    server, store = live
+    store.insert(
+        "calls", calls([{"session_id": "x1", "feature": XSS, "start_time": DAY1, "cost": 0.1}])
+    )
+    for path in ["/", "/features/" + quote(XSS, safe=""), "/sessions/x1", "/docs"]:
+        r = httpx.get(server.url + "/" + path.lstrip("/"), timeout=30)
+        assert r.status_code == 200, path
+        html = r.text
+        assert "<script>alert(1)" not in html
+        assert "<script" not in html.lower()
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), path
+    overview = httpx.get(server.url + "/", timeout=30).text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in overview
+    assert money(12.5) in overview and "$12.50" in overview
+    assert (
+        httpx.get(server.url + "/static/costper.css").headers["content-type"].startswith("text/css")
+    )
+    assert httpx.get(server.url + "/static/..%2Fapp.py").status_code == 404
+
+
+def test_page_with_bad_filter_is_400(live: tuple[LiveServer, Store]) -> None:
+    server, _ = live
+    r = get(server, "/", since="yesterday-ish")
+    assert r.status_code == 400
+    assert "since" in r.text and "&#39;yesterday-ish&#39;" in r.text
+    reversed_range = get(server, "/", since="2026-01-10", until="2026-01-01")
+    assert reversed_range.status_code == 400 and "until (2026-01-01)" in reversed_range.text
+    assert get(server, "/sessions/nope").status_code == 404
+
+
+def test_docs_page_and_openapi(live: tuple[LiveServer, Store]) -> None:
+    server, _ = live
+    spec = get(server, "/openapi.json").json()
+    assert {"/api/report", "/api/compare", "/api/sessions/{session_id}"} <= set(spec["paths"])
+    params = {p["name"] for p in spec["paths"]["/api/report"]["get"]["parameters"]}
+    assert params == {"by", "since", "until", "feature"}
+    docs = get(server, "/docs").text
+    assert "/api/report" in docs and "Group keys, comma-separated" in docs
+
+
+def test_api_report_equals_cli_report_json(
+    db_path: Path, cfg: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same parameters, same JSON: `costper report --format json` (run in
+    process, it opens the store read-only) against `/api/report` on demo data."""
+    from costper.cli import main
+
+    with open_store(db_path) as s:
+        generate(s, sessions=1500, seed=7)
+    variants = [
+        ["--by", "feature"],
+        ["--by", "feature,model", "--since", "14d"],
+        ["--by", "turns", "--feature", "assistant", "--until", "2099-01-01"],
+    ]
+    cli = []
+    for args in variants:
+        assert main(["report", "--db", str(db_path), "--format", "json", *args]) == 0
+        cli.append(json.loads(capsys.readouterr().out))
+    with open_store(db_path) as store:
+        server = LiveServer(cfg, store)
+        try:
+            for args, expected in zip(variants, cli, strict=True):
+                params = {a[2:]: v for a, v in zip(args[::2], args[1::2], strict=True)}
+                api = httpx.get(server.url + "/api/report", params=params, timeout=60).json()
+                assert api == same(expected), args
+                assert len(api["groups"]) >= 3
+        finally:
+            server.stop()
+
+
+def same(value: object) -> object:
+    """The expected JSON with floats compared to 1e-9: a parallel sum may add in
+    another order."""
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-9, abs=1e-12)
+    if isinstance(value, dict):
+        return {k: same(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [same(v) for v in value]
+    return value
+
+
+# Pure parts of the server: formatting, parameters, chart geometry, cache.
+
+
+def test_money_and_counts_read_as_people_write_them() -> None:
+    assert money(0) == "$0.00"
+    assert money(0.0019) == "$0.0019"
+    assert money(0.081) == "$0.081"
+    assert money(0.8) == "$0.80"
+    assert money(6.425) in ("$6.43", "$6.42")
+    assert money(1460) == "$1,460.00"
+    assert money(1234567.891) == "$1,234,567.89"
+    assert money(-0.12) == "−$0.12"
+    assert money(None) == "—" and money(float("inf")) == "∞" and money(float("nan")) == "—"
+    assert count(3_000_000) == "3,000,000"
+    assert percent(0.8779) == "87.8%"
+
+
+def test_parse_time_forms() -> None:
+    now = datetime(2026, 3, 10, 12, 0)
+    assert parse_time("2026-01-05", "since", now) == datetime(2026, 1, 5)
+    assert parse_time("2026-01-05T10:00:00Z", "since", now) == datetime(2026, 1, 5, 10)
+    assert parse_time("2026-01-05T12:00:00+02:00", "since", now) == datetime(2026, 1, 5, 10)
+    assert parse_time("7d", "since", now) == datetime(2026, 3, 3, 12)
+    assert parse_time("24h", "since", now) == datetime(2026, 3, 9, 12)
+    f = parse_filters({"since": "7d", "feature": "a b", "period": "day"}, now)
+    assert f.query(period="week") == "?since=7d&feature=a+b&period=week"
+    assert f.query(since=None) == "?feature=a+b&period=day"
+
+
+def test_nice_ticks_and_bar_geometry() -> None:
+    assert nice_ticks(6.43) == [0, 2, 4, 6, 8]
+    assert nice_ticks(0.95) == [0, 0.25, 0.5, 0.75, 1.0]
+    assert nice_ticks(1460) == [0, 500, 1000, 1500]
+    assert nice_ticks(0.0) == [0.0, 1.0]
+    chart = row_panels(
+        ["a", XSS], [Panel("Cost", [Point(6.0, 5.0, 7.0), Point(2.0)], money)],
+        ok=[True, False], label="t", label_width=100, panel_width=278,
+    )  # fmt: skip
+    bars = [dict(s.attrs) for s in chart.shapes if s.tag == "rect"]
+    # plot width 278 - 78 = 200 over a 0..8 axis: 6 -> 150 px, 2 -> 50 px
+    assert [b["width"] for b in bars] == ["150", "50"]
+    assert bars[1]["class"] == "bar insufficient"
+    html = ENV.from_string('{% from "macros.html" import svg %}{{ svg(c) }}').render(c=chart)
+    assert XSS not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_result_cache_versions_age_and_single_flight() -> None:
+    clock = [0.0]
+    cache = ResultCache(max_entries=2, max_age=10, clock=lambda: clock[0])
+    calls_made: list[str] = []
+
+    def compute(name: str) -> str:
+        calls_made.append(name)
+        return name.upper()
+
+    assert cache.get_or_compute(1, "a", lambda: compute("a")) == "A"
+    assert cache.get_or_compute(1, "a", lambda: compute("a")) == "A"
+    assert calls_made == ["a"]
+    cache.get_or_compute(2, "a", lambda: compute("a2"))
+    assert calls_made == ["a", "a2"] and len(cache) == 1
+    clock[0] = 11
+    cache.get_or_compute(2, "a", lambda: compute("a3"))
+    assert calls_made[-1] == "a3"
+    for k in "bcd":
+        cache.get_or_compute(2, k, lambda k=k: compute(k))
+    assert len(cache) == 2
+
+    slow = ResultCache()
+    started = threading.Event()
+    n = []
+
+    def expensive() -> int:
+        started.set()
+        time.sleep(0.2)
+        n.append(1)
+        return 42
+
+    threads = [
+        threading.Thread(target=slow.get_or_compute, args=(1, "k", expensive)) for _ in range(5)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert n == [1]
