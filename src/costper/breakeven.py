@@ -169,7 +169,9 @@ def _tail_start(value: Decimal, d: Deployment) -> Decimal | None:
     self-hosted cost is a staircase: on step k (volume in ((k-1)·cap, k·cap])
     it is k·g + ops. The step is wholly cheaper iff k·g + ops <= value·(k-1)·cap,
     which holds for every k from K = ceil((value·cap + ops)/(value·cap - g)) on;
-    the tail then starts on step K-1 where value·V reaches k·g + ops.
+    the tail then starts on step K-1 where value·V reaches k·g + ops. Earlier
+    steps may be cheaper in part (one busy GPU beats the API, two half-idle do
+    not), which is why the first crossing is not the answer.
     """
     g, ops, cap = d.gpu_month, d.ops, d.requests_per_gpu
     if g + ops == 0:
@@ -178,10 +180,8 @@ def _tail_start(value: Decimal, d: Deployment) -> Decimal | None:
         return None
     big_k = max(2, int(((value * cap + ops) / (value * cap - g)).to_integral_value(ROUND_CEILING)))
     k = big_k - 1
-    x = (k * g + ops) / value
-    if x <= k * cap:
-        return x.to_integral_value(ROUND_CEILING)
-    return (k * cap).to_integral_value(ROUND_FLOOR) + 1
+    # x < k·cap always: k·g + ops < K·g + ops <= value·k·cap, so the tail starts inside step k.
+    return ((k * g + ops) / value).to_integral_value(ROUND_CEILING)
 
 
 def breakeven_compute(d: Deployment) -> Breakeven:
