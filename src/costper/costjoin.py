@@ -1,0 +1,241 @@
+"""The cost join: what the bill says each call cost.
+
+A FOCUS line names no request, only a provider, a model and a charge period,
+so each line's `EffectiveCost` (amortized: discounts, commitments, credits
+already in) is spread over the calls of that provider x model whose start
+falls in the period, pro rata to their estimated cost. A line that carries a
+request id (`x_RequestId`, or `request_id` in `Tags`) goes to the calls of
+that request alone, and those calls take no share of the pooled lines. Lines
+of `[[infra]]` resources (a GPU lease) are spread over the served model's
+calls by tokens, as `infra_cost`: the idle hours are paid for too, and land
+on the calls that were served.
+
+FOCUS semantics: Usage, Purchase, Credit and Adjustment lines (corrections
+included: they carry the charge period they correct) are spread alike, so a
+credit or refund lowers the calls of its period; Tax is never spread on
+calls (reconcile shows it apart). Unpriced calls take the pool's average
+cost per token as their weight; a pool with no estimate at all splits by
+tokens, then evenly. Lines matching no call are unattributed spend; calls
+matching no line keep their estimate.
+
+The join runs at the end of every `costper ingest billing` and again on
+`costper reconcile`, so calls that arrive after their bill get their share;
+`apply` recomputes everything (the store resets earlier allocations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from costper.billing_models import CANON_PATTERNS, PROVIDER_ALIASES
+from costper.store import Store
+
+SPREAD = ("Usage", "Purchase", "Credit", "Adjustment")
+SELF = "self"
+
+
+def canon_expr(model: ir.StringValue) -> ir.StringValue:
+    m = model.lower()
+    for pattern in CANON_PATTERNS:
+        m = m.re_replace(pattern, "")
+    return m
+
+
+def provider_expr(provider: ir.StringValue) -> ir.StringValue:
+    return provider.lower().substitute(PROVIDER_ALIASES)
+
+
+def prepared_calls(store: Store) -> ir.Table:
+    c = store.table("calls")
+    return c.select(
+        "trace_id",
+        "span_id",
+        "request_id",
+        "start_time",
+        "estimated_cost",
+        "cost",
+        "cost_source",
+        "infra_cost",
+        pkey=provider_expr(c.provider),
+        mkey=canon_expr(c.model),
+        hour=c.start_time.epoch_seconds() // 3600,
+        tokens=(c.input_tokens.fill_null(0) + c.output_tokens.fill_null(0)).cast("float64"),
+    )
+
+
+def spread_lines(store: Store) -> ir.Table:
+    """Lines whose cost goes onto calls (model or infra, never tax), with match keys."""
+    b = store.table("billing")
+    b = b.filter(b.allocation.notnull(), b.ChargeCategory.isin(SPREAD))
+    return b.mutate(pkey=b.provider, mkey=canon_expr(b.model))
+
+
+def pools(store: Store) -> ir.Table:
+    """One row per (kind, provider, model, charge period): the unit a cost is spread in."""
+    b = spread_lines(store)
+    b = b.filter(b.request_id.isnull())
+    p = b.group_by(
+        kind=b.allocation,
+        pkey=b.pkey,
+        mkey=b.mkey,
+        period_start=b.ChargePeriodStart,
+        period_end=b.ChargePeriodEnd,
+    ).aggregate(
+        pool_cost=b.EffectiveCost.sum(),
+        pool_billed=b.BilledCost.sum(),
+        lines=b.count(),
+    )
+    # Ids from an ordering, so every evaluation of the query numbers pools alike.
+    order = ["kind", "pkey", "mkey", "period_start", "period_end"]
+    return p.mutate(pool_id=ibis.row_number().over(order_by=order))
+
+
+def _exact_pools(store: Store) -> ir.Table:
+    b = spread_lines(store)
+    b = b.filter(b.request_id.notnull())
+    e = b.group_by("request_id").aggregate(
+        pool_cost=b.EffectiveCost.sum(),
+        pool_billed=b.BilledCost.sum(),
+        pkey=b.pkey.max(),
+        mkey=b.mkey.max(),
+        period_start=b.ChargePeriodStart.min(),
+        lines=b.count(),
+    )
+    return e.mutate(pool_id=-(ibis.row_number().over(order_by="request_id") + 1))
+
+
+def pairs(store: Store) -> ir.Table:
+    """(pool, call) pairs: which calls share which line's cost, with each call's weight inputs."""
+    calls = prepared_calls(store)
+    exact = _exact_pools(store)
+    exact_pairs = calls.join(exact, calls.request_id == exact.request_id).select(
+        kind=ibis.literal("exact"),
+        pool_id=exact.pool_id,
+        pool_cost=exact.pool_cost,
+        trace_id=calls.trace_id,
+        span_id=calls.span_id,
+        est=calls.estimated_cost,
+        tokens=calls.tokens,
+    )
+    rest = calls.anti_join(exact, calls.request_id == exact.request_id)
+    p = pools(store)
+    hours = p.select(
+        "pool_id",
+        "pool_cost",
+        h_kind=p.kind,
+        h_pkey=p.pkey,
+        h_mkey=p.mkey,
+        h_start=p.period_start,
+        h_end=p.period_end,
+        h_hour=ibis.range(
+            p.period_start.epoch_seconds() // 3600,
+            (p.period_end.epoch_seconds() + 3599) // 3600,
+        ).unnest(),
+    )
+    j = rest.join(hours, [rest.mkey == hours.h_mkey, rest.hour == hours.h_hour])
+    j = j.filter(
+        (j.h_pkey == j.pkey) | ((j.h_kind == "infra") & (j.h_pkey == SELF)),
+        j.start_time >= j.h_start,
+        j.start_time < j.h_end,
+    )
+    pooled_pairs = j.select(
+        kind=j.h_kind,
+        pool_id=j.pool_id,
+        pool_cost=j.pool_cost,
+        trace_id=j.trace_id,
+        span_id=j.span_id,
+        est=j.estimated_cost,
+        tokens=j.tokens,
+    )
+    return exact_pairs.union(pooled_pairs)
+
+
+def allocations(store: Store) -> ir.Table:
+    """Per billed call: cost (its share of model lines), infra_cost, cost_source 'billed'."""
+    pr = pairs(store)
+    # DuckDB folds identifier case: no two names here may differ by case alone.
+    stats = pr.group_by("pool_id").aggregate(
+        est_sum=pr.est.sum(),
+        priced_tokens=pr.tokens.sum(where=pr.est.notnull()),
+        token_sum=pr.tokens.sum(),
+        n_calls=pr.count(),
+    )
+    x = pr.join(stats, "pool_id")
+    avg = x.est_sum / x.priced_tokens.nullif(0)
+    x = x.mutate(weight=ibis.coalesce(x.est, x.tokens * avg, 0.0))
+    wt = x.group_by("pool_id").aggregate(weight_sum=x.weight.sum())
+    x = x.join(wt, "pool_id")
+    by_tokens = ibis.cases((x.token_sum > 0, x.tokens / x.token_sum), else_=1.0 / x.n_calls)
+    share = ibis.cases(
+        ((x.kind != "infra") & (x.weight_sum > 0), x.weight / x.weight_sum),
+        else_=by_tokens,
+    )
+    x = x.mutate(alloc=x.pool_cost * share, is_infra=x.kind == "infra")
+    per_call = x.group_by(["trace_id", "span_id"]).aggregate(
+        llm=x.alloc.sum(where=~x.is_infra),
+        infra=x.alloc.sum(where=x.is_infra),
+        model_lines=(~x.is_infra).cast("int64").sum(),
+    )
+    return per_call.select(
+        "trace_id",
+        "span_id",
+        cost=ibis.cases((per_call.model_lines > 0, per_call.llm.fill_null(0.0)), else_=0.0),
+        cost_source=ibis.literal("billed"),
+        infra_cost=per_call.infra.fill_null(0.0),
+    )
+
+
+def matched_pools(store: Store) -> ir.Table:
+    """Every spread line group with the number of calls it found (0: unattributed)."""
+    pr = pairs(store)
+    n = pr.group_by("pool_id").aggregate(matched_calls=pr.count())
+    p = pools(store)
+    p = p.left_join(n, "pool_id").drop("pool_id_right")
+    ex = _exact_pools(store)
+    calls = prepared_calls(store)
+    with_id = calls.filter(calls.request_id.notnull())
+    per_request = with_id.group_by("request_id").aggregate(matched_calls=with_id.count())
+    ex = ex.left_join(per_request, "request_id").drop("request_id_right")
+    cols = ("kind", "pkey", "mkey", "period_start", "pool_cost", "pool_billed", "lines")
+    return p.select(*cols, "matched_calls").union(
+        ex.mutate(kind=ibis.literal("exact")).select(*cols, "matched_calls")
+    )
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    billed_calls: int
+    spread_cost: float
+    allocated: float
+    unattributed: float
+    unattributed_lines: int
+
+
+def apply(store: Store) -> JoinResult:
+    """Recompute every call's billed cost from the stored bill; idempotent."""
+    if store.count("billing") == 0:
+        return JoinResult(0, 0.0, 0.0, 0.0, 0)
+    n = store.update_calls_from(allocations(store))
+    c = store.table("calls")
+    billed = c.filter(c.cost_source == "billed")
+    allocated = (billed.cost.fill_null(0.0) + billed.infra_cost.fill_null(0.0)).sum()
+    m = matched_pools(store)
+    unmatched = m.matched_calls.fill_null(0) == 0
+    totals = m.aggregate(
+        spread=m.pool_cost.sum(),
+        unattributed=m.pool_cost.sum(where=unmatched),
+        unattributed_lines=m.lines.sum(where=unmatched),
+    )
+    row = store.to_arrow(totals).to_pylist()[0]
+    return JoinResult(
+        billed_calls=n,
+        spread_cost=float(row["spread"] or 0.0),
+        allocated=float(
+            store.to_arrow(billed.aggregate(a=allocated)).column("a")[0].as_py() or 0.0
+        ),
+        unattributed=float(row["unattributed"] or 0.0),
+        unattributed_lines=int(row["unattributed_lines"] or 0),
+    )

@@ -1,0 +1,429 @@
+"""Reading FOCUS 1.0-1.3 cost-and-usage exports (CSV, gzip CSV, Parquet).
+
+A bill is money, so a flaw is never guessed around: every column costper
+uses, and every mandatory column of the detected version, is checked for
+presence and type, and the first bad value is named by file, row, column and
+value. What real exports do that the spec frowns on is tolerated: `NULL`
+strings, date-times without `T` or `Z`, `Tags` as a JSON string, extra
+columns without the `x_` prefix, 1.0-1.2's `ProviderName` where 1.3 says
+`ServiceProviderName`. Conversion is vectorised with Arrow; Python only walks
+rows to parse JSON and hash.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from costper.errors import InputError
+
+V10 = (
+    "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
+    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription",
+    "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart", "CommitmentDiscountCategory",
+    "CommitmentDiscountId", "CommitmentDiscountName", "CommitmentDiscountStatus",
+    "CommitmentDiscountType", "ConsumedQuantity", "ConsumedUnit", "ContractedCost",
+    "ContractedUnitPrice", "EffectiveCost", "InvoiceIssuerName", "ListCost", "ListUnitPrice",
+    "PricingCategory", "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName",
+    "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType", "ServiceCategory",
+    "ServiceName", "SkuId", "SkuPriceId", "SubAccountId", "SubAccountName", "Tags",
+)  # fmt: skip
+V11 = (
+    "CapacityReservationId", "CapacityReservationStatus", "CommitmentDiscountQuantity",
+    "CommitmentDiscountUnit", "ServiceSubcategory", "SkuMeter", "SkuPriceDetails",
+)  # fmt: skip
+V12 = (
+    "BillingAccountType", "SubAccountType", "InvoiceId", "PricingCurrency",
+    "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost",
+    "PricingCurrencyListUnitPrice",
+)  # fmt: skip
+V13 = (
+    "ServiceProviderName", "HostProviderName", "AllocatedMethodId", "AllocatedMethodDetails",
+    "AllocatedResourceId", "AllocatedResourceName", "AllocatedTags", "ContractApplied",
+)  # fmt: skip
+KNOWN_COLUMNS = frozenset(V10 + V11 + V12 + V13)
+
+_MANDATORY_10 = (
+    "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd",
+    "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargePeriodEnd",
+    "ChargePeriodStart", "ContractedCost", "EffectiveCost", "InvoiceIssuerName", "ListCost",
+    "PricingQuantity", "PricingUnit", "ServiceCategory", "ServiceName",
+)  # fmt: skip
+MANDATORY = {
+    "1.0": _MANDATORY_10 + ("ProviderName", "PublisherName"),
+    "1.1": _MANDATORY_10 + ("ProviderName", "PublisherName"),
+    "1.2": _MANDATORY_10 + ("ProviderName", "PublisherName"),
+    "1.3": _MANDATORY_10 + ("ServiceProviderName", "HostProviderName"),
+}
+NUMERIC = (
+    "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ListUnitPrice",
+    "ContractedUnitPrice", "ConsumedQuantity", "PricingQuantity", "CommitmentDiscountQuantity",
+    "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost",
+    "PricingCurrencyListUnitPrice",
+)  # fmt: skip
+DATETIME = ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd")
+JSON_OBJECTS = ("Tags", "SkuPriceDetails")
+NOT_NULL = (
+    "BilledCost", "EffectiveCost", "ChargeCategory", "ChargePeriodStart", "ChargePeriodEnd",
+    "BillingPeriodStart", "BillingPeriodEnd", "BillingCurrency",
+)  # fmt: skip
+CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
+NULLS = ["", "NULL", "null", "Null"]
+
+_ZONE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+
+
+@dataclass
+class FocusFile:
+    """One export, checked and typed; `columns` holds every column of the file."""
+
+    path: str
+    version: str
+    columns: pa.Table
+    raw: pa.ChunkedArray
+    row_hash: list[str]
+    csv: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def num_rows(self) -> int:
+        return self.columns.num_rows
+
+    def where(self, index: int) -> str:
+        """A row for a message: 1-based data row, and its line for a CSV."""
+        return f"row {index + 1}" + (f" (line {index + 2})" if self.csv else "")
+
+
+def detect_version(names: set[str]) -> str:
+    """The newest version whose own columns appear; 1.0 when none does."""
+    for version, own in (("1.3", V13), ("1.2", V12), ("1.1", V11)):
+        if names & set(own):
+            return version
+    return "1.0"
+
+
+def read_focus(path: str | Path) -> FocusFile:
+    """Read, check and type one FOCUS file; raise InputError at the first flaw."""
+    p = str(path)
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as e:
+        raise InputError(f"cannot read the file: {e.strerror}", file=p) from None
+    if magic == b"PAR1":
+        table, is_csv = _read_parquet(p), False
+    else:
+        table, is_csv = _read_csv(p, gzipped=magic[:2] == b"\x1f\x8b"), True
+    return _check(p, table, is_csv)
+
+
+def _read_csv(path: str, *, gzipped: bool) -> pa.Table:
+    opener: Callable[[], io.BufferedIOBase] = (
+        (lambda: gzip.open(path, "rb")) if gzipped else (lambda: open(path, "rb"))  # type: ignore[arg-type,return-value]
+    )
+    try:
+        with opener() as fh:
+            first = fh.readline()
+    except (OSError, EOFError) as e:
+        raise InputError(f"cannot read the file: {e}", file=path) from None
+    try:
+        header_line = first.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise InputError("line 1: the header is not UTF-8 text", file=path) from None
+    if not header_line.strip():
+        raise InputError("line 1: no header (empty file?); expected FOCUS column names", file=path)
+    names = next(csv.reader([header_line]))
+    seen: set[str] = set()
+    for name in names:
+        if not name:
+            raise InputError("line 1: a column without a name in the header", file=path)
+        if name in seen:
+            raise InputError(f"line 1, column {name}: appears twice in the header", file=path)
+        seen.add(name)
+    bad_rows: list[pacsv.InvalidRow] = []
+
+    def invalid(row: pacsv.InvalidRow) -> str:
+        bad_rows.append(row)
+        return "skip"
+
+    stream = pa.input_stream(path, compression="gzip" if gzipped else None)
+    try:
+        table = pacsv.read_csv(
+            stream,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                null_values=NULLS,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as e:
+        raise InputError(f"not a readable CSV: {_first_line(e)}", file=path) from None
+    finally:
+        stream.close()
+    if bad_rows:
+        r = bad_rows[0]
+        line = f"line {r.number}: " if r.number is not None else ""
+        raise InputError(
+            f"{line}expected {r.expected_columns} fields as in the header, got {r.actual_columns}: "
+            f"{r.text[:120]!r}",
+            file=path,
+        )
+    return table
+
+
+def _read_parquet(path: str) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        raise InputError(f"not a readable Parquet file: {_first_line(e)}", file=path) from None
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _check(path: str, table: pa.Table, is_csv: bool) -> FocusFile:
+    names = list(table.column_names)
+    present = set(names)
+    version = detect_version(present)
+    warnings = []
+    if "ServiceProviderName" not in present and "ProviderName" in present:
+        # 1.0-1.2 name; one column name downstream whatever the version.
+        table = table.append_column("ServiceProviderName", table.column("ProviderName"))
+        present.add("ServiceProviderName")
+    missing = [c for c in MANDATORY[version] if c not in present]
+    if missing:
+        raise InputError(
+            f"FOCUS {version} export without mandatory column(s) {', '.join(missing)}",
+            file=path,
+            field=missing[0],
+        )
+    for extra in names:
+        if extra not in KNOWN_COLUMNS and not extra.startswith("x_"):
+            warnings.append(f"{path}: column {extra} is not a FOCUS {version} column; kept as is")
+    f = FocusFile(path, version, table, pa.chunked_array([], pa.string()), [], is_csv, warnings)
+    raw = _raw_json(table.select(names))
+    cols = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if name in NUMERIC:
+            col = _numbers(f, name, col)
+        elif name in DATETIME:
+            col = _datetimes(f, name, col)
+        elif not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            col = _strings(col)
+        cols[name] = col
+    typed = pa.table(cols)
+    f.columns = typed
+    for name in NOT_NULL:
+        _no_nulls(f, name, typed.column(name))
+    _check_values(f, typed)
+    for name in JSON_OBJECTS:
+        if name in present:
+            _json_objects(f, name, typed.column(name))
+    f.raw = raw
+    f.row_hash = _row_hashes(raw)
+    return f
+
+
+def _fail(f: FocusFile, index: int, column: str, problem: str, value: object) -> InputError:
+    e = InputError(
+        f"{f.where(index)}, column {column}: {problem}, got {value!r}",
+        file=f.path,
+        field=column,
+        value=value,
+    )
+    e.line = index + 2 if f.csv else index + 1
+    return e
+
+
+def _first_bad(arr: pa.Array, convert: Callable[[pa.Array], object]) -> int:
+    """Bisect for the first element `convert` refuses: O(log n) vectorised tries."""
+    lo, hi = 0, len(arr)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            convert(arr.slice(lo, mid - lo))
+            lo = mid
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            hi = mid
+    return lo
+
+
+def _converted(
+    f: FocusFile,
+    name: str,
+    col: pa.ChunkedArray,
+    convert: Callable[[pa.Array], pa.Array],
+    what: str,
+) -> pa.ChunkedArray:
+    out, offset = [], 0
+    for chunk in col.chunks:
+        try:
+            out.append(convert(chunk))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            i = _first_bad(chunk, convert)
+            raise _fail(f, offset + i, name, f"expected {what}", chunk[i].as_py()) from None
+        offset += len(chunk)
+    return pa.chunked_array(out, out[0].type if out else None)
+
+
+def _numbers(f: FocusFile, name: str, col: pa.ChunkedArray) -> pa.ChunkedArray:
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+
+        def convert(a: pa.Array) -> pa.Array:
+            v = pc.cast(pc.utf8_trim_whitespace(a), pa.float64())
+            if pc.any(pc.invert(pc.is_finite(v))).as_py():
+                raise pa.ArrowInvalid("not finite")
+            return v
+
+        if col.num_chunks == 0:
+            return pa.chunked_array([], pa.float64())
+        return _converted(f, name, col, convert, "a decimal number")
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return pc.cast(col, pa.float64())
+    raise InputError(
+        f"column {name}: has type {t}, expected a decimal number", file=f.path, field=name
+    )
+
+
+def _datetimes(f: FocusFile, name: str, col: pa.ChunkedArray) -> pa.ChunkedArray:
+    t = col.type
+    target = pa.timestamp("us")
+    if pa.types.is_timestamp(t):
+        if t.tz is not None:
+            col = pc.cast(col, pa.timestamp(t.unit, tz="UTC"))
+        return pc.cast(col, target)
+    if pa.types.is_date(t):
+        return pc.cast(pc.cast(col, pa.timestamp("s")), target)
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        raise InputError(
+            f"column {name}: has type {t}, expected a date-time", file=f.path, field=name
+        )
+
+    def convert(a: pa.Array) -> pa.Array:
+        s = pc.utf8_trim_whitespace(pc.cast(a, pa.string()))
+        s = pc.replace_substring_regex(s, r"(\.\d{6})\d+", r"\1")
+        zoned = pc.match_substring_regex(s, _ZONE)
+        with_zone = pc.cast(
+            pc.cast(pc.if_else(zoned, s, None), pa.timestamp("us", tz="UTC")), target
+        )
+        naive = pc.cast(pc.if_else(zoned, None, s), target)
+        return pc.coalesce(with_zone, naive)
+
+    if col.num_chunks == 0:
+        return pa.chunked_array([], target)
+    return _converted(f, name, col, convert, "an ISO 8601 date-time such as 2024-09-01T00:00:00Z")
+
+
+def _strings(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Parquet's typed columns as text; maps and structs (Tags) as JSON objects."""
+    t = col.type
+    if pa.types.is_string(t):
+        return col
+    if pa.types.is_timestamp(t):
+        return pc.strftime(col, "%Y-%m-%dT%H:%M:%SZ")
+    if pa.types.is_map(t):
+        return pa.chunked_array(
+            [
+                pa.array(
+                    [None if v is None else json.dumps(dict(v)) for v in col.to_pylist()],
+                    pa.string(),
+                )
+            ]
+        )
+    if pa.types.is_nested(t):
+        return pa.chunked_array(
+            [
+                pa.array(
+                    [None if v is None else json.dumps(v, default=str) for v in col.to_pylist()],
+                    pa.string(),
+                )
+            ]
+        )
+    return pc.cast(col, pa.string())
+
+
+def _no_nulls(f: FocusFile, name: str, col: pa.ChunkedArray) -> None:
+    if col.null_count:
+        i = pc.index(pc.is_null(col), True).as_py()
+        raise _fail(f, i, name, "must not be null", None)
+
+
+def _check_values(f: FocusFile, t: pa.Table) -> None:
+    cat = t.column("ChargeCategory")
+    bad = pc.invert(pc.is_in(cat, pa.array(CHARGE_CATEGORIES)))
+    if pc.any(bad).as_py():
+        i = pc.index(bad, True).as_py()
+        raise _fail(
+            f,
+            i,
+            "ChargeCategory",
+            f"expected one of {', '.join(CHARGE_CATEGORIES)}",
+            cat[i].as_py(),
+        )
+    cls = t.column("ChargeClass")
+    bad = pc.and_(pc.is_valid(cls), pc.not_equal(cls, "Correction"))
+    if pc.any(bad).as_py():
+        i = pc.index(bad, True).as_py()
+        raise _fail(f, i, "ChargeClass", "expected null or Correction", cls[i].as_py())
+    start, end = t.column("ChargePeriodStart"), t.column("ChargePeriodEnd")
+    bad = pc.less(end, start)
+    if pc.any(bad).as_py():
+        i = pc.index(bad, True).as_py()
+        raise _fail(f, i, "ChargePeriodEnd", "is before ChargePeriodStart", str(end[i].as_py()))
+
+
+def _json_objects(f: FocusFile, name: str, col: pa.ChunkedArray) -> None:
+    for i, text in enumerate(col.to_pylist()):
+        if text is None:
+            continue
+        try:
+            ok = isinstance(json.loads(text), dict)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise _fail(f, i, name, "expected a JSON object", text[:200])
+
+
+def _raw_json(t: pa.Table) -> pa.ChunkedArray:
+    """Each row as one JSON object of its values as read (strings), built column-wise."""
+    if t.num_rows == 0:
+        return pa.chunked_array([], pa.string())
+    parts = []
+    for i, name in enumerate(t.column_names):
+        s = _strings(t.column(name))
+        for old, new in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+            s = pc.replace_substring(s, old, new)
+        s = pc.replace_substring_regex(s, r"[\x00-\x1f]", r"\\ufffd")
+        key = ("{" if i == 0 else ",") + json.dumps(name) + ":"
+        parts.append(pc.binary_join_element_wise(key + '"', s, '"', ""))
+        parts[-1] = pc.coalesce(parts[-1], pa.scalar(key + "null"))
+    return pc.binary_join_element_wise(*parts, "}", "")
+
+
+def _row_hashes(raw: pa.ChunkedArray) -> list[str]:
+    """Content hash; identical rows within one file get an ordinal so none is lost."""
+    seen: dict[str, int] = {}
+    out = []
+    for text in raw.to_pylist():
+        h = hashlib.sha256(text.encode()).hexdigest()[:32]
+        n = seen.get(h, 0)
+        seen[h] = n + 1
+        out.append(h if n == 0 else f"{h}#{n}")
+    return out
