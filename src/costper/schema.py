@@ -39,6 +39,7 @@ CALLS = pa.schema(
         ("cost", pa.float64()),
         ("cost_source", pa.string()),
         ("infra_cost", pa.float64()),
+        ("seq", pa.int64()),
     ]
 )
 """One row per inference span.
@@ -49,6 +50,8 @@ says (reported, config or catalog; null when unpriced) and `estimate_source`
 says which; `cost`/`cost_source` are what reports use: the estimate, or the
 bill once `costper ingest billing` has joined it (`billed`). `infra_cost` is
 self-hosted hardware allocated to the call. Times are UTC without zone.
+`seq` is the store's data version that wrote the row (set by the store), so
+the session rollup can catch up on just the calls added since it was built.
 """
 
 CALLS_KEY = ("trace_id", "span_id")

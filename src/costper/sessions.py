@@ -62,22 +62,14 @@ def resolved_outcomes(outcomes: ir.Table) -> ir.Table:
     )
 
 
-def session_table(
-    source: Any,
-    config: Config | None = None,
-    *,
-    now: datetime | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    feature: str | None = None,
-    keys: Iterable[str] | None = None,
-) -> ir.Table:
-    """One row per session. `keys` limits the optional group columns computed
-    (model/provider need a second pass over calls); None computes them all."""
-    config = config or Config()
-    now = now or datetime.now(UTC).replace(tzinfo=None)
-    want = set(GROUP_KEYS if keys is None else check_keys(keys))
-    calls, outcomes = _tables(source)
+def call_rollup(calls: ir.Table) -> ir.Table:
+    """Per session, everything the calls say: one pass plus a per-model pass.
+
+    The store materialises this and keeps it current incrementally (it is the
+    expensive part: millions of calls into sessions); other engines compute
+    it on the fly. The session's model is the one that cost it most, ties
+    going to the model used first.
+    """
     c = calls
     cost = c.cost.fill_null(0.0)
     aggs: dict[str, Any] = dict(
@@ -99,18 +91,39 @@ def session_table(
     for src in COST_SOURCES:
         aggs[f"src_{src}"] = (c.cost_source == src).cast("int64").sum()
     s = c.group_by("session_id").aggregate(**aggs)
-    if want & {"model", "provider"}:
-        per_model = c.group_by(["session_id", "provider", "model"]).aggregate(m_cost=cost.sum(), m_first=c.start_time.min())
-        # Ties (e.g. all unpriced) go to the model used first.
-        ranked = per_model.mutate(
-            rank=ibis.row_number().over(
-                ibis.window(group_by="session_id", order_by=[ibis.desc("m_cost"), "m_first"])
-            )
+    per_model = c.group_by(["session_id", "provider", "model"]).aggregate(
+        m_cost=cost.sum(), m_first=c.start_time.min()
+    )
+    ranked = per_model.mutate(
+        rank=ibis.row_number().over(
+            ibis.window(group_by="session_id", order_by=[ibis.desc("m_cost"), "m_first"])
         )
-        top = ranked.filter(ranked["rank"] == 0).select("session_id", "provider", "model")
-        s = s.left_join(top, "session_id").drop("session_id_right")
-    else:
-        s = s.mutate(provider=ibis.null("string"), model=ibis.null("string"))
+    )
+    top = ranked.filter(ranked["rank"] == 0).select("session_id", "provider", "model")
+    return s.left_join(top, "session_id").drop("session_id_right")
+
+
+def session_table(
+    source: Any,
+    config: Config | None = None,
+    *,
+    now: datetime | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    feature: str | None = None,
+    keys: Iterable[str] | None = None,
+) -> ir.Table:
+    """One row per session, outcome resolved and cost model applied.
+
+    `keys`, when given, are validated group keys the caller will use.
+    """
+    config = config or Config()
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    if keys is not None:
+        check_keys(keys)
+    calls, outcomes = _tables(source)
+    rollup = getattr(source, "session_rollup", None)
+    s = rollup(call_rollup) if rollup is not None else call_rollup(calls)
     o = resolved_outcomes(outcomes)
     s = s.left_join(o, "session_id").drop("session_id_right")
 

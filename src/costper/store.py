@@ -10,8 +10,9 @@ can cache query results by it.
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ import pyarrow as pa
 
 from costper.errors import InputError, StoreError
 from costper.schema import SCHEMA_VERSION, TABLES
+
+ROLLUP = "session_rollup"
 
 _SQL_TYPES = {
     pa.string(): "VARCHAR",
@@ -166,6 +169,11 @@ class Store:
             prepared[name] = b
         counts: dict[str, int] = {}
         with self._lock, self.transaction():
+            if "calls" in prepared:
+                seq = self.version() + 1
+                b = prepared["calls"]
+                i = b.schema.get_field_index("seq")
+                prepared["calls"] = b.set_column(i, "seq", pa.array([seq] * b.num_rows, pa.int64()))
             for name, b in prepared.items():
                 _, key, _ = TABLES[name]
                 keys = ", ".join(f'"{k}"' for k in key)
@@ -238,6 +246,7 @@ class Store:
                 "UPDATE calls SET cost = estimated_cost, cost_source = estimate_source, infra_cost = 0 "
                 "WHERE cost_source = 'billed' OR infra_cost <> 0"
             )
+            self._con.execute("DELETE FROM meta WHERE key = 'rollup_seq'")
             self._con.register("_costs", costs.select(sorted(needed)))
             try:
                 self._con.execute(
@@ -257,6 +266,7 @@ class Store:
                 "UPDATE calls SET cost = estimated_cost, cost_source = estimate_source, infra_cost = 0 "
                 "WHERE cost_source = 'billed' OR infra_cost <> 0"
             )
+            self._con.execute("DELETE FROM meta WHERE key = 'rollup_seq'")
             self._con.execute(f"CREATE OR REPLACE TEMP TABLE _costs AS {query}")
             try:
                 row = self._con.execute("SELECT count(*) FROM _costs").fetchone()
@@ -267,6 +277,50 @@ class Store:
             finally:
                 self._con.execute("DROP TABLE IF EXISTS _costs")
             return int(row[0]) if row else 0
+
+    def session_rollup(self, builder: Callable[[ibis.Table], ibis.Table]) -> ibis.Table:
+        """`builder(calls)` materialised as a table and kept current.
+
+        Rolling millions of calls into sessions is the expensive part of every
+        report, and calls arrive append-only: so the rollup is rebuilt whole
+        only when its definition changes or costs were rewritten (a billing
+        join), and otherwise catches up on the sessions touched by calls with
+        a `seq` above its watermark. A read-only store with a stale rollup
+        computes on the fly instead.
+        """
+        with self._lock:
+            calls = self.table("calls")
+            full_sql = str(self.ibis.compile(builder(calls)))
+            digest = hashlib.sha1(full_sql.encode()).hexdigest()
+            meta = dict(self._con.execute(
+                "SELECT key, value FROM meta WHERE key IN ('rollup_seq', 'rollup_digest')").fetchall())
+            row = self._con.execute("SELECT coalesce(max(seq), 0) FROM calls").fetchone()
+            latest = int(row[0]) if row else 0
+            fresh_def = meta.get("rollup_digest") == digest and "rollup_seq" in meta
+            if fresh_def and int(meta["rollup_seq"]) == latest:
+                return self.ibis.table(ROLLUP)
+            if self.read_only:
+                return builder(calls)
+            self._con.execute("BEGIN")
+            try:
+                if not fresh_def:
+                    self._con.execute(f"CREATE OR REPLACE TABLE {ROLLUP} AS {full_sql}")
+                else:
+                    mark = int(meta["rollup_seq"])
+                    touched = calls.filter(calls.seq > mark).select("session_id").distinct()
+                    part_sql = str(self.ibis.compile(builder(calls.semi_join(touched, "session_id"))))
+                    self._con.execute(
+                        f"DELETE FROM {ROLLUP} WHERE session_id IN "
+                        "(SELECT session_id FROM calls WHERE seq > ?)", [mark])
+                    self._con.execute(f"INSERT INTO {ROLLUP} BY NAME {part_sql}")
+                self._con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('rollup_seq', ?), ('rollup_digest', ?)",
+                    [str(latest), digest])
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            return self.ibis.table(ROLLUP)
 
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
         """Raw SQL for benchmarks' hand-written baselines and diagnostics only."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from costper.config import Config, load_config
+from costper.errors import StoreError
 from costper.store import Store, open_store
 
 DbOption = Annotated[
@@ -29,7 +31,12 @@ def config(db: str | None, config_file: str | None) -> Config:
 
 
 @contextmanager
-def store_for(cfg: Config, *, read_only: bool = False) -> Iterator[Store]:
+def store_for(cfg: Config, *, read_only: bool = False, must_exist: bool = False) -> Iterator[Store]:
+    """Open the configured store. Reports use `must_exist` rather than read-only,
+    so they can bring the session rollup up to date while refusing to create
+    an empty store by a typo in --db."""
+    if must_exist and "://" not in cfg.db and not Path(cfg.db).exists():
+        raise StoreError(f"{cfg.db}: no store here yet; run `costper demo` or `costper ingest` first")
     store = open_store(cfg.db, read_only=read_only)
     try:
         yield store

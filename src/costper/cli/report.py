@@ -114,7 +114,7 @@ def report_cmd(
     cfg = config(db, config_file)
     keys = check_keys([k for k in by.split(",") if k.strip()])
     s, u = parse_time(since, "--since"), parse_time(until, "--until")
-    with store_for(cfg, read_only=True) as store:
+    with store_for(cfg, must_exist=True) as store:
         rep = build_report(store, keys, since=s, until=u, feature=feature, config=cfg)
     emit(rep, fmt)
 
@@ -135,7 +135,7 @@ def compare_cmd(
     cfg = config(db, config_file)
     check_keys([by])
     s, u = parse_time(since, "--since"), parse_time(until, "--until")
-    with store_for(cfg, read_only=True) as store:
+    with store_for(cfg, must_exist=True) as store:
         cmp = compare_variants(store, by, baseline, feature=feature, since=s, until=u, config=cfg)
     if fmt == "json":
         render.write_json(cmp.to_dict())
