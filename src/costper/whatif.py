@@ -278,11 +278,11 @@ def repriced(
         & (s.model.fill_null("") == (model or ""))
         & (s.status != "pending")
     )
-    fresh = (
-        (s.input_tokens - s.cache_read_tokens).clip(lower=0) * r_in
-        + s.cache_read_tokens * r_cr
-        + s.output_tokens * r_out
-    )
+    # Token sums come back as DECIMAL(38,0); a float rate literal against them
+    # would be typed DECIMAL too and rounded, so the arithmetic is done in float64.
+    tin, tcr = s.input_tokens.cast("float64"), s.cache_read_tokens.cast("float64")
+    tout = s.output_tokens.cast("float64")
+    fresh = (tin - tcr).clip(lower=0) * r_in + tcr * r_cr + tout * r_out
     c = s.total - s.llm + fresh
     ok = (s.status == "success").cast("float64")
     agg = s.aggregate(
