@@ -176,13 +176,26 @@ def _read_csv(path: str, *, gzipped: bool) -> pa.Table:
         stream.close()
     if bad_rows:
         r = bad_rows[0]
-        line = f"line {r.number}: " if r.number is not None else ""
+        number = r.number if r.number is not None else _line_with_fields(opener, r.actual_columns)
+        line = f"line {number}: " if number is not None else ""
         raise InputError(
             f"{line}expected {r.expected_columns} fields as in the header, got {r.actual_columns}: "
             f"{r.text[:120]!r}",
             file=path,
         )
     return table
+
+
+def _line_with_fields(opener: Callable[[], io.BufferedIOBase], count: int) -> int | None:
+    """Where Arrow found a row of the wrong width (it does not say, reading a stream)."""
+    with opener() as fh:
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace", newline="")
+        reader = csv.reader(text)
+        width = len(next(reader, []))
+        for record in reader:
+            if record and len(record) != width and len(record) == count:
+                return reader.line_num
+    return None
 
 
 def _read_parquet(path: str) -> pa.Table:
@@ -197,6 +210,9 @@ def _first_line(e: BaseException) -> str:
 
 
 def _check(path: str, table: pa.Table, is_csv: bool) -> FocusFile:
+    for i, fld in enumerate(table.schema):
+        if pa.types.is_dictionary(fld.type):
+            table = table.set_column(i, fld.name, pc.cast(table.column(i), fld.type.value_type))
     names = list(table.column_names)
     present = set(names)
     version = detect_version(present)
@@ -224,8 +240,10 @@ def _check(path: str, table: pa.Table, is_csv: bool) -> FocusFile:
             col = _numbers(f, name, col)
         elif name in DATETIME:
             col = _datetimes(f, name, col)
-        elif not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        else:
             col = _strings(col)
+            if not is_csv:
+                col = pc.if_else(pc.is_in(col, pa.array(NULLS)), pa.scalar(None, pa.string()), col)
         cols[name] = col
     typed = pa.table(cols)
     f.columns = typed
@@ -236,7 +254,9 @@ def _check(path: str, table: pa.Table, is_csv: bool) -> FocusFile:
         if name in present:
             _json_objects(f, name, typed.column(name))
     f.raw = raw
-    f.row_hash = _row_hashes(raw)
+    # The hash reads typed values with columns in name order, so the same line
+    # in CSV or Parquet, with NULL or empty, in any column order, is one line.
+    f.row_hash = _row_hashes(_raw_json(typed.select(sorted(names))))
     return f
 
 
@@ -336,6 +356,8 @@ def _strings(col: pa.ChunkedArray) -> pa.ChunkedArray:
     t = col.type
     if pa.types.is_string(t):
         return col
+    if pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        return pc.cast(col, pa.string())
     if pa.types.is_timestamp(t):
         return pc.strftime(col, "%Y-%m-%dT%H:%M:%SZ")
     if pa.types.is_map(t):
@@ -402,7 +424,7 @@ def _json_objects(f: FocusFile, name: str, col: pa.ChunkedArray) -> None:
 
 
 def _raw_json(t: pa.Table) -> pa.ChunkedArray:
-    """Each row as one JSON object of its values as read (strings), built column-wise."""
+    """Each row as one JSON object of its values as text, built column-wise."""
     if t.num_rows == 0:
         return pa.chunked_array([], pa.string())
     parts = []
