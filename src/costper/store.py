@@ -72,6 +72,7 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self.ibis = ibis.duckdb.from_connection(con)
+        self._rollup_sql: dict[Callable[[ibis.Table], ibis.Table], str] = {}
         self._migrate()
 
     @classmethod
@@ -290,7 +291,9 @@ class Store:
         """
         with self._lock:
             calls = self.table("calls")
-            full_sql = str(self.ibis.compile(builder(calls)))
+            if builder not in self._rollup_sql:
+                self._rollup_sql[builder] = str(self.ibis.compile(builder(calls)))
+            full_sql = self._rollup_sql[builder]
             digest = hashlib.sha1(full_sql.encode()).hexdigest()
             meta = dict(self._con.execute(
                 "SELECT key, value FROM meta WHERE key IN ('rollup_seq', 'rollup_digest')").fetchall())
