@@ -31,6 +31,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from costper.config import Config
 from costper.errors import InputError
+from costper.otlp_wire import parse_lean
 from costper.pricing import price_calls
 from costper.schema import CALLS
 from costper.spans import SpanRows, rows_from_requests
@@ -154,22 +155,27 @@ def request_from_json(doc: Any) -> ExportTraceServiceRequest:
         raise InputError(f"not an OTLP traces request: {e}") from None
 
 
+def _inflate(body: bytes, content_encoding: str | None) -> bytes:
+    enc = (content_encoding or "").strip().lower()
+    if enc in ("", "identity"):
+        return body
+    if enc != "gzip":
+        raise InputError(
+            f"Content-Encoding: unsupported {content_encoding!r} (gzip or none)",
+            field="Content-Encoding",
+            value=content_encoding,
+        )
+    try:
+        return gzip.decompress(body)
+    except (OSError, EOFError, zlib.error) as e:
+        raise InputError(f"Content-Encoding gzip: body is not valid gzip ({e})") from None
+
+
 def decode_request(
     body: bytes, content_type: str, content_encoding: str | None = None
 ) -> ExportTraceServiceRequest:
     """Decode an OTLP/HTTP body (protobuf or JSON, optionally gzip); InputError says why not."""
-    if content_encoding and content_encoding.strip().lower() not in ("identity", ""):
-        enc = content_encoding.strip().lower()
-        if enc != "gzip":
-            raise InputError(
-                f"Content-Encoding: unsupported {content_encoding!r} (gzip or none)",
-                field="Content-Encoding",
-                value=content_encoding,
-            )
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, zlib.error) as e:
-            raise InputError(f"Content-Encoding gzip: body is not valid gzip ({e})") from None
+    body = _inflate(body, content_encoding)
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype == "application/json":
         try:
@@ -186,6 +192,25 @@ def decode_request(
     )
 
 
+def ingest_body(
+    store: Store,
+    config: Config,
+    body: bytes,
+    content_type: str,
+    content_encoding: str | None = None,
+) -> IngestResult:
+    """`decode_request` then `ingest_request`, protobuf parsed lean: the receiver's fast path."""
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype in ("application/x-protobuf", "application/protobuf"):
+        body = _inflate(body, content_encoding)
+        try:
+            request = parse_lean(body)
+        except DecodeError as e:
+            raise InputError(f"body is not a valid OTLP protobuf request: {e}") from None
+        return ingest_request(store, config, request)
+    return ingest_request(store, config, decode_request(body, content_type, content_encoding))
+
+
 def _parse_proto(body: bytes) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     try:
@@ -195,40 +220,39 @@ def _parse_proto(body: bytes) -> ExportTraceServiceRequest:
     return request
 
 
+_PRICED = ("estimated_cost", "estimate_source", "cost", "cost_source", "infra_cost")
+
+
 def calls_table(rows: SpanRows, config: Config) -> pa.Table:
-    """Column lists to a priced Arrow table of schema `calls`, with the DESIGN defaults."""
+    """Column lists to a priced Arrow table of `calls` columns, with the DESIGN defaults.
+
+    Columns the store fills itself (any not mapped from spans) are left out.
+    """
     cols = rows.columns
-    n = len(cols["span_id"])
     trace = pa.array(cols["trace_id"], pa.string())
     service = pa.array(cols["service_name"], pa.string())
     explicit_request = pa.array(cols["turn_id"], pa.string())
+    derived = {
+        "trace_id": trace,
+        "session_id": pc.coalesce(pa.array(cols["session_id"], pa.string()), trace),
+        "turn_id": pc.coalesce(explicit_request, trace),
+        "request_id": pc.coalesce(explicit_request, pa.array(cols["response_id"], pa.string())),
+        "feature": pc.coalesce(pa.array(cols["feature"], pa.string()), service),
+        "service_name": service,
+    }
     data: dict[str, Any] = {}
     for f in CALLS:
-        name = f.name
-        if name in ("estimated_cost", "estimate_source", "cost", "cost_source", "infra_cost"):
-            continue
-        if name == "trace_id":
-            data[name] = trace
-        elif name == "session_id":
-            data[name] = pc.coalesce(pa.array(cols[name], pa.string()), trace)
-        elif name == "turn_id":
-            data[name] = pc.coalesce(explicit_request, trace)
-        elif name == "request_id":
-            data[name] = pc.coalesce(explicit_request, pa.array(cols["response_id"], pa.string()))
-        elif name == "feature":
-            data[name] = pc.coalesce(pa.array(cols[name], pa.string()), service)
-        elif name == "service_name":
-            data[name] = service
-        else:
-            data[name] = pa.array(cols[name], f.type)
-    data["reported_cost"] = pa.array(cols["reported_cost"], pa.float64()) if n else pa.array([])
+        if f.name in derived:
+            data[f.name] = derived[f.name]
+        elif f.name in cols:
+            data[f.name] = pa.array(cols[f.name], f.type)
+    data["reported_cost"] = pa.array(cols["reported_cost"], pa.float64())
     table = price_calls(pa.table(data), config)
-    return table.select(CALLS.names).cast(CALLS)
+    names = [f.name for f in CALLS if f.name in data or f.name in _PRICED]
+    return table.select(names).cast(pa.schema([CALLS.field(n) for n in names]))
 
 
-def calls_from_request(
-    request: ExportTraceServiceRequest, config: Config, *, source: str = ""
-) -> CallsBatch:
+def calls_from_request(request: Any, config: Config, *, source: str = "") -> CallsBatch:
     """Priced calls of one request; spans that cannot be calls are listed, not raised."""
     rows = rows_from_requests([request])
     prefix = f"{source}: " if source else ""
@@ -236,9 +260,7 @@ def calls_from_request(
     return CallsBatch(calls_table(rows, config), rejected, rows.spans)
 
 
-def ingest_request(
-    store: Store, config: Config, request: ExportTraceServiceRequest
-) -> IngestResult:
+def ingest_request(store: Store, config: Config, request: Any) -> IngestResult:
     """Map, price and store one request's good spans (partial success); committed on return."""
     batch = calls_from_request(request, config)
     new = store.insert("calls", batch.table) if batch.table.num_rows else 0
@@ -287,10 +309,12 @@ def _open(path: str) -> tuple[IO[bytes], _Counting, int | None, Callable[[], Non
     return stream, counting, total, close
 
 
-def read_requests(
-    path: str, progress: Progress | None = None
-) -> Iterator[tuple[int, ExportTraceServiceRequest]]:
-    """Yield (line or record number, request) from a trace file; InputError names the line."""
+def read_requests(path: str, progress: Progress | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield (line or record number, request) from a trace file; InputError names the line.
+
+    Protobuf files give lean requests (`otlp_wire`), JSON files generated ones;
+    `rows_from_requests` takes either.
+    """
     stream, counting, total, close = _open(path)
     name = "<stdin>" if path == "-" else path
     try:
@@ -312,7 +336,7 @@ def read_requests(
         close()
 
 
-def _json_records(stream: IO[bytes], name: str) -> Iterator[tuple[int, ExportTraceServiceRequest]]:
+def _json_records(stream: IO[bytes], name: str) -> Iterator[tuple[int, Any]]:
     lines = iter(stream)
     number = 0
     first = True
@@ -353,12 +377,13 @@ def _request(doc: Any, name: str, line: int) -> ExportTraceServiceRequest:
         raise InputError(str(e), file=name, line=line, field=e.field, value=e.value) from None
 
 
-def _proto_records(stream: IO[bytes], name: str) -> Iterator[tuple[int, ExportTraceServiceRequest]]:
+def _proto_records(stream: IO[bytes], name: str) -> Iterator[tuple[int, Any]]:
+    """Lean requests: one per file, or the Collector's 4-byte length-prefixed sequence."""
     first_byte = stream.peek(1)[:1]
     if first_byte != b"\x00":
         body = stream.read()
         try:
-            request = ExportTraceServiceRequest.FromString(body)
+            request = parse_lean(body)
         except DecodeError as e:
             raise InputError(f"not an OTLP protobuf request or JSON: {e}", file=name) from None
         yield 1, request
@@ -376,7 +401,7 @@ def _proto_records(stream: IO[bytes], name: str) -> Iterator[tuple[int, ExportTr
         if len(body) < n:
             raise InputError(f"truncated message: {len(body)} of {n} bytes", file=name, line=number)
         try:
-            yield number, ExportTraceServiceRequest.FromString(body)
+            yield number, parse_lean(body)
         except DecodeError as e:
             raise InputError(f"not an OTLP protobuf request: {e}", file=name, line=number) from None
 
@@ -416,12 +441,12 @@ class _FileIngest:
 
     def __init__(self, store: Store, config: Config, name: str) -> None:
         self.store, self.config, self.name = store, config, name
-        self.group: list[ExportTraceServiceRequest] = []
+        self.group: list[Any] = []
         self.lines: list[int] = []
         self.pending = self.spans = self.calls = self.new = self.unpriced = 0
         self.unpriced_models: set[str] = set()
 
-    def add(self, number: int, request: ExportTraceServiceRequest) -> None:
+    def add(self, number: int, request: Any) -> None:
         self.group.append(request)
         self.lines.append(number)
         self.pending += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)

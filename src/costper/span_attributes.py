@@ -1,0 +1,358 @@
+"""What a span's attributes say about an LLM call, whichever convention wrote them.
+
+Instrumentations disagree on names, so every field is read from a list of
+attribute keys, first present wins: the project's own `costper.*` keys, then
+OTel GenAI (current, then deprecated names), OpenInference, OpenLLMetry and
+Langfuse. Only the keys in `WANTED` are ever decoded, so message and prompt
+content carried on the same spans never reaches the store.
+
+Functions here take the small dict of known attributes of one span and are
+pure; `spans.py` runs them over requests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+SESSION_KEYS = (
+    "costper.session.id",
+    "gen_ai.conversation.id",
+    "session.id",
+    "langfuse.session.id",
+    "traceloop.association.properties.session_id",
+)
+FEATURE_KEYS = (
+    "costper.feature",
+    "feature_tag",
+    "gen_ai.workflow.name",
+    "traceloop.workflow.name",
+    "traceloop.association.properties.feature",
+)
+PROMPT_VERSION_KEYS = (
+    "costper.prompt.version",
+    "gen_ai.prompt.version",
+    "llm.prompt_template.version",
+    "langfuse.observation.prompt.version",
+    "traceloop.association.properties.prompt_version",
+)
+REQUEST_ID_KEYS = ("costper.request.id",)
+RESPONSE_ID_KEYS = ("gen_ai.response.id",)
+PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+MODEL_KEYS = (
+    "gen_ai.response.model",
+    "gen_ai.request.model",
+    "llm.model_name",
+    "langfuse.observation.model.name",
+    "llm.response.model",
+    "llm.request.model",
+)
+INPUT_KEYS = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "llm.token_count.prompt",
+    "llm.usage.prompt_tokens",
+)
+OUTPUT_KEYS = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.completion",
+    "llm.usage.completion_tokens",
+)
+TOTAL_KEYS = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total")
+CACHE_READ_KEYS = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "gen_ai.usage.input_tokens.cached",
+    "llm.token_count.prompt_details.cache_read",
+)
+CACHE_WRITE_KEYS = (
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "gen_ai.usage.input_tokens.cache_write",
+    "llm.token_count.prompt_details.cache_write",
+)
+REASONING_KEYS = (
+    "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.usage.reasoning_tokens",
+    "gen_ai.usage.output_tokens.reasoning",
+    "llm.token_count.completion_details.reasoning",
+    "llm.usage.reasoning_tokens",
+)
+COST_KEYS = ("costper.cost", "gen_ai.usage.cost", "llm.cost.total", "gen_ai.usage.total_cost")
+LANGFUSE_USAGE = "langfuse.observation.usage_details"
+LANGFUSE_COST = "langfuse.observation.cost_details"
+OPERATION = "gen_ai.operation.name"
+OI_KIND = "openinference.span.kind"
+TRACELOOP_KIND = "traceloop.span.kind"
+TRACELOOP_REQUEST_TYPE = "llm.request.type"
+LANGFUSE_TYPE = "langfuse.observation.type"
+LANGFUSE_LEVEL = "langfuse.observation.level"
+ERROR_TYPE = "error.type"
+CALL_VALID = "costper.call.valid"
+SERVICE_NAME = "service.name"
+
+KIND_KEYS = frozenset((OPERATION, OI_KIND, TRACELOOP_KIND, TRACELOOP_REQUEST_TYPE, LANGFUSE_TYPE))
+"""The keys `inference_operation` reads values of; of the others it asks only presence."""
+TAG_KEYS = frozenset(SESSION_KEYS + FEATURE_KEYS + PROMPT_VERSION_KEYS + REQUEST_ID_KEYS)
+WANTED = frozenset(
+    SESSION_KEYS
+    + FEATURE_KEYS
+    + PROMPT_VERSION_KEYS
+    + REQUEST_ID_KEYS
+    + RESPONSE_ID_KEYS
+    + PROVIDER_KEYS
+    + MODEL_KEYS
+    + INPUT_KEYS
+    + OUTPUT_KEYS
+    + TOTAL_KEYS
+    + CACHE_READ_KEYS
+    + CACHE_WRITE_KEYS
+    + REASONING_KEYS
+    + COST_KEYS
+    + (LANGFUSE_USAGE, LANGFUSE_COST, OPERATION, OI_KIND, TRACELOOP_KIND)
+    + (TRACELOOP_REQUEST_TYPE, LANGFUSE_TYPE, LANGFUSE_LEVEL, ERROR_TYPE, CALL_VALID, SERVICE_NAME)
+)
+"""Every attribute key costper reads; all others (content included) are skipped unread."""
+
+INFERENCE_OPERATIONS = {
+    "chat": "chat",
+    "text_completion": "text_completion",
+    "completion": "text_completion",
+    "generate_content": "generate_content",
+    "embeddings": "embeddings",
+    "embedding": "embeddings",
+    "responses": "chat",
+}
+_TRACELOOP_REQUEST_TYPES = {
+    "chat": "chat",
+    "completion": "text_completion",
+    "embedding": "embeddings",
+    "rerank": "rerank",
+}
+_OI_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
+_LANGFUSE_TYPES = {"generation": "chat", "embedding": "embeddings"}
+_PROVIDER_ALIASES = {
+    "mistralai": "mistral_ai",
+    "xai": "x_ai",
+    "vertexai": "gcp.vertex_ai",
+    "bedrock": "aws.bedrock",
+    "az.ai.openai": "azure.ai.openai",
+}
+STATUS_ERROR = 2
+_CLASS_REPR = re.compile(r"^<class '([^']+)'>$")
+
+
+class BadSpan(ValueError):
+    """A span that cannot become a call; the message says which field and value."""
+
+
+def first(a: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        v = a.get(k)
+        if v is not None and v != "":
+            return v
+    return None
+
+
+def normalise_error_type(value: Any) -> str | None:
+    """`<class 'openai.RateLimitError'>` (openai-v2's repr) becomes `openai.RateLimitError`."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    m = _CLASS_REPR.match(text)
+    if m:
+        text = m.group(1)
+    return text or None
+
+
+def normalise_provider(value: Any) -> str | None:
+    if value is None:
+        return None
+    p = str(value).strip().lower()
+    return _PROVIDER_ALIASES.get(p, p) or None
+
+
+def inference_operation(a: Mapping[str, Any]) -> str | None:
+    """The call's operation if the span is one LLM inference, else None.
+
+    A span that declares itself something else (agent, chain, tool, workflow)
+    is never a call, whatever usage it carries: that usage is its children's.
+    """
+    op = a.get(OPERATION)
+    kind = a.get(OI_KIND)
+    lf_type = a.get(LANGFUSE_TYPE)
+    if a.get(TRACELOOP_KIND) is not None:
+        return None
+    if kind is not None and str(kind).upper() not in _OI_KINDS:
+        return None
+    if lf_type is not None and str(lf_type).lower() not in _LANGFUSE_TYPES:
+        return None
+    if op is not None:
+        return INFERENCE_OPERATIONS.get(str(op).lower())
+    if kind is not None:
+        return _OI_KINDS[str(kind).upper()]
+    rt = a.get(TRACELOOP_REQUEST_TYPE)
+    if rt is not None:
+        return _TRACELOOP_REQUEST_TYPES.get(str(rt).lower())
+    if lf_type is not None:
+        return _LANGFUSE_TYPES[str(lf_type).lower()]
+    if first(a, MODEL_KEYS) is not None and (
+        first(a, INPUT_KEYS) is not None or first(a, OUTPUT_KEYS) is not None
+    ):
+        return "chat"
+    return None
+
+
+def _count(a: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
+    for k in keys:
+        v = a.get(k)
+        if v is None or v == "":
+            continue
+        if isinstance(v, bool):
+            raise BadSpan(f"{k}: expected a token count, got {v!r}")
+        if isinstance(v, int):
+            n = v
+        elif isinstance(v, float) and v.is_integer():
+            n = int(v)
+        elif isinstance(v, str) and v.strip().isdigit():
+            n = int(v)
+        else:
+            raise BadSpan(f"{k}: expected a token count, got {v!r}")
+        if n < 0:
+            raise BadSpan(f"{k}: negative token count {n}")
+        return n
+    return None
+
+
+def _money(key: str, v: Any) -> float:
+    if isinstance(v, bool):
+        raise BadSpan(f"{key}: expected a cost in USD, got {v!r}")
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise BadSpan(f"{key}: expected a cost in USD, got {v!r}") from None
+    if not x >= 0 or x == float("inf"):
+        raise BadSpan(f"{key}: expected a non-negative cost in USD, got {v!r}")
+    return x
+
+
+def _json_object(key: str, v: Any) -> dict[str, Any]:
+    try:
+        d = json.loads(v) if isinstance(v, str) else None
+    except ValueError:
+        d = None
+    if not isinstance(d, dict):
+        raise BadSpan(f"{key}: expected a JSON object, got {str(v)[:80]!r}")
+    return d
+
+
+def _langfuse_usage(a: dict[str, Any]) -> None:
+    """Langfuse usage details are disjoint buckets; fold them into the OTel GenAI totals."""
+    d = _json_object(LANGFUSE_USAGE, a[LANGFUSE_USAGE])
+    inp = out = cr = cw = rs = 0
+    for k, v in d.items():
+        n = _count({k: v}, (k,)) or 0
+        lk = k.lower()
+        if "cache_read" in lk or "cached" in lk:
+            cr += n
+            inp += n
+        elif "cache_creation" in lk or "cache_write" in lk:
+            cw += n
+            inp += n
+        elif lk.startswith("input") or lk.startswith("prompt"):
+            inp += n
+        elif "reasoning" in lk:
+            rs += n
+            out += n
+        elif lk.startswith("output") or lk.startswith("completion"):
+            out += n
+    a.setdefault("gen_ai.usage.input_tokens", inp)
+    a.setdefault("gen_ai.usage.output_tokens", out)
+    if cr:
+        a.setdefault("gen_ai.usage.cache_read.input_tokens", cr)
+    if cw:
+        a.setdefault("gen_ai.usage.cache_creation.input_tokens", cw)
+    if rs:
+        a.setdefault("gen_ai.usage.reasoning.output_tokens", rs)
+
+
+def reported_cost(a: Mapping[str, Any]) -> float | None:
+    for k in COST_KEYS:
+        v = a.get(k)
+        if v is not None and v != "":
+            return _money(k, v)
+    v = a.get(LANGFUSE_COST)
+    if v is not None:
+        d = _json_object(LANGFUSE_COST, v)
+        if "total" in d:
+            return _money(f"{LANGFUSE_COST}.total", d["total"])
+        return sum(_money(f"{LANGFUSE_COST}.{k}", x) for k, x in d.items())
+    return None
+
+
+def tokens(a: dict[str, Any]) -> tuple[int | None, int | None, int | None, int | None, int | None]:
+    """(input, output, cache_read, cache_write, reasoning), input counting cached input.
+
+    Cache counts larger than the input count mean the instrumentation reported
+    uncached input (Anthropic's API does); they are added back so the store
+    keeps one meaning. Likewise reasoning beyond the output count.
+    """
+    if LANGFUSE_USAGE in a and first(a, INPUT_KEYS + OUTPUT_KEYS) is None:
+        _langfuse_usage(a)
+    inp = _count(a, INPUT_KEYS)
+    out = _count(a, OUTPUT_KEYS)
+    cr = _count(a, CACHE_READ_KEYS)
+    cw = _count(a, CACHE_WRITE_KEYS)
+    rs = _count(a, REASONING_KEYS)
+    if inp is None or out is None:
+        total = _count(a, TOTAL_KEYS)
+        if total is not None:
+            if inp is None and out is not None:
+                inp = max(total - out, 0)
+            elif out is None and inp is not None:
+                out = max(total - inp, 0)
+            elif inp is None and out is None:
+                inp = total
+    if inp is not None and (cr or 0) + (cw or 0) > inp:
+        inp += (cr or 0) + (cw or 0)
+    if out is not None and rs is not None and rs > out:
+        out += rs
+    return inp, out, cr, cw, rs
+
+
+def failure(
+    a: Mapping[str, Any], status_code: int, exception_type: Any = None
+) -> tuple[bool, str | None]:
+    """(failed, error type): status ERROR, `error.type`, or `costper.call.valid=false`.
+
+    A span in error without `error.type` takes its exception event's type,
+    else OTel's catch-all `_OTHER`.
+    """
+    err = normalise_error_type(a.get(ERROR_TYPE))
+    valid = a.get(CALL_VALID)
+    invalid = valid is False or (isinstance(valid, str) and valid.strip().lower() == "false")
+    level = a.get(LANGFUSE_LEVEL)
+    status_error = status_code == STATUS_ERROR or (
+        level is not None and str(level).upper() == "ERROR"
+    )
+    if err is None and status_error:
+        err = normalise_error_type(exception_type) or "_OTHER"
+    if err is None and invalid:
+        err = "invalid_output"
+    return (err is not None or status_error or invalid), err
+
+
+def tag(a: Mapping[str, Any]) -> tuple[Any, Any, Any, Any] | None:
+    """(session, feature, prompt version, request id) a span passes to the calls below it."""
+    if TAG_KEYS.isdisjoint(a):
+        return None
+    t = (
+        first(a, SESSION_KEYS),
+        first(a, FEATURE_KEYS),
+        first(a, PROMPT_VERSION_KEYS),
+        first(a, REQUEST_ID_KEYS),
+    )
+    return t if any(x is not None for x in t) else None
