@@ -7,15 +7,17 @@ from typing import Annotated
 from costper.breakeven import (
     ARTICLE_VOLUMES,
     Comparison,
+    Deployment,
     build_deployment,
     check_volumes,
     comparison_json,
 )
 from costper.breakeven import compare as compare_deployments
+from costper.calculator import to_decimal
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.calc import money, opt, rate
-from costper.cli.common import FormatOption
+from costper.cli.common import ConfigOption, DbOption, FormatOption, config
 from costper.cli.report import check_format
 from costper.plot import write_plot
 
@@ -63,9 +65,16 @@ def breakeven_cmd(
         ),
     ] = None,
     fmt: FormatOption = "table",
+    db: DbOption = None,
+    config_file: ConfigOption = None,
 ) -> None:
-    """API against self-hosted GPUs: monthly cost, GPUs needed, break-even volume."""
+    """API against self-hosted GPUs: monthly cost, GPUs needed, break-even volume.
+
+    A failure costs the config's escalation cost (15.00 unless set) unless --failure-cost says.
+    """
     check_format(fmt)
+    cfg = config(db, config_file)
+    base = Deployment(failure_cost=to_decimal(cfg.costs.escalation_cost, "costs.escalation_cost"))
     d = build_deployment(
         dict(
             api_price=api_price,
@@ -78,7 +87,8 @@ def breakeven_cmd(
             api_success_rate=api_success_rate,
             self_success_rate=self_success_rate,
             failure_cost=failure_cost,
-        )
+        ),
+        base=base,
     )
     c = compare_deployments(d, list(ARTICLE_VOLUMES) + check_volumes(requests or []))
     if plot:

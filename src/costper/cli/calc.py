@@ -84,7 +84,11 @@ def calc_cmd(
     db: DbOption = None,
     config_file: ConfigOption = None,
 ) -> None:
-    """Cost per intent and per success of scenarios, side by side."""
+    """Cost per intent and per success of scenarios, side by side.
+
+    Flags apply to every scenario shown, over an example's or a file's values;
+    differences are against the first scenario.
+    """
     check_format(fmt)
     cfg = config(db, config_file)
     flags = dict(
