@@ -158,6 +158,12 @@ def test_breakeven_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert doc["breakeven"]["compute"]["requests"] == 146_000
     assert doc["breakeven"]["per_success"]["requests"] is None
     assert doc["rows"][2]["gpus"] == 7
+    cfg = tmp_path / "costper.toml"
+    cfg.write_text("[costs]\nescalation_cost = 20.0\n")
+    code, out, _ = run(capsys, "breakeven", "--config", str(cfg), "-f", "json")
+    doc = json.loads(out)
+    # 100,000 requests x 5% failing x the config's 20.00
+    assert code == 0 and doc["rows"][0]["api_failures"] == 100_000.0
 
 
 @pytest.mark.parametrize(
