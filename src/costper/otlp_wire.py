@@ -41,7 +41,7 @@ def _schema() -> descriptor_pool.DescriptorPool:
 
     msg, raw = _F.TYPE_MESSAGE, _F.TYPE_BYTES
     message("Status", [("code", 3, _F.TYPE_INT32, one, "")])
-    message("Event", [("name", 3, _F.TYPE_STRING, one, ""), ("attributes", 4, raw, many, "")])
+    message("Event", [("name", 2, _F.TYPE_STRING, one, ""), ("attributes", 3, raw, many, "")])
     message(
         "Span",
         [
