@@ -164,6 +164,8 @@ def test_provider_names_become_gen_ai_values(name: str, service: str | None, exp
         ("claude-3-5-sonnet@20240620", "claude-3-5-sonnet"),
         ("meta-llama/Llama-3-8B", "llama-3-8b"),
         ("GPT-4o", "gpt-4o"),
+        ("anthropic.claude-3-haiku-20240307-v1:0", "claude-3-haiku"),
+        ("amazon.titan-text-express-v1", "titan-text-express-v1"),
     ],
 )
 def test_canonical_models(model: str, expect: str) -> None:

@@ -54,18 +54,12 @@ PROVIDER_ALIASES = {
 """Telemetry's spellings (deprecated `gen_ai.system` values, SDK names) of a provider."""
 
 CANON_PATTERNS = (
-    r"^.*/",
-    r"^(us|eu|apac|global|jp|au)\.",
-    r"^(anthropic|meta|amazon|cohere|ai21|mistral|deepseek|openai|qwen|writer|stability)\.",
-    r"@\d{8}$",
-    r":\d+$",
-    r"-v\d+$",
-    r"-latest$",
-    r"-preview$",
-    r"-\d{4}-\d{2}-\d{2}$",
-    r"-\d{8}$",
+    r"^(.*/)?((us|eu|apac|global|jp|au)\.)?"
+    r"((anthropic|meta|amazon|cohere|ai21|mistral|deepseek|openai|qwen|writer|stability)\.)?",
+    r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8})?(-latest|-preview)?(-v\d+:\d+|:\d+)?$",
 )
-"""Applied in order, to a lower-cased model name, by Python here and by Ibis in
+"""Prefixes (path, region, vendor) then suffixes (date, alias, version), applied
+in order to a lower-cased model name, by Python here and by Ibis in
 the join, so a bill's `anthropic.claude-3-5-sonnet-20240620-v1:0` and a
 span's `claude-3-5-sonnet-20240620` both read `claude-3-5-sonnet`."""
 
