@@ -12,7 +12,6 @@ one at a time.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import pyarrow as pa
@@ -34,8 +33,9 @@ from costper.outcome_events import (
 )
 from costper.outcome_records import outcome_rows
 from costper.server.body import inflate, read_body
+from costper.server.group_commit import GroupCommit
 from costper.store import Store
-from costper.traces import decode_request, ingest_request
+from costper.traces import CallsBatch, calls_from_request, decode_request
 
 router = APIRouter()
 
@@ -45,7 +45,6 @@ _CONTENT_TYPES = {
     "application/json": "json",
 }
 _MEDIA = {"protobuf": "application/x-protobuf", "json": "application/json"}
-_WRITE_LOCK = threading.Lock()
 _INVALID_ARGUMENT, _RESOURCE_EXHAUSTED = 3, 8
 _MAX_REASONS = 5
 
@@ -55,25 +54,35 @@ async def traces(request: Request) -> Response:
     kind = _kind(request)
     if kind is None:
         return _unsupported(request)
-    cfg, store = _state(request)
+    cfg, _ = _state(request)
+    writer = _group_commit(request)
     try:
         body = await read_body(request, cfg.max_request_bytes)
         encoding = request.headers.get("content-encoding")
-        result = await run_in_threadpool(_ingest_traces, cfg, store, body, kind, encoding)
+        batch, new = await run_in_threadpool(_ingest_traces, cfg, writer, body, kind, encoding)
     except InputError as e:
         return _failure(kind, e)
     response = ExportTraceServiceResponse()
-    if result.rejected:
-        response.partial_success.rejected_spans = result.rejected
-        response.partial_success.error_message = _summary(result.errors, result.rejected)
-    return _message(kind, response, accepted=result.accepted, new=result.new_rows)
+    if batch.rejected:
+        response.partial_success.rejected_spans = len(batch.rejected)
+        response.partial_success.error_message = _summary(batch.rejected, len(batch.rejected))
+    return _message(kind, response, accepted=batch.spans - len(batch.rejected), new=new)
 
 
-def _ingest_traces(cfg: Config, store: Store, body: bytes, kind: str, encoding: str | None) -> Any:
+def _ingest_traces(
+    cfg: Config, writer: GroupCommit, body: bytes, kind: str, encoding: str | None
+) -> tuple[CallsBatch, int]:
     raw = inflate(body, encoding, cfg.max_request_bytes)
-    decoded = decode_request(raw, _MEDIA[kind])
-    with _WRITE_LOCK:
-        return ingest_request(store, cfg, decoded)
+    batch = calls_from_request(decode_request(raw, _MEDIA[kind]), cfg)
+    return batch, writer.write(batch.table)
+
+
+def _group_commit(request: Request) -> GroupCommit:
+    """One per app, made on the event loop's thread (so never twice)."""
+    state = request.app.state
+    if not hasattr(state, "group_commit"):
+        state.group_commit = GroupCommit(state.store)
+    return state.group_commit
 
 
 @router.post("/v1/logs")
@@ -103,16 +112,15 @@ def _ingest_logs(
     raw = inflate(body, encoding, cfg.max_request_bytes)
     found = outcome_events(decode_logs_request(raw, kind))
     rejected = [reason for _, reason in found.rejected]
-    with _WRITE_LOCK:
-        traces = traces_needing_sessions(found)
-        resolve_sessions(found, _sessions_of_traces(store, traces) if traces else {})
-        good = found.records
-        try:
-            rows = outcome_rows(good, source="POST /v1/logs")
-        except InputError:
-            good, rows, refused = _valid_records(good)
-            rejected += refused
-        new = store.insert("outcomes", rows) if rows.num_rows else 0
+    traces = traces_needing_sessions(found)
+    resolve_sessions(found, _sessions_of_traces(store, traces) if traces else {})
+    good = found.records
+    try:
+        rows = outcome_rows(good, source="POST /v1/logs")
+    except InputError:
+        good, rows, refused = _valid_records(good)
+        rejected += refused
+    new = store.insert("outcomes", rows) if rows.num_rows else 0
     return len(good), new, rejected
 
 
@@ -163,8 +171,7 @@ def _ingest_outcomes(
             field="body",
         )
     rows = outcome_rows(records, source="POST /v1/outcomes")
-    with _WRITE_LOCK:
-        return rows.num_rows, store.insert("outcomes", rows)
+    return rows.num_rows, store.insert("outcomes", rows)
 
 
 def _state(request: Request) -> tuple[Config, Store]:
