@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 from costper.config import Price
 from costper.errors import InputError
@@ -172,7 +173,7 @@ def build_scenario(
     given without one, so `--price-input` on an example is not silently ignored.
     """
     base = base or Scenario()
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for key, raw in values.items():
         shown = _label(key, label)
         if key not in PARAMETERS:
