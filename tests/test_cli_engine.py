@@ -23,15 +23,31 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    proc = subprocess.run([sys.executable, "-m", "costper", "demo", "--db", str(db)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "costper", "demo", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "Cost per success" in proc.stdout and "support-chat" in proc.stdout
     return db
 
 
-def test_turn_buckets_reproduce_the_article(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "report", "--db", str(demo_db), "--by", "turns", "--feature", "assistant",
-                       "--format", "json")
+def test_turn_buckets_reproduce_the_article(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "report",
+        "--db",
+        str(demo_db),
+        "--by",
+        "turns",
+        "--feature",
+        "assistant",
+        "--format",
+        "json",
+    )
     assert code == 0
     rep = json.loads(out)
     assert rep["by"] == ["turns"] and rep["confidence"] == 0.95
@@ -49,18 +65,57 @@ def test_turn_buckets_reproduce_the_article(demo_db: Path, capsys: pytest.Captur
 def test_json_contract(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run(capsys, "report", "--db", str(demo_db), "--format", "json")
     g = json.loads(out)["groups"][0]
-    for key in ("key", "sessions", "labeled_sessions", "pending_sessions", "successes", "escalations", "calls",
-                "failed_calls", "turns", "tokens", "cost", "cost_sources", "success_rate", "escalation_rate",
-                "cost_per_1m_tokens", "cost_per_intent", "cost_per_success", "sample_ok"):
+    for key in (
+        "key",
+        "sessions",
+        "labeled_sessions",
+        "pending_sessions",
+        "successes",
+        "escalations",
+        "calls",
+        "failed_calls",
+        "turns",
+        "tokens",
+        "cost",
+        "cost_sources",
+        "success_rate",
+        "escalation_rate",
+        "cost_per_1m_tokens",
+        "cost_per_intent",
+        "cost_per_success",
+        "sample_ok",
+    ):
         assert key in g
     assert set(g["tokens"]) == {"input", "output", "cache_read", "total"}
-    assert set(g["cost"]) == {"llm", "retries", "escalation", "review", "overhead", "infra", "total"}
+    assert set(g["cost"]) == {
+        "llm",
+        "retries",
+        "escalation",
+        "review",
+        "overhead",
+        "infra",
+        "total",
+    }
     assert g["sessions"] == g["labeled_sessions"] + g["pending_sessions"]
 
 
-def test_support_chat_ab_matches_scenarios(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = run(capsys, "compare", "--db", str(demo_db), "--by", "model", "--baseline", "gpt-4o-mini",
-                    "--feature", "support-chat", "--format", "json")
+def test_support_chat_ab_matches_scenarios(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(
+        capsys,
+        "compare",
+        "--db",
+        str(demo_db),
+        "--by",
+        "model",
+        "--baseline",
+        "gpt-4o-mini",
+        "--feature",
+        "support-chat",
+        "--format",
+        "json",
+    )
     cmp = json.loads(out)
     base, (var,) = cmp["baseline"], cmp["variants"]
     assert base["cost_per_intent"]["low"] <= 4.5019 <= base["cost_per_intent"]["high"]
@@ -78,14 +133,18 @@ def test_table_and_csv(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert header.startswith("feature,sessions,") and len(rows) == 4
 
 
-def test_demo_is_deterministic_and_idempotent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_is_deterministic_and_idempotent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     a, b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
     for db in (a, b):
         assert run(capsys, "demo", "--sessions", "2000", "--seed", "5", "--db", str(db))[0] == 0
     code, out, _ = run(capsys, "demo", "--sessions", "2000", "--seed", "5", "--db", str(a))
     assert "wrote 0 calls and 0 outcome records" in out
-    reports = [run(capsys, "report", "--db", str(db), "--by", "feature,model", "--format", "json")[1]
-               for db in (a, b)]
+    reports = [
+        run(capsys, "report", "--db", str(db), "--by", "feature,model", "--format", "json")[1]
+        for db in (a, b)
+    ]
     assert reports[0] == reports[1]
 
 
@@ -99,8 +158,9 @@ def test_demo_is_deterministic_and_idempotent(tmp_path: Path, capsys: pytest.Cap
         (["demo", "--sessions", "0"], "--sessions: must be at least 1"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(demo_db: Path, capsys: pytest.CaptureFixture[str],
-                                          args: list[str], message: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    demo_db: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     code, out, err = run(capsys, *args, "--db", str(demo_db))
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
@@ -112,11 +172,15 @@ def test_bad_input_is_one_line_and_exit_2(demo_db: Path, capsys: pytest.CaptureF
         ("[costs]\nescalaton_cost = 15\n", "costs.escalaton_cost: unknown key"),
         ("[costs]\nescalation_cost = 'fifteen'\n", "costs.escalation_cost: expected a number"),
         ("[stats\n", "not valid TOML"),
-        ("[outcomes]\nimplicit_success_after = '3 fortnights'\n", "outcomes.implicit_success_after"),
+        (
+            "[outcomes]\nimplicit_success_after = '3 fortnights'\n",
+            "outcomes.implicit_success_after",
+        ),
     ],
 )
-def test_bad_config_names_the_key_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     toml: str, message: str) -> None:
+def test_bad_config_names_the_key_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], toml: str, message: str
+) -> None:
     cfg, db = tmp_path / "costper.toml", tmp_path / "new.duckdb"
     cfg.write_text(toml)
     code, _, err = run(capsys, "demo", "--sessions", "100", "--db", str(db), "--config", str(cfg))
@@ -124,13 +188,18 @@ def test_bad_config_names_the_key_and_writes_nothing(tmp_path: Path, capsys: pyt
     assert not db.exists()
 
 
-def test_missing_store_is_an_error_not_an_empty_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_store_is_an_error_not_an_empty_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "none.duckdb"
     code, _, err = run(capsys, "report", "--db", str(db))
     assert code == 2 and "no store here yet" in err and not db.exists()
 
 
 def test_console_script_exit_code(tmp_path: Path) -> None:
-    proc = subprocess.run(["costper", "report", "--by", "nope", "--db", str(tmp_path / "x.duckdb")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["costper", "report", "--by", "nope", "--db", str(tmp_path / "x.duckdb")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "unknown group key 'nope'" in proc.stderr

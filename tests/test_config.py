@@ -11,13 +11,21 @@ from costper.errors import ConfigError
 
 def test_precedence_argument_env_file_default(tmp_path: Path) -> None:
     f = tmp_path / "costper.toml"
-    f.write_text('db = "file.duckdb"\n[costs]\nescalation_cost = 20.0\nreview_cost = 3.0\n'
-                 '[stats]\nmin_sessions = 50\n')
+    f.write_text(
+        'db = "file.duckdb"\n[costs]\nescalation_cost = 20.0\nreview_cost = 3.0\n'
+        "[stats]\nmin_sessions = 50\n"
+    )
     assert Config().costs.escalation_cost == 15.0
     cfg = load_config(None, env={}, cwd=tmp_path)
     assert (cfg.db, cfg.costs.escalation_cost, cfg.costs.review_cost, cfg.min_sessions) == (
-        "file.duckdb", 20.0, 3.0, 50)
-    cfg = load_config(None, env={"COSTPER_DB": "env.duckdb", "COSTPER_ESCALATION_COST": "25"}, cwd=tmp_path)
+        "file.duckdb",
+        20.0,
+        3.0,
+        50,
+    )
+    cfg = load_config(
+        None, env={"COSTPER_DB": "env.duckdb", "COSTPER_ESCALATION_COST": "25"}, cwd=tmp_path
+    )
     assert (cfg.db, cfg.costs.escalation_cost, cfg.costs.review_cost) == ("env.duckdb", 25.0, 3.0)
     cfg = load_config(None, db="arg.duckdb", env={"COSTPER_DB": "env.duckdb"}, cwd=tmp_path)
     assert cfg.db == "arg.duckdb"
@@ -25,7 +33,7 @@ def test_precedence_argument_env_file_default(tmp_path: Path) -> None:
 
 def test_full_design_example_parses(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
-    f.write_text('''
+    f.write_text("""
 [costs]
 escalation_cost = 15.0
 review_cost = 2.0
@@ -47,7 +55,7 @@ model = "aws.bedrock/claude-sonnet-4"
 [[infra]]
 resource_id = "i-0abc123"
 model = "self/llama-3-8b"
-''')
+""")
     cfg = load_config(f, env={})
     assert cfg.prices["openai/my-finetune"].cache_read == 1.5
     assert cfg.costs_for("invoice-extraction").review_cost == 2.5

@@ -18,30 +18,60 @@ NOW = datetime(2025, 6, 10, 12, 0)
 T0 = NOW - timedelta(days=3)
 
 
-def call(session: str, n: int, cost: float | None, *, turn: str | None = None, failed: bool = False,
-         feature: str = "f", model: str = "m1", at: datetime = T0, tokens: tuple[int, int] = (100, 10)) -> dict:
+def call(
+    session: str,
+    n: int,
+    cost: float | None,
+    *,
+    turn: str | None = None,
+    failed: bool = False,
+    feature: str = "f",
+    model: str = "m1",
+    at: datetime = T0,
+    tokens: tuple[int, int] = (100, 10),
+) -> dict:
     return {
-        "trace_id": turn or f"{session}-t", "span_id": f"{session}-{n}", "session_id": session,
-        "turn_id": turn or f"{session}-t", "feature": feature, "provider": "openai", "model": model,
-        "start_time": at + timedelta(seconds=n), "failed": failed, "input_tokens": tokens[0],
-        "output_tokens": tokens[1], "cost": cost, "estimated_cost": cost,
-        "cost_source": "catalog" if cost is not None else "unpriced", "infra_cost": 0.0,
+        "trace_id": turn or f"{session}-t",
+        "span_id": f"{session}-{n}",
+        "session_id": session,
+        "turn_id": turn or f"{session}-t",
+        "feature": feature,
+        "provider": "openai",
+        "model": model,
+        "start_time": at + timedelta(seconds=n),
+        "failed": failed,
+        "input_tokens": tokens[0],
+        "output_tokens": tokens[1],
+        "cost": cost,
+        "estimated_cost": cost,
+        "cost_source": "catalog" if cost is not None else "unpriced",
+        "infra_cost": 0.0,
     }
 
 
 def outcome(session: str, at: datetime, **fields: object) -> dict:
     base = {"success": None, "escalated": None, "reviewed": None, "signal": None}
-    return {"record_id": f"{session}-{at.isoformat()}", "session_id": session, "at": at, **base, **fields}
+    return {
+        "record_id": f"{session}-{at.isoformat()}",
+        "session_id": session,
+        "at": at,
+        **base,
+        **fields,
+    }
 
 
 def load(store: Store, calls: list[dict], outcomes: list[dict]) -> None:
-    store.insert_many({"calls": pa.Table.from_pylist(calls), "outcomes": pa.Table.from_pylist(outcomes)})
+    store.insert_many(
+        {"calls": pa.Table.from_pylist(calls), "outcomes": pa.Table.from_pylist(outcomes)}
+    )
 
 
 @pytest.fixture
 def hand_built(store: Store) -> Store:
     calls = [
-        call("A", 1, 0.10, turn="A1", failed=True), call("A", 2, 0.20, turn="A1"), call("A", 3, 0.30, turn="A2"),
+        call("A", 1, 0.10, turn="A1", failed=True),
+        call("A", 2, 0.20, turn="A1"),
+        call("A", 3, 0.30, turn="A2"),
         call("B", 1, 1.00),
         call("C", 1, 0.50),
         call("D", 1, 0.25, at=NOW - timedelta(hours=1)),
@@ -81,41 +111,63 @@ def test_cost_model_by_hand(hand_built: Store) -> None:
 def test_pending_resolves_after_the_window_and_off_means_never(hand_built: Store) -> None:
     later = report(hand_built, ["feature"], now=NOW + timedelta(days=2)).groups[0]
     assert (later.labeled_sessions, later.successes) == (5, 4)
-    off = report(hand_built, ["feature"], config=Config(implicit_success_after=None), now=NOW).groups[0]
+    off = report(
+        hand_built, ["feature"], config=Config(implicit_success_after=None), now=NOW
+    ).groups[0]
     assert (off.labeled_sessions, off.successes) == (3, 2)
 
 
 def test_latest_value_of_each_field_wins(store: Store) -> None:
-    load(store, [call("S", 1, 1.0)], [
-        outcome("S", T0 + timedelta(hours=1), success=False, signal="thumbs_down"),
-        outcome("S", T0 + timedelta(hours=3), success=True, signal="thumbs_up"),
-        outcome("S", T0 + timedelta(hours=2), reviewed=True),
-    ])
+    load(
+        store,
+        [call("S", 1, 1.0)],
+        [
+            outcome("S", T0 + timedelta(hours=1), success=False, signal="thumbs_down"),
+            outcome("S", T0 + timedelta(hours=3), success=True, signal="thumbs_up"),
+            outcome("S", T0 + timedelta(hours=2), reviewed=True),
+        ],
+    )
     row = store.to_arrow(session_table(store, Config(), now=NOW)).to_pylist()[0]
     assert row["status"] == "success" and row["reviewed"] is True
 
 
 def test_per_feature_overrides(store: Store) -> None:
-    load(store, [call("X", 1, 0.0, feature="f"), call("Y", 1, 0.0, feature="g")],
-         [outcome("X", T0, escalated=True), outcome("Y", T0, escalated=True)])
+    load(
+        store,
+        [call("X", 1, 0.0, feature="f"), call("Y", 1, 0.0, feature="g")],
+        [outcome("X", T0, escalated=True), outcome("Y", T0, escalated=True)],
+    )
     cfg = Config(feature_costs={"g": Costs(escalation_cost=20.0)})
-    groups = {gr.key["feature"]: gr for gr in report(store, ["feature"], config=cfg, now=NOW).groups}
+    groups = {
+        gr.key["feature"]: gr for gr in report(store, ["feature"], config=cfg, now=NOW).groups
+    }
     assert groups["f"].cost["escalation"] == 15.0 and groups["g"].cost["escalation"] == 20.0
 
 
 def test_session_model_is_the_one_that_cost_most(store: Store) -> None:
-    load(store, [call("S", 1, 0.2, model="cheap"), call("S", 2, 0.2, model="cheap"),
-                 call("S", 3, 0.3, model="dear")], [outcome("S", T0, success=True)])
+    load(
+        store,
+        [
+            call("S", 1, 0.2, model="cheap"),
+            call("S", 2, 0.2, model="cheap"),
+            call("S", 3, 0.3, model="dear"),
+        ],
+        [outcome("S", T0, success=True)],
+    )
     g = report(store, ["model"], now=NOW).groups
     assert [x.key["model"] for x in g] == ["cheap"] and g[0].cost["llm"] == pytest.approx(0.7)
 
 
-def scenario(store: Store, name: str, sessions: int, turns: int, token_cost: float, successes: int) -> None:
+def scenario(
+    store: Store, name: str, sessions: int, turns: int, token_cost: float, successes: int
+) -> None:
     calls, outcomes = [], []
     for i in range(sessions):
         sid = f"{name}-{i}"
         for t in range(turns):
-            calls.append(call(sid, t, token_cost / turns, turn=f"{sid}-{t}", feature="chat", model=name))
+            calls.append(
+                call(sid, t, token_cost / turns, turn=f"{sid}-{t}", feature="chat", model=name)
+            )
         ok = i < successes
         outcomes.append(outcome(sid, T0, success=ok, escalated=not ok))
     load(store, calls, outcomes)

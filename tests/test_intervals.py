@@ -25,8 +25,14 @@ from costper.intervals import (
 
 
 def sums_of(c: np.ndarray, s: np.ndarray) -> Sums:
-    return Sums(len(c), float(c.sum()), float(s.sum()), float((c * c).sum()), float((s * s).sum()),
-                float((c * s).sum()))
+    return Sums(
+        len(c),
+        float(c.sum()),
+        float(s.sum()),
+        float((c * c).sum()),
+        float((s * s).sum()),
+        float((c * s).sum()),
+    )
 
 
 def test_wilson_known_answers() -> None:
@@ -77,7 +83,9 @@ def test_fieller_endpoints_invert_the_t_statistic(n: int, p: float, seed: int) -
     assert iv.low < iv.value < iv.high
 
 
-def simulate(rng: np.random.Generator, reps: int, n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
+def simulate(
+    rng: np.random.Generator, reps: int, n: int, p: float
+) -> tuple[np.ndarray, np.ndarray]:
     s = (rng.random((reps, n)) < p).astype(float)
     escalate = (1 - s) * (rng.random((reps, n)) < 0.6)
     c = rng.gamma(2.0, 0.01, (reps, n)) + 15.0 * escalate
@@ -141,8 +149,10 @@ def test_compare_false_positive_rate_is_about_five_percent() -> None:
     rng = np.random.default_rng(9)
     ca, sa = simulate(rng, 1000, 300, 0.8)
     cb, sb = simulate(rng, 1000, 300, 0.8)
-    wrong = sum(compare_ratios(sums_of(ca[i], sa[i]), sums_of(cb[i], sb[i])).verdict != NO_DIFFERENCE
-                for i in range(1000))
+    wrong = sum(
+        compare_ratios(sums_of(ca[i], sa[i]), sums_of(cb[i], sb[i])).verdict != NO_DIFFERENCE
+        for i in range(1000)
+    )
     assert 0.025 <= wrong / 1000 <= 0.08
 
 

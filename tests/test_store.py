@@ -16,11 +16,20 @@ T = datetime(2025, 1, 1)
 
 def calls(ids: list[str], session: str | None = "s") -> pa.Table:
     n = len(ids)
-    return pa.table({
-        "trace_id": ["t"] * n, "span_id": ids, "session_id": [session] * n, "turn_id": ["t"] * n,
-        "feature": ["f"] * n, "start_time": [T] * n, "failed": [False] * n, "cost_source": ["catalog"] * n,
-        "cost": [1.0] * n, "infra_cost": [0.0] * n,
-    })
+    return pa.table(
+        {
+            "trace_id": ["t"] * n,
+            "span_id": ids,
+            "session_id": [session] * n,
+            "turn_id": ["t"] * n,
+            "feature": ["f"] * n,
+            "start_time": [T] * n,
+            "failed": [False] * n,
+            "cost_source": ["catalog"] * n,
+            "cost": [1.0] * n,
+            "infra_cost": [0.0] * n,
+        }
+    )
 
 
 def test_same_rows_twice_count_once(store: Store) -> None:
@@ -56,7 +65,7 @@ def test_data_survives_reopening_and_read_only(db_path: Path) -> None:
         s.insert("calls", calls(["a", "b"]))
     with open_store(db_path, read_only=True) as s:
         assert s.count("calls") == 2
-        with pytest.raises(Exception):
+        with pytest.raises(Exception, match="read-only"):
             s.insert("calls", calls(["c"]))
 
 
@@ -77,16 +86,21 @@ def test_unknown_table_and_missing_folder(tmp_path: Path, store: Store) -> None:
 def _rollup_rows(store: Store) -> list[dict]:
     from costper.sessions import call_rollup
 
-    return sorted(store.to_arrow(store.session_rollup(call_rollup)).to_pylist(), key=lambda r: r["session_id"])
+    return sorted(
+        store.to_arrow(store.session_rollup(call_rollup)).to_pylist(), key=lambda r: r["session_id"]
+    )
 
 
-def test_session_rollup_catches_up_incrementally_and_rebuilds_after_cost_updates(db_path: Path) -> None:
+def test_session_rollup_catches_up_incrementally_and_rebuilds_after_cost_updates(
+    db_path: Path,
+) -> None:
     from costper.sessions import call_rollup
 
     def batch(ids: list[str], sessions: list[str], costs: list[float]) -> pa.Table:
         t = calls(ids)
-        return t.set_column(t.schema.get_field_index("session_id"), "session_id", pa.array(sessions)) \
-                .set_column(t.schema.get_field_index("cost"), "cost", pa.array(costs))
+        return t.set_column(
+            t.schema.get_field_index("session_id"), "session_id", pa.array(sessions)
+        ).set_column(t.schema.get_field_index("cost"), "cost", pa.array(costs))
 
     with open_store(db_path) as s:
         s.insert("calls", batch(["a", "b"], ["s1", "s2"], [1.0, 2.0]))
@@ -94,10 +108,24 @@ def test_session_rollup_catches_up_incrementally_and_rebuilds_after_cost_updates
         s.insert("calls", batch(["c", "d"], ["s2", "s3"], [4.0, 8.0]))
         rows = _rollup_rows(s)
         assert [(r["session_id"], r["llm"], r["calls"]) for r in rows] == [
-            ("s1", 1.0, 1), ("s2", 6.0, 2), ("s3", 8.0, 1)]
-        on_the_fly = sorted(s.to_arrow(call_rollup(s.table("calls"))).to_pylist(), key=lambda r: r["session_id"])
+            ("s1", 1.0, 1),
+            ("s2", 6.0, 2),
+            ("s3", 8.0, 1),
+        ]
+        on_the_fly = sorted(
+            s.to_arrow(call_rollup(s.table("calls"))).to_pylist(), key=lambda r: r["session_id"]
+        )
         assert rows == on_the_fly
-        s.update_calls(pa.table({"trace_id": ["t"], "span_id": ["c"], "cost": [0.5],
-                                 "cost_source": ["billed"], "infra_cost": [0.25]}))
+        s.update_calls(
+            pa.table(
+                {
+                    "trace_id": ["t"],
+                    "span_id": ["c"],
+                    "cost": [0.5],
+                    "cost_source": ["billed"],
+                    "infra_cost": [0.25],
+                }
+            )
+        )
         rows = _rollup_rows(s)
         assert (rows[1]["llm"], rows[1]["infra"], rows[1]["src_billed"]) == (2.5, 0.25, 1)

@@ -40,7 +40,9 @@ class Comparison:
             "feature": self.feature,
             "confidence": self.confidence,
             "baseline": self.baseline.to_dict(),
-            "variants": [{**v.group.to_dict(), "vs_baseline": v.vs_baseline.to_dict()} for v in self.variants],
+            "variants": [
+                {**v.group.to_dict(), "vs_baseline": v.vs_baseline.to_dict()} for v in self.variants
+            ],
         }
 
 
@@ -62,8 +64,11 @@ def compare(
     if baseline not in by_value:
         known = ", ".join(sorted(by_value)) or "none"
         scope = f" in feature {feature!r}" if feature else ""
-        raise InputError(f"baseline {baseline!r} has no sessions{scope} (values of {key}: {known})",
-                         field="baseline", value=baseline)
+        raise InputError(
+            f"baseline {baseline!r} has no sessions{scope} (values of {key}: {known})",
+            field="baseline",
+            value=baseline,
+        )
     base = by_value[baseline]
     variants = [
         Variant(g, compare_ratios(g.sums, base.sums, config.confidence))

@@ -84,7 +84,9 @@ def parse_duration(text: str, key: str = "duration") -> timedelta | None:
         return None
     m = _DURATION.match(text)
     if not m:
-        raise ConfigError(f"{key}: expected a duration such as '24h', '30m', '7d' or 'off', got {text!r}")
+        raise ConfigError(
+            f"{key}: expected a duration such as '24h', '30m', '7d' or 'off', got {text!r}"
+        )
     return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
 
 
@@ -127,7 +129,11 @@ def _price(section: str, raw: Any) -> Price:
 def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
     """Validate a parsed TOML document into a Config layered over `base`."""
     cfg = base or Config()
-    _check_keys("", data, {"costs", "outcomes", "stats", "prices", "features", "billing", "infra", "server", "db"})
+    _check_keys(
+        "",
+        data,
+        {"costs", "outcomes", "stats", "prices", "features", "billing", "infra", "server", "db"},
+    )
     changes: dict[str, Any] = {}
     if "db" in data:
         if not isinstance(data["db"], str):
@@ -141,7 +147,9 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
         if "implicit_success_after" in t:
             v = t["implicit_success_after"]
             if not isinstance(v, str):
-                raise ConfigError(f"outcomes.implicit_success_after: expected a string such as '24h', got {v!r}")
+                raise ConfigError(
+                    f"outcomes.implicit_success_after: expected a string such as '24h', got {v!r}"
+                )
             changes["implicit_success_after"] = parse_duration(v, "outcomes.implicit_success_after")
     if "stats" in data:
         t = _table("stats", data["stats"])
@@ -181,12 +189,18 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
             _check_keys(f"billing.models[{i}]", r, {"match", "model"})
             match = _table(f"billing.models[{i}].match", r.get("match", {}))
             if not isinstance(r.get("model"), str) or "/" not in r["model"]:
-                raise ConfigError(f"billing.models[{i}].model: expected 'provider/model', got {r.get('model')!r}")
-            rules.append(BillingRule(match={str(k): str(v) for k, v in match.items()}, model=r["model"]))
+                raise ConfigError(
+                    f"billing.models[{i}].model: expected 'provider/model', got {r.get('model')!r}"
+                )
+            rules.append(
+                BillingRule(match={str(k): str(v) for k, v in match.items()}, model=r["model"])
+            )
         changes["billing_models"] = tuple(rules)
     if "infra" in data:
         if not isinstance(data["infra"], list):
-            raise ConfigError(f"infra: expected an array of tables ([[infra]]), got {data['infra']!r}")
+            raise ConfigError(
+                f"infra: expected an array of tables ([[infra]]), got {data['infra']!r}"
+            )
         res = []
         for i, raw in enumerate(data["infra"]):
             r = _table(f"infra[{i}]", raw)
@@ -205,7 +219,9 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
                 raise ConfigError(f"server.api_keys: expected a list of strings, got {keys!r}")
             changes["api_keys"] = tuple(keys)
         if "max_request_bytes" in t:
-            changes["max_request_bytes"] = int(_number("server", "max_request_bytes", t["max_request_bytes"], minimum=1))
+            changes["max_request_bytes"] = int(
+                _number("server", "max_request_bytes", t["max_request_bytes"], minimum=1)
+            )
     return replace(cfg, **changes)
 
 
@@ -283,7 +299,9 @@ def _from_env(cfg: Config, env: Mapping[str, str]) -> Config:
     if env.get("COSTPER_CONFIDENCE"):
         c = num("COSTPER_CONFIDENCE")
         if not 0 < c < 1:
-            raise ConfigError(f"COSTPER_CONFIDENCE: must be between 0 and 1, got {env['COSTPER_CONFIDENCE']!r}")
+            raise ConfigError(
+                f"COSTPER_CONFIDENCE: must be between 0 and 1, got {env['COSTPER_CONFIDENCE']!r}"
+            )
         changes["confidence"] = c
     if env.get("COSTPER_MIN_SESSIONS"):
         raw = env["COSTPER_MIN_SESSIONS"]
@@ -291,5 +309,7 @@ def _from_env(cfg: Config, env: Mapping[str, str]) -> Config:
             raise ConfigError(f"COSTPER_MIN_SESSIONS: expected a positive integer, got {raw!r}")
         changes["min_sessions"] = int(raw)
     if env.get("COSTPER_API_KEYS"):
-        changes["api_keys"] = tuple(k.strip() for k in env["COSTPER_API_KEYS"].split(",") if k.strip())
+        changes["api_keys"] = tuple(
+            k.strip() for k in env["COSTPER_API_KEYS"].split(",") if k.strip()
+        )
     return replace(cfg, **changes)

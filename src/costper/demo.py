@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -49,21 +49,94 @@ class Arm:
 
 
 ARMS = (
-    Arm("support-chat", "gpt-4o-mini", "chat-v3", 0.20, ((5, 1.0),), {5: 0.0019}, {5: 0.70}, 1.0, 0.0, 0.05),
-    Arm("support-chat", "gpt-4-turbo", "chat-v3", 0.20, ((1, 1.0),), {1: 0.014}, {1: 0.95}, 1.0, 0.0, 0.02),
-    Arm("invoice-extraction", "gpt-4o-mini", "v1", 0.12, ((1, 1.0),), {1: 0.0006}, {1: 0.90}, 0.0, 0.10, 0.35,
-        review_means_failure=True),
-    Arm("invoice-extraction", "gpt-4-turbo", "v2", 0.12, ((1, 1.0),), {1: 0.035}, {1: 0.98}, 0.0, 0.02, 0.10,
-        review_means_failure=True),
     Arm(
-        "assistant", "gpt-4o", "assist-v1", 0.355,
+        "support-chat",
+        "gpt-4o-mini",
+        "chat-v3",
+        0.20,
+        ((5, 1.0),),
+        {5: 0.0019},
+        {5: 0.70},
+        1.0,
+        0.0,
+        0.05,
+    ),
+    Arm(
+        "support-chat",
+        "gpt-4-turbo",
+        "chat-v3",
+        0.20,
+        ((1, 1.0),),
+        {1: 0.014},
+        {1: 0.95},
+        1.0,
+        0.0,
+        0.02,
+    ),
+    Arm(
+        "invoice-extraction",
+        "gpt-4o-mini",
+        "v1",
+        0.12,
+        ((1, 1.0),),
+        {1: 0.0006},
+        {1: 0.90},
+        0.0,
+        0.10,
+        0.35,
+        review_means_failure=True,
+    ),
+    Arm(
+        "invoice-extraction",
+        "gpt-4-turbo",
+        "v2",
+        0.12,
+        ((1, 1.0),),
+        {1: 0.035},
+        {1: 0.98},
+        0.0,
+        0.02,
+        0.10,
+        review_means_failure=True,
+    ),
+    Arm(
+        "assistant",
+        "gpt-4o",
+        "assist-v1",
+        0.355,
         ((1, 0.40), (2, 0.15), (3, 0.20), (4, 0.10), (5, 0.08), (6, 0.04), (7, 0.03)),
         {1: 0.015, 2: 0.028, 3: 0.041, 4: 0.065, 5: 0.089, 6: 0.089, 7: 0.089},
         {1: 0.95, 2: 0.91, 3: 0.88, 4: 0.80, 5: 0.68, 6: 0.68, 7: 0.68},
-        0.0, 0.0, 0.03,
+        0.0,
+        0.0,
+        0.03,
     ),
-    Arm("sql-helper", "gpt-4.1-mini", "sql-v1", 0, ((2, 1.0),), {2: 0.004}, {2: 0.80}, 0.5, 0.0, 0.05, fixed=40),
-    Arm("sql-helper", "gpt-4.1", "sql-v1", 0, ((1, 1.0),), {1: 0.02}, {1: 0.90}, 0.5, 0.0, 0.02, fixed=30),
+    Arm(
+        "sql-helper",
+        "gpt-4.1-mini",
+        "sql-v1",
+        0,
+        ((2, 1.0),),
+        {2: 0.004},
+        {2: 0.80},
+        0.5,
+        0.0,
+        0.05,
+        fixed=40,
+    ),
+    Arm(
+        "sql-helper",
+        "gpt-4.1",
+        "sql-v1",
+        0,
+        ((1, 1.0),),
+        {1: 0.02},
+        {1: 0.90},
+        0.5,
+        0.0,
+        0.02,
+        fixed=30,
+    ),
 )
 PROVIDER = "openai"
 OUTPUT_SHARE = 0.4
@@ -73,7 +146,11 @@ PENDING_SHARE = 0.01
 
 def unit_prices(model: str) -> tuple[float, float]:
     """Catalog price per token (input, output), asked once per model."""
-    p = calc_price(Usage(input_tokens=1_000_000, output_tokens=1_000_000), model_ref=model, provider_id=PROVIDER)
+    p = calc_price(
+        Usage(input_tokens=1_000_000, output_tokens=1_000_000),
+        model_ref=model,
+        provider_id=PROVIDER,
+    )
     return float(p.input_price) / 1e6, float(p.output_price) / 1e6
 
 
@@ -96,8 +173,9 @@ def _exact(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
     return out
 
 
-def _arm_chunk(arm: Arm, n: int, first: int, rng: np.random.Generator, end: datetime, days: int, seed: int
-               ) -> tuple[pa.Table, pa.Table]:
+def _arm_chunk(
+    arm: Arm, n: int, first: int, rng: np.random.Generator, end: datetime, days: int, seed: int
+) -> tuple[pa.Table, pa.Table]:
     sid = np.arange(first, first + n, dtype=np.int64)
     choices, probs = zip(*arm.turns, strict=True)
     turns = rng.choice(np.array(choices), size=n, p=np.array(probs) / sum(probs))
@@ -135,46 +213,50 @@ def _arm_chunk(arm: Arm, n: int, first: int, rng: np.random.Generator, end: date
 
     trace = _hex(seed, (sid[t_sess] << 8) | turn_no, 32)
     session_ids = [f"demo-{seed}-{v}" for v in sid.tolist()]
-    calls = pa.table({
-        "trace_id": pa.array([trace[i] for i in c_turn.tolist()]),
-        "span_id": _hex(seed, (sid[c_sess] << 16) | (turn_no[c_turn] << 8) | c_idx, 16),
-        "session_id": pa.array([session_ids[i] for i in c_sess.tolist()]),
-        "turn_id": pa.array([trace[i] for i in c_turn.tolist()]),
-        "feature": pa.array([arm.feature] * len(c_sess)),
-        "provider": pa.array([PROVIDER] * len(c_sess)),
-        "model": pa.array([arm.model] * len(c_sess)),
-        "prompt_version": pa.array([arm.prompt_version] * len(c_sess)),
-        "operation": pa.array(["chat"] * len(c_sess)),
-        "service_name": pa.array(["demo-app"] * len(c_sess)),
-        "start_time": pa.array(cstart),
-        "duration_ms": pa.array(rng.gamma(4.0, 300.0, size=len(c_sess))),
-        "input_tokens": pa.array(in_tok),
-        "output_tokens": pa.array(out_tok),
-        "cache_read_tokens": pa.array(np.zeros(len(c_sess), dtype=np.int64)),
-        "failed": pa.array(failed),
-        "error_type": pa.array(np.where(failed, "invalid_json", None).tolist()),
-        "estimated_cost": pa.array(cost),
-        "estimate_source": pa.array(["catalog"] * len(c_sess)),
-        "cost": pa.array(cost),
-        "cost_source": pa.array(["catalog"] * len(c_sess)),
-        "infra_cost": pa.array(np.zeros(len(c_sess))),
-    })
+    calls = pa.table(
+        {
+            "trace_id": pa.array([trace[i] for i in c_turn.tolist()]),
+            "span_id": _hex(seed, (sid[c_sess] << 16) | (turn_no[c_turn] << 8) | c_idx, 16),
+            "session_id": pa.array([session_ids[i] for i in c_sess.tolist()]),
+            "turn_id": pa.array([trace[i] for i in c_turn.tolist()]),
+            "feature": pa.array([arm.feature] * len(c_sess)),
+            "provider": pa.array([PROVIDER] * len(c_sess)),
+            "model": pa.array([arm.model] * len(c_sess)),
+            "prompt_version": pa.array([arm.prompt_version] * len(c_sess)),
+            "operation": pa.array(["chat"] * len(c_sess)),
+            "service_name": pa.array(["demo-app"] * len(c_sess)),
+            "start_time": pa.array(cstart),
+            "duration_ms": pa.array(rng.gamma(4.0, 300.0, size=len(c_sess))),
+            "input_tokens": pa.array(in_tok),
+            "output_tokens": pa.array(out_tok),
+            "cache_read_tokens": pa.array(np.zeros(len(c_sess), dtype=np.int64)),
+            "failed": pa.array(failed),
+            "error_type": pa.array(np.where(failed, "invalid_json", None).tolist()),
+            "estimated_cost": pa.array(cost),
+            "estimate_source": pa.array(["catalog"] * len(c_sess)),
+            "cost": pa.array(cost),
+            "cost_source": pa.array(["catalog"] * len(c_sess)),
+            "infra_cost": pa.array(np.zeros(len(c_sess))),
+        }
+    )
     last = start + ((turns - 1) * 60 * 1e6).astype("timedelta64[us]")
     implicit = success & (rng.random(n) < IMPLICIT_SHARE)
     record = ~pending & ~implicit
     signal = np.where(escalated, "ticket_created", np.where(success, "thumbs_up", "thumbs_down"))
     signal = np.where(reviewed, "human_review", signal)
     keep = np.flatnonzero(record)
-    outcomes = pa.table({
-        "record_id": pa.array([f"demo-{seed}-{v}-o" for v in sid[keep].tolist()]),
-        "session_id": pa.array([session_ids[i] for i in keep.tolist()]),
-        "at": pa.array(last[keep] + np.timedelta64(300, "s")),
-        "success": pa.array(success[keep]),
-        "escalated": pa.array(escalated[keep]),
-        "reviewed": pa.array(reviewed[keep]),
-        "signal": pa.array(signal[keep].tolist()),
-        "source": pa.array(["explicit"] * len(keep)),
-    })
+    outcomes = pa.table(
+        {
+            "record_id": pa.array([f"demo-{seed}-{v}-o" for v in sid[keep].tolist()]),
+            "session_id": pa.array([session_ids[i] for i in keep.tolist()]),
+            "at": pa.array(last[keep] + np.timedelta64(300, "s")),
+            "success": pa.array(success[keep]),
+            "escalated": pa.array(escalated[keep]),
+            "reviewed": pa.array(reviewed[keep]),
+            "signal": pa.array(signal[keep].tolist()),
+            "source": pa.array(["explicit"] * len(keep)),
+        }
+    )
     return calls, outcomes
 
 

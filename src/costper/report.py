@@ -78,8 +78,18 @@ class Report:
         out = []
         for g in self.groups:
             row: dict[str, Any] = dict(g.key)
-            for k in ("sessions", "labeled_sessions", "pending_sessions", "successes", "escalations",
-                      "reviewed", "calls", "failed_calls", "turns", "unpriced_calls"):
+            for k in (
+                "sessions",
+                "labeled_sessions",
+                "pending_sessions",
+                "successes",
+                "escalations",
+                "reviewed",
+                "calls",
+                "failed_calls",
+                "turns",
+                "unpriced_calls",
+            ):
                 row[f"{k}_count" if k in g.key else k] = getattr(g, k)
             row.update({f"tokens_{k}": v for k, v in g.tokens.items()})
             row.update({f"cost_{k}": v for k, v in g.cost.items()})
@@ -147,8 +157,13 @@ def build_group(row: dict[str, Any], by: list[str], config: Config) -> Group:
     n = int(_num(row["labeled_sessions"]))
     succ = int(_num(row["successes"]))
     total = _num(row["cost_total"])
-    sums = Sums(n=n, c=total, s=float(succ), cc=_num(row["sum_cc"]), ss=float(succ), cs=_num(row["sum_cs"]))
-    cost = {p: _num(row[f"cost_{p}"]) for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")}
+    sums = Sums(
+        n=n, c=total, s=float(succ), cc=_num(row["sum_cc"]), ss=float(succ), cs=_num(row["sum_cs"])
+    )
+    cost = {
+        p: _num(row[f"cost_{p}"])
+        for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
+    }
     tokens = {k: int(_num(row[f"tokens_{k}"])) for k in ("input", "output", "cache_read")}
     tokens["total"] = tokens["input"] + tokens["output"]
     conf = config.confidence
@@ -166,7 +181,9 @@ def build_group(row: dict[str, Any], by: list[str], config: Config) -> Group:
         unpriced_calls=int(_num(row["unpriced_calls"])),
         tokens=tokens,
         cost=cost,
-        cost_sources={src: int(_num(row[f"src_{src}"])) for src in COST_SOURCES if _num(row[f"src_{src}"])},
+        cost_sources={
+            src: int(_num(row[f"src_{src}"])) for src in COST_SOURCES if _num(row[f"src_{src}"])
+        },
         success_rate=wilson(succ, n, conf),
         escalation_rate=wilson(_num(row["escalations"]), n, conf),
         cost_per_1m_tokens=cost["llm"] / tokens["total"] * 1e6 if tokens["total"] else None,
@@ -208,10 +225,16 @@ def report(
     keys = check_keys(by.split(",") if isinstance(by, str) else by)
     if isinstance(source, str | Path):
         with open_store(source, read_only=True) as store:
-            return report(store, keys, since=since, until=until, feature=feature, config=config, now=now)
-    sessions = session_table(source, config, now=now, since=since, until=until, feature=feature, keys=keys)
+            return report(
+                store, keys, since=since, until=until, feature=feature, config=config, now=now
+            )
+    sessions = session_table(
+        source, config, now=now, since=since, until=until, feature=feature, keys=keys
+    )
     rows = _execute(source, group_sums(sessions, keys))
-    return Report(config.confidence, keys, [build_group(r, keys, config) for r in rows if r["sessions"]])
+    return Report(
+        config.confidence, keys, [build_group(r, keys, config) for r in rows if r["sessions"]]
+    )
 
 
 class _CallableModule(types.ModuleType):

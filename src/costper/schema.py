@@ -55,7 +55,16 @@ the session rollup can catch up on just the calls added since it was built.
 """
 
 CALLS_KEY = ("trace_id", "span_id")
-CALLS_NOT_NULL = ("trace_id", "span_id", "session_id", "turn_id", "feature", "start_time", "failed", "cost_source")
+CALLS_NOT_NULL = (
+    "trace_id",
+    "span_id",
+    "session_id",
+    "turn_id",
+    "feature",
+    "start_time",
+    "failed",
+    "cost_source",
+)
 
 OUTCOMES = pa.schema(
     [

@@ -31,7 +31,9 @@ def check_keys(keys: Iterable[str]) -> list[str]:
     for k in keys:
         k = k.strip()
         if k not in GROUP_KEYS:
-            raise InputError(f"unknown group key {k!r} (known: {', '.join(GROUP_KEYS)})", field="by", value=k)
+            raise InputError(
+                f"unknown group key {k!r} (known: {', '.join(GROUP_KEYS)})", field="by", value=k
+            )
         if k not in out:
             out.append(k)
     return out
@@ -45,7 +47,11 @@ def _tables(source: Any) -> tuple[ir.Table, ir.Table]:
 
 def _by_feature(feature: ir.StringValue, config: Config, attr: str) -> ir.FloatingValue:
     default = float(getattr(config.costs, attr))
-    overrides = [(f, float(getattr(c, attr))) for f, c in config.feature_costs.items() if getattr(c, attr) != default]
+    overrides = [
+        (f, float(getattr(c, attr)))
+        for f, c in config.feature_costs.items()
+        if getattr(c, attr) != default
+    ]
     if not overrides:
         return ibis.literal(default, type="float64")
     return ibis.cases(*[(feature == f, v) for f, v in overrides], else_=default)
@@ -132,8 +138,12 @@ def session_table(
     if config.implicit_success_after is None:
         implicit_ok = ibis.literal(False)
     else:
-        implicit_ok = s.last_call < ibis.literal(now - config.implicit_success_after, type="timestamp")
-    success = ibis.cases((explicit.notnull(), explicit), (implicit_ok, True), else_=ibis.null("boolean"))
+        implicit_ok = s.last_call < ibis.literal(
+            now - config.implicit_success_after, type="timestamp"
+        )
+    success = ibis.cases(
+        (explicit.notnull(), explicit), (implicit_ok, True), else_=ibis.null("boolean")
+    )
     status = ibis.cases((success.isnull(), "pending"), (success, "success"), else_="failure")
     reviewed = s.o_reviewed.fill_null(False)
     s = s.mutate(

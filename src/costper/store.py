@@ -65,7 +65,9 @@ def conform(name: str, batch: pa.Table) -> pa.Table:
 class Store:
     """A costper store in one DuckDB file (or in memory with ':memory:')."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False
+    ) -> None:
         self._con = con
         self.path = path
         self.read_only = read_only
@@ -83,7 +85,9 @@ class Store:
             if not parent.exists():
                 raise StoreError(f"{p}: the folder {parent} does not exist")
             if read_only and not Path(p).exists():
-                raise StoreError(f"{p}: no store here yet; run `costper demo` or `costper ingest` first")
+                raise StoreError(
+                    f"{p}: no store here yet; run `costper demo` or `costper ingest` first"
+                )
         try:
             con = duckdb.connect(p, read_only=read_only)
         except duckdb.Error as e:
@@ -104,15 +108,23 @@ class Store:
         with self._lock:
             if self.read_only:
                 try:
-                    row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                    row = self._con.execute(
+                        "SELECT value FROM meta WHERE key = 'schema_version'"
+                    ).fetchone()
                 except duckdb.Error:
                     raise StoreError(f"{self.path}: not a costper store (no meta table)") from None
                 if row is None or int(row[0]) != SCHEMA_VERSION:
-                    raise StoreError(f"{self.path}: store schema version {row and row[0]} is not "
-                                     f"{SCHEMA_VERSION}; open it once for writing to migrate")
+                    raise StoreError(
+                        f"{self.path}: store schema version {row and row[0]} is not "
+                        f"{SCHEMA_VERSION}; open it once for writing to migrate"
+                    )
                 return
-            self._con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-            row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            self._con.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+            )
+            row = self._con.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
             if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path}: store schema version {row[0]} is newer than this costper "
@@ -140,7 +152,9 @@ class Store:
 
     def count(self, name: str) -> int:
         with self._lock:
-            row = self._con.execute(f'SELECT count(*) FROM "{self.table(name).get_name()}"').fetchone()
+            row = self._con.execute(
+                f'SELECT count(*) FROM "{self.table(name).get_name()}"'
+            ).fetchone()
         return int(row[0]) if row else 0
 
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
@@ -295,8 +309,11 @@ class Store:
                 self._rollup_sql[builder] = str(self.ibis.compile(builder(calls)))
             full_sql = self._rollup_sql[builder]
             digest = hashlib.sha1(full_sql.encode()).hexdigest()
-            meta = dict(self._con.execute(
-                "SELECT key, value FROM meta WHERE key IN ('rollup_seq', 'rollup_digest')").fetchall())
+            meta = dict(
+                self._con.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('rollup_seq', 'rollup_digest')"
+                ).fetchall()
+            )
             row = self._con.execute("SELECT coalesce(max(seq), 0) FROM calls").fetchone()
             latest = int(row[0]) if row else 0
             fresh_def = meta.get("rollup_digest") == digest and "rollup_seq" in meta
@@ -311,14 +328,19 @@ class Store:
                 else:
                     mark = int(meta["rollup_seq"])
                     touched = calls.filter(calls.seq > mark).select("session_id").distinct()
-                    part_sql = str(self.ibis.compile(builder(calls.semi_join(touched, "session_id"))))
+                    part_sql = str(
+                        self.ibis.compile(builder(calls.semi_join(touched, "session_id")))
+                    )
                     self._con.execute(
                         f"DELETE FROM {ROLLUP} WHERE session_id IN "
-                        "(SELECT session_id FROM calls WHERE seq > ?)", [mark])
+                        "(SELECT session_id FROM calls WHERE seq > ?)",
+                        [mark],
+                    )
                     self._con.execute(f"INSERT INTO {ROLLUP} BY NAME {part_sql}")
                 self._con.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('rollup_seq', ?), ('rollup_digest', ?)",
-                    [str(latest), digest])
+                    [str(latest), digest],
+                )
                 self._con.execute("COMMIT")
             except BaseException:
                 self._con.execute("ROLLBACK")

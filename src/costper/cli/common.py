@@ -36,7 +36,9 @@ def store_for(cfg: Config, *, read_only: bool = False, must_exist: bool = False)
     so they can bring the session rollup up to date while refusing to create
     an empty store by a typo in --db."""
     if must_exist and "://" not in cfg.db and not Path(cfg.db).exists():
-        raise StoreError(f"{cfg.db}: no store here yet; run `costper demo` or `costper ingest` first")
+        raise StoreError(
+            f"{cfg.db}: no store here yet; run `costper demo` or `costper ingest` first"
+        )
     store = open_store(cfg.db, read_only=read_only)
     try:
         yield store

@@ -24,7 +24,9 @@ def demo_cmd(
 ) -> None:
     """Write a synthetic data set calibrated to the article, then print the report."""
     if sessions < 1:
-        raise InputError(f"--sessions: must be at least 1, got {sessions}", field="sessions", value=sessions)
+        raise InputError(
+            f"--sessions: must be at least 1, got {sessions}", field="sessions", value=sessions
+        )
     cfg = config(db, config_file)
     with store_for(cfg) as store:
         if sessions > 30_000:
@@ -33,9 +35,13 @@ def demo_cmd(
                 new = generate(store, sessions, seed, progress=lambda n: bar.advance(task, n))
         else:
             new = generate(store, sessions, seed)
-        print(f"demo: wrote {new['calls']:,} calls and {new['outcomes']:,} outcome records "
-              f"for {sessions:,} sessions into {cfg.db}")
+        print(
+            f"demo: wrote {new['calls']:,} calls and {new['outcomes']:,} outcome records "
+            f"for {sessions:,} sessions into {cfg.db}"
+        )
         rep = report(store, ["feature", "model"], config=cfg)
     print_report(rep, "Cost per success by feature and model")
-    print("Next: costper report --by turns --feature assistant | costper compare --by model "
-          "--baseline gpt-4o-mini --feature support-chat | costper serve")
+    print(
+        "Next: costper report --by turns --feature assistant | costper compare --by model "
+        "--baseline gpt-4o-mini --feature support-chat | costper serve"
+    )

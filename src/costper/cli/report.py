@@ -34,14 +34,19 @@ def parse_time(text: str | None, option: str) -> datetime | None:
     except ValueError:
         raise InputError(
             f"{option}: expected a date such as 2025-06-01, a date-time, or 7d/24h/2w, got {text!r}",
-            field=option, value=text,
+            field=option,
+            value=text,
         ) from None
     return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise InputError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}", field="format", value=fmt)
+        raise InputError(
+            f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}",
+            field="format",
+            value=fmt,
+        )
     return fmt
 
 
@@ -51,13 +56,23 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
     t = render.table(
         f"{title} (confidence {rep.confidence:.0%}; intervals in brackets)",
         [(k, "left") for k in keys]
-        + [("sessions", "right"), ("pending", "right"), ("success", "right"), ("escalated", "right"),
-           ("per 1M tok", "right"), ("per intent", "right"), ("per success", "right")],
+        + [
+            ("sessions", "right"),
+            ("pending", "right"),
+            ("success", "right"),
+            ("escalated", "right"),
+            ("per 1M tok", "right"),
+            ("per intent", "right"),
+            ("per success", "right"),
+        ],
     )
     b = render.table(
         "Where the money goes (labeled sessions)",
         [(k, "left") for k in keys]
-        + [(p, "right") for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")],
+        + [
+            (p, "right")
+            for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
+        ],
     )
     thin = []
     for g in rep.groups:
@@ -65,28 +80,45 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
         style = None if g.sample_ok else "dim"
         mark = "" if g.sample_ok else " *"
         t.add_row(
-            *key, f"{g.labeled_sessions:,}{mark}", f"{g.pending_sessions:,}",
+            *key,
+            f"{g.labeled_sessions:,}{mark}",
+            f"{g.pending_sessions:,}",
             render.interval(g.success_rate, render.pct),
-            render.interval(g.escalation_rate, render.pct), render.money(g.cost_per_1m_tokens),
-            render.interval(g.cost_per_intent), render.interval(g.cost_per_success), style=style,
+            render.interval(g.escalation_rate, render.pct),
+            render.money(g.cost_per_1m_tokens),
+            render.interval(g.cost_per_intent),
+            render.interval(g.cost_per_success),
+            style=style,
         )
-        b.add_row(*key, *(render.money(g.cost[p]) for p in
-                          ("llm", "retries", "escalation", "review", "overhead", "infra", "total")), style=style)
+        b.add_row(
+            *key,
+            *(
+                render.money(g.cost[p])
+                for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
+            ),
+            style=style,
+        )
         if not g.sample_ok:
             thin.append(g)
     con.print(t)
     con.print(b)
     if thin:
-        con.print(f"[dim]* fewer than the minimum labeled sessions: too few to decide on "
-                  f"({len(thin)} group(s)).[/dim]")
+        con.print(
+            f"[dim]* fewer than the minimum labeled sessions: too few to decide on "
+            f"({len(thin)} group(s)).[/dim]"
+        )
     needing = [g for g in rep.groups if g.sessions_needed]
     for g in needing[:5]:
         label = ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all"
-        con.print(f"[dim]{label}: about {g.sessions_needed:,} more sessions for cost per success within ±10%.[/dim]")
+        con.print(
+            f"[dim]{label}: about {g.sessions_needed:,} more sessions for cost per success within ±10%.[/dim]"
+        )
     unpriced = sum(g.unpriced_calls for g in rep.groups)
     if unpriced:
-        con.print(f"[bold red]{unpriced:,} call(s) have no price: their cost is missing from these figures "
-                  f"(add a [prices] entry or ingest the bill).[/bold red]")
+        con.print(
+            f"[bold red]{unpriced:,} call(s) have no price: their cost is missing from these figures "
+            f"(add a [prices] entry or ingest the bill).[/bold red]"
+        )
 
 
 def emit(rep: Report, fmt: str) -> None:
@@ -100,10 +132,20 @@ def emit(rep: Report, fmt: str) -> None:
 
 @app.command("report")
 def report_cmd(
-    by: Annotated[str, typer.Option("--by", help="Group keys, comma-separated: feature, model, provider, "
-                                    "prompt_version, day, week, month, turns.")] = "feature",
-    since: Annotated[str | None, typer.Option(help="Sessions starting at or after (date, date-time, 7d).")] = None,
-    until: Annotated[str | None, typer.Option(help="Sessions starting before (date, date-time).")] = None,
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by",
+            help="Group keys, comma-separated: feature, model, provider, "
+            "prompt_version, day, week, month, turns.",
+        ),
+    ] = "feature",
+    since: Annotated[
+        str | None, typer.Option(help="Sessions starting at or after (date, date-time, 7d).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Sessions starting before (date, date-time).")
+    ] = None,
     feature: Annotated[str | None, typer.Option(help="Only this feature.")] = None,
     fmt: FormatOption = "table",
     db: DbOption = None,
@@ -121,7 +163,9 @@ def report_cmd(
 
 @app.command("compare")
 def compare_cmd(
-    by: Annotated[str, typer.Option("--by", help="The key whose values are the variants (e.g. model).")],
+    by: Annotated[
+        str, typer.Option("--by", help="The key whose values are the variants (e.g. model).")
+    ],
     baseline: Annotated[str, typer.Option(help="The variant to compare against.")],
     feature: Annotated[str | None, typer.Option(help="Only this feature.")] = None,
     since: Annotated[str | None, typer.Option()] = None,
@@ -144,29 +188,50 @@ def compare_cmd(
     for v in [None, *cmp.variants]:
         g = cmp.baseline if v is None else v.group
         d = v.vs_baseline if v else None
-        rows.append({
-            by: g.key[cmp.by], "labeled_sessions": g.labeled_sessions, "success_rate": g.success_rate.value,
-            "cost_per_success": g.cost_per_success.value, "cps_low": g.cost_per_success.low,
-            "cps_high": g.cost_per_success.high,
-            "difference": d.difference.value if d else None, "diff_low": d.difference.low if d else None,
-            "diff_high": d.difference.high if d else None, "ratio": d.ratio.value if d else None,
-            "p_value": d.p_value if d else None, "verdict": d.verdict if d else "baseline",
-            "sessions_needed": g.sessions_needed,
-        })
+        rows.append(
+            {
+                by: g.key[cmp.by],
+                "labeled_sessions": g.labeled_sessions,
+                "success_rate": g.success_rate.value,
+                "cost_per_success": g.cost_per_success.value,
+                "cps_low": g.cost_per_success.low,
+                "cps_high": g.cost_per_success.high,
+                "difference": d.difference.value if d else None,
+                "diff_low": d.difference.low if d else None,
+                "diff_high": d.difference.high if d else None,
+                "ratio": d.ratio.value if d else None,
+                "p_value": d.p_value if d else None,
+                "verdict": d.verdict if d else "baseline",
+                "sessions_needed": g.sessions_needed,
+            }
+        )
     if fmt == "csv":
         render.write_csv(rows)
         return
     title = f"Against {by}={baseline}" + (f" in {cmp.feature}" if cmp.feature else "")
-    t = render.table(title, [(by, "left"), ("sessions", "right"), ("success", "right"),
-                             ("per success", "right"), ("difference", "right"), ("ratio", "right"),
-                             ("p", "right"), ("verdict", "left"), ("needs", "right")])
+    t = render.table(
+        title,
+        [
+            (by, "left"),
+            ("sessions", "right"),
+            ("success", "right"),
+            ("per success", "right"),
+            ("difference", "right"),
+            ("ratio", "right"),
+            ("p", "right"),
+            ("verdict", "left"),
+            ("needs", "right"),
+        ],
+    )
     for r, v in zip(rows, [None, *cmp.variants], strict=True):
         g = cmp.baseline if v is None else v.group
         d = v.vs_baseline if v else None
         verdict = r["verdict"]
         color = {"cheaper": "green", "dearer": "red"}.get(verdict, "")
         t.add_row(
-            str(r[by]), f"{g.labeled_sessions:,}", render.pct(g.success_rate.value),
+            str(r[by]),
+            f"{g.labeled_sessions:,}",
+            render.pct(g.success_rate.value),
             render.interval(g.cost_per_success),
             render.interval(d.difference) if d else "—",
             f"{d.ratio.value:.2f}×" if d and d.ratio.value is not None else "—",
