@@ -207,6 +207,14 @@ def test_bad_scenario_file_names_file_and_key(
     )
 
 
+def test_missing_scenario_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "calc", "--file", str(tmp_path / "none.toml"))
+    assert code == 2
+    assert (
+        err.strip() == f"costper: error: {tmp_path / 'none.toml'}: --file: scenario file not found"
+    )
+
+
 def test_installed_console_script() -> None:
     exe = Path(sys.executable).with_name("costper")
     proc = subprocess.run(
