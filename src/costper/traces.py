@@ -192,6 +192,19 @@ def decode_request(
     )
 
 
+def decode_lean_request(body: bytes, content_type: str, content_encoding: str | None = None) -> Any:
+    """Like `decode_request`, but protobuf is parsed lean (`otlp_wire`): the receiver's fast
+    path. The result is for `calls_from_request`/`ingest_request`, not for general use."""
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype in ("application/x-protobuf", "application/protobuf"):
+        body = _inflate(body, content_encoding)
+        try:
+            return parse_lean(body)
+        except DecodeError as e:
+            raise InputError(f"body is not a valid OTLP protobuf request: {e}") from None
+    return decode_request(body, content_type, content_encoding)
+
+
 def ingest_body(
     store: Store,
     config: Config,
@@ -199,16 +212,8 @@ def ingest_body(
     content_type: str,
     content_encoding: str | None = None,
 ) -> IngestResult:
-    """`decode_request` then `ingest_request`, protobuf parsed lean: the receiver's fast path."""
-    ctype = (content_type or "").split(";")[0].strip().lower()
-    if ctype in ("application/x-protobuf", "application/protobuf"):
-        body = _inflate(body, content_encoding)
-        try:
-            request = parse_lean(body)
-        except DecodeError as e:
-            raise InputError(f"body is not a valid OTLP protobuf request: {e}") from None
-        return ingest_request(store, config, request)
-    return ingest_request(store, config, decode_request(body, content_type, content_encoding))
+    """Decode (lean) and ingest one OTLP/HTTP body; committed on return."""
+    return ingest_request(store, config, decode_lean_request(body, content_type, content_encoding))
 
 
 def _parse_proto(body: bytes) -> ExportTraceServiceRequest:
