@@ -120,7 +120,8 @@ def test_record_outcome_into_a_local_store(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_record_outcome_through_a_server_and_its_errors(tmp_path: Path) -> None:
-    with ServeProcess(tmp_path / "srv.duckdb", "--api-key", "k") as server:
+    keys = {"COSTPER_API_KEYS": "other, k"}
+    with ServeProcess(tmp_path / "srv.duckdb", env=keys) as server:
         at = datetime(2026, 11, 20, tzinfo=UTC)
         url = server.url + "/v1/traces"  # any OTLP path of the server is understood
         assert sdk.record_outcome("s-1", success=True, at=at, endpoint=url, api_key="k") == 1
