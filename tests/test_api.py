@@ -86,6 +86,9 @@ def test_report_params_group_and_filter(live: tuple[LiveServer, Store]) -> None:
     assert [g["key"]["feature"] for g in late["groups"]] == ["other"]
     early = get(server, "/api/report", until="2026-01-10T00:00:00Z").json()
     assert [g["key"]["feature"] for g in early["groups"]] == ["billing-bot"]
+    (everything,) = get(server, "/api/report", by="").json()["groups"]
+    assert everything["key"] == {} and everything["sessions"] == 5
+    assert everything["cost"]["total"] == pytest.approx(25.2)
     only = get(server, "/api/report", feature="other", by="day").json()
     assert only["groups"][0]["key"] == {"day": "2026-01-12"}
 
@@ -96,7 +99,6 @@ def test_report_params_group_and_filter(live: tuple[LiveServer, Store]) -> None:
         ({"by": "feature,colour"}, "'colour'"),
         ({"by": "feature; DROP TABLE calls"}, "'feature; DROP TABLE calls'"),
         ({"by": "model) OR 1=1 --"}, "'model) OR 1=1 --'"),
-        ({"by": ""}, "by"),
         ({"since": "last tuesday"}, "'last tuesday'"),
     ],
 )
@@ -141,6 +143,54 @@ def test_session_detail(live: tuple[LiveServer, Store]) -> None:
     assert s3["status"] == "failure" and s3["escalation"] == 15.0 and s3["total"] == 18.0
     missing = get(server, "/api/sessions/nope")
     assert missing.status_code == 404 and "'nope'" in missing.json()["error"]
+
+
+def test_calculator_api_reproduces_the_article(live: tuple[LiveServer, Store]) -> None:
+    server, _ = live
+    r = httpx.get(
+        server.url + "/api/calc",
+        params=[("scenario", "chatbot-mini"), ("scenario", "chatbot-reasoning")],
+    )
+    a, b = r.json()["scenarios"]
+    assert (a["cost_per_intent"], a["cost_per_success"]) == (4.5, 6.43)
+    assert (b["cost_per_intent"], b["cost_per_success"]) == (0.76, 0.8)
+    assert b["vs_baseline"]["cost_per_intent_pct"] == -83
+    # 2,533 tokens x 0.15/1M x 5 turns = 0.0019; 10% escalate at 15: 1.5019 an intent,
+    # over 90% success: 1.6688 a success.
+    (one,) = get(
+        server, "/api/calc", scenario="chatbot-mini", escalation_rate="0.1", success_rate="0.9"
+    ).json()["scenarios"]
+    assert (one["cost_per_intent"], one["cost_per_success"]) == (1.5, 1.67)
+    posted = httpx.post(server.url + "/api/calc", json={"example": "invoices-before"}).json()
+    assert posted["scenarios"][0]["cost_per_intent"] == 0.31
+    bad = get(server, "/api/calc", retry_rate="1.5")
+    assert bad.status_code == 400 and "retry_rate" in bad.json()["error"]
+    assert "1.5" in bad.json()["error"]
+
+
+def test_breakeven_api(live: tuple[LiveServer, Store]) -> None:
+    server, _ = live
+    body = get(server, "/api/breakeven", requests="3000000").json()
+    rows = {r["requests"]: r for r in body["rows"]}
+    assert (rows[100_000]["api_compute"], rows[100_000]["self_compute"]) == (1000.0, 1460.0)
+    assert rows[1_000_000]["cheaper_on_compute"] == "self-hosted"
+    assert rows[3_000_000]["gpus"] == 3
+    assert rows[10_000_000]["compute_ratio"] == 9.8
+    assert body["parameters"]["failure_cost"] == 15.0
+    bad = get(server, "/api/breakeven", gpu_price="-1")
+    assert bad.status_code == 400 and "gpu-price" in bad.json()["error"]
+
+
+def test_reconcile_api_without_a_bill(live: tuple[LiveServer, Store]) -> None:
+    server, _ = live
+    body = get(server, "/api/reconcile", by="model").json()
+    rows = {r["key"]["model"]: r for r in body["rows"]}
+    assert rows["m-a"]["calls"] == 4 and rows["m-a"]["estimated"] == pytest.approx(3.2)
+    assert rows["m-b"]["calls"] == 2 and rows["m-b"]["estimated"] == pytest.approx(7.0)
+    assert rows["m-a"]["billed"] is None and rows["m-a"]["calls_without_line"] == 4
+    assert body["totals"]["estimated"] == pytest.approx(10.2)
+    bad = get(server, "/api/reconcile", by="model,colour")
+    assert bad.status_code == 400 and "'colour'" in bad.json()["error"]
 
 
 def test_cache_serves_repeats_and_expires_on_write(live: tuple[LiveServer, Store]) -> None:
@@ -256,7 +306,7 @@ def test_money_and_counts_read_as_people_write_them() -> None:
     assert money(0.8) == "$0.80"
     assert money(6.425) in ("$6.43", "$6.42")
     assert money(1460) == "$1,460.00"
-    assert money(1234567.891) == "$1,234,567.89"
+    assert money(1234567.891) == "$1,234,568"
     assert money(-0.12) == "−$0.12"
     assert money(None) == "—" and money(float("inf")) == "∞" and money(float("nan")) == "—"
     assert count(3_000_000) == "3,000,000"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from costper.config import Config
@@ -31,16 +32,20 @@ SUMMARY_COLUMNS = (
 )  # fmt: skip
 
 
-def _plain(v: Any) -> Any:
+def plain(v: Any) -> Any:
+    """JSON-ready: ISO times, no NaN, and engine decimals (sums of integers
+    can come back as DECIMAL) as int or float."""
     if isinstance(v, datetime):
         return v.isoformat()
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
     if isinstance(v, float) and not math.isfinite(v):
         return None
     return v
 
 
-def _rows(table: Any) -> list[dict[str, Any]]:
-    return [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
+def rows(table: Any) -> list[dict[str, Any]]:
+    return [{k: plain(v) for k, v in row.items()} for row in table.to_pylist()]
 
 
 def session_detail(
@@ -49,17 +54,17 @@ def session_detail(
     """The session as JSON-ready data, or None when no call of it is stored."""
     calls = store.table("calls")
     calls = calls.filter(calls.session_id == session_id).order_by(["start_time", "span_id"])
-    call_rows = _rows(store.to_arrow(calls.select(*CALL_COLUMNS)))
+    call_rows = rows(store.to_arrow(calls.select(*CALL_COLUMNS)))
     if not call_rows:
         return None
     outcomes = store.table("outcomes")
     outcomes = outcomes.filter(outcomes.session_id == session_id).order_by(["at", "record_id"])
     sessions = session_table(store, config, now=now)
     summary = sessions.filter(sessions.session_id == session_id).select(*SUMMARY_COLUMNS)
-    summary_rows = _rows(store.to_arrow(summary))
+    summary_rows = rows(store.to_arrow(summary))
     return {
         "session_id": session_id,
         "summary": summary_rows[0] if summary_rows else None,
         "calls": call_rows,
-        "outcomes": _rows(store.to_arrow(outcomes.select(*OUTCOME_COLUMNS))),
+        "outcomes": rows(store.to_arrow(outcomes.select(*OUTCOME_COLUMNS))),
     }

@@ -13,10 +13,16 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from costper.breakeven import breakeven_json
+from costper.calculator import EXAMPLES
+from costper.config import Config
 from costper.errors import InputError
+from costper.reconcile import KEYS as RECONCILE_KEYS
+from costper.reconcile import check_by
+from costper.scenarios import calc_json, examples_json
 from costper.server.params import Filters, parse_time
 from costper.server.queries import Queries
 from costper.server.rendering import render
@@ -70,11 +76,18 @@ def queries(request: Request) -> Queries:
     return Queries(state.store, state.config, cache_of(state))
 
 
+def breakeven(params: Any, config: Config) -> dict[str, Any]:
+    """Query values to `breakeven_json`; a failure costs the config's escalation cost
+    unless `failure_cost` is given, as in `costper breakeven`."""
+    values: dict[str, Any] = {k: v for k, v in params.items() if k != "requests" and v != ""}
+    values.setdefault("failure_cost", config.costs.escalation_cost)
+    volumes = [v for v in params.getlist("requests") if v != ""]
+    return breakeven_json({**values, "requests": volumes})
+
+
 def _keys(by: str) -> list[str]:
-    parts = [k.strip() for k in by.split(",") if k.strip()]
-    if not parts:
-        raise InputError(f"by: expected group keys ({KEYS}), got {by!r}", field="by", value=by)
-    return check_keys(parts)
+    """As the CLI reads --by: an empty value means one group of everything."""
+    return check_keys([k for k in by.split(",") if k.strip()])
 
 
 def _times(q: Queries, since: str | None, until: str | None) -> tuple[Any, Any]:
@@ -150,6 +163,90 @@ def api_session(request: Request, session_id: str) -> JSONResponse:
     return JSONResponse(finite(detail))
 
 
+@router.get(
+    "/api/reconcile",
+    tags=["billing"],
+    summary="Telemetry's estimate against the FOCUS bill, as costper reconcile --format json",
+    responses={400: {"description": "An unknown key or a bad time, named in `error`."}},
+)
+def api_reconcile(
+    request: Request,
+    by: Annotated[
+        str, Query(description=f"Keys, comma-separated: {', '.join(RECONCILE_KEYS)}.")
+    ] = "provider,model,day",
+    since: Since = None,
+    until: Until = None,
+) -> JSONResponse:
+    """Per key: calls, estimated, billed, effective and allocated cost, unattributed
+    spend and calls without a bill line. Read-only: it shows the cost join as of
+    the last billing ingest (`costper reconcile` re-runs the join first)."""
+    keys = check_by([k for k in by.split(",") if k.strip()])
+    q = queries(request)
+    s, u = _times(q, since, until)
+    return JSONResponse(finite(q.reconcile(keys, s, u)))
+
+
+@router.get(
+    "/api/calc",
+    tags=["calculator"],
+    summary="Scenario calculator, as costper calc --format json",
+    responses={400: {"description": "A bad or unknown parameter, named in `error`."}},
+)
+def api_calc_get(
+    request: Request,
+    scenario: Annotated[
+        list[str] | None,
+        Query(description=f"Built-in examples side by side (repeat): {', '.join(EXAMPLES)}."),
+    ] = None,
+) -> JSONResponse:
+    """Cost per intent and per success of one scenario, or of `scenario`
+    examples side by side (the first is the baseline). Every other query
+    parameter is a calculator parameter applied to all of them: intents,
+    input_tokens, output_tokens, price_input, price_output, model, token_cost,
+    turns, retry_rate, success_rate, escalation_rate, escalation_cost,
+    review_rate, review_cost, orchestration, infra."""
+    values = {k: v for k, v in request.query_params.items() if k != "scenario" and v != ""}
+    params: dict[str, Any] = values
+    if scenario:
+        params = {"scenarios": [{"example": n} for n in scenario], "overrides": values}
+    return JSONResponse(finite(calc_json(params, config=request.app.state.config)))
+
+
+@router.post(
+    "/api/calc",
+    tags=["calculator"],
+    summary="Scenario calculator from a JSON body",
+    responses={400: {"description": "A bad or unknown parameter, named in `error`."}},
+)
+def api_calc_post(request: Request, body: dict[str, Any] = Body(...)) -> JSONResponse:
+    """One scenario (`{"example": "chatbot-mini", "escalation_rate": 0.2}`) or
+    `{"scenarios": [...], "overrides": {...}}`."""
+    return JSONResponse(finite(calc_json(body, config=request.app.state.config)))
+
+
+@router.get("/api/calc/examples", tags=["calculator"], summary="The built-in scenarios")
+def api_calc_examples() -> JSONResponse:
+    return JSONResponse(finite(examples_json()))
+
+
+@router.get(
+    "/api/breakeven",
+    tags=["calculator"],
+    summary="API against self-hosted: monthly cost and break-even volume",
+    responses={400: {"description": "A bad or unknown parameter, named in `error`."}},
+)
+def api_breakeven(
+    request: Request,
+    requests: Annotated[
+        list[str] | None, Query(description="Volumes to add to 100k, 1M and 10M (repeat).")
+    ] = None,
+) -> JSONResponse:
+    """Parameters as query values: api_price, tokens_per_request, gpu_price, hours,
+    throughput, utilisation, ops, api_success_rate, self_success_rate,
+    failure_cost (default: the config's escalation cost)."""
+    return JSONResponse(finite(breakeven(request.query_params, request.app.state.config)))
+
+
 @router.get("/api/features", tags=["sessions"], summary="Feature names seen in calls")
 def api_features(request: Request) -> JSONResponse:
     return JSONResponse(queries(request).features())
@@ -197,7 +294,6 @@ def docs_page(request: Request) -> HTMLResponse:
             nav="docs",
             spec=spec,
             endpoints=endpoints,
-            calculator=False,
             filters=Filters(),
             data_version=request.app.state.store.version(),
         )

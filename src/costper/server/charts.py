@@ -97,6 +97,7 @@ class Panel:
     points: Sequence[Point]
     fmt: Formatter
     domain_max: float | None = None
+    tick_fmt: Formatter | None = None
 
 
 def row_panels(
@@ -137,7 +138,8 @@ def row_panels(
             if t > dmax * (1 + 1e-9):
                 continue
             shapes.append(shape("line", x1=sx(t), x2=sx(t), y1=top, y2=axis_y, cls="grid"))
-            shapes.append(shape("text", panel.fmt(t), x=sx(t), y=axis_y + 14, cls="tick"))
+            tick = (panel.tick_fmt or panel.fmt)(t)
+            shapes.append(shape("text", tick, x=sx(t), y=axis_y + 14, cls="tick"))
         for r, p in enumerate(panel.points):
             yc = top + r * row_height + row_height / 2
             state = "" if ok[r] else " insufficient"
@@ -205,7 +207,12 @@ def trend(
     """Lines of a metric over periods; hollow grey dots where the sample is too small."""
     left, right, top, bottom = 70, 16, 34, 30
     plot_w, plot_h = width - left - right, height - top - bottom
-    pts = [p for s in series for p in s.points if p is not None]
+    pts = [
+        p if ok else Point(p.value)
+        for s in series
+        for p, ok in zip(s.points, s.ok, strict=True)
+        if p is not None
+    ]
     ticks = nice_ticks(_domain(pts, None))
     dmax = ticks[-1]
     n = max(len(x_labels), 1)
@@ -283,20 +290,27 @@ def stacked_rows(
     fmt: Formatter,
     *,
     label: str,
+    kinds: Sequence[str],
     label_width: int = 160,
     plot_width: int = 520,
     row_height: int = 34,
 ) -> Chart:
-    """Each row's cost split into its parts (llm, retries, escalation...), one scale."""
-    top = 34
+    """Each row's cost split into its parts (llm, retries, escalation...), one scale.
+
+    `kinds` name each part's CSS class, so escalation has one colour on every page."""
+    width = label_width + plot_width + 90
     totals = [sum(v for v in row if usable(v)) for row in values]
     dmax = nice_ticks(max(totals, default=0.0))[-1]
     shapes: list[Shape] = []
-    lx = label_width
+    lx, ly = label_width, 8
     for k, name in enumerate(part_names):
-        shapes.append(shape("rect", x=lx, y=8, width=10, height=10, cls=f"swatch p{k}"))
-        shapes.append(shape("text", name, x=lx + 14, y=17, cls="legend"))
-        lx += 26 + 7 * len(name)
+        step = 26 + 7 * len(name)
+        if lx + step > width and lx > label_width:
+            lx, ly = label_width, ly + 18
+        shapes.append(shape("rect", x=lx, y=ly, width=10, height=10, cls=f"swatch {kinds[k]}"))
+        shapes.append(shape("text", name, x=lx + 14, y=ly + 9, cls="legend"))
+        lx += step
+    top = ly + 26
     for r, (name, row) in enumerate(zip(labels, values, strict=True)):
         y = top + r * row_height
         shapes.append(shape("text", name, name, x=label_width - 10, y=y + 17, cls="row-label"))
@@ -307,8 +321,10 @@ def stacked_rows(
             w = plot_width * v / dmax
             share = v / totals[r] if totals[r] else 0.0
             tip = f"{name} · {part_names[k]}: {fmt(v)} ({share * 100:.0f}%)"
-            shapes.append(shape("rect", "", tip, x=x, y=y + 5, width=w, height=18, cls=f"seg p{k}"))
+            shapes.append(
+                shape("rect", "", tip, x=x, y=y + 5, width=w, height=18, cls=f"seg {kinds[k]}")
+            )
             x += w
         shapes.append(shape("text", fmt(totals[r]), x=x + 6, y=y + 18, cls="value left"))
     height = top + row_height * len(labels) + 6
-    return Chart(label_width + plot_width + 90, height, label, tuple(shapes), "stacked")
+    return Chart(width, height, label, tuple(shapes), "stacked")

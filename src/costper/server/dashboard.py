@@ -14,6 +14,7 @@ from costper.server.params import Filters
 from costper.server.queries import Queries
 
 PARTS = ("LLM, first tries", "Retries", "Escalation", "Review", "Overhead", "Infra")
+KINDS = ("tokens", "retries", "escalation", "review", "overhead", "infra")
 
 
 def _pct(v: Any) -> str:
@@ -119,6 +120,7 @@ def feature(q: Queries, f: Filters, name: str) -> dict[str, Any]:
         [per_intent_parts(r) for r in rows],
         money,
         label=f"Cost per intent of {name}, by part",
+        kinds=KINDS,
     )
     ctx["turns_chart"] = metric_panels(
         by_turns,
@@ -160,6 +162,11 @@ def session(q: Queries, session_id: str) -> dict[str, Any] | None:
             s["infra"],
         ]
         chart = stacked_rows(
-            ["This session"], PARTS, [parts], money, label="Cost of this session, by part"
+            ["This session"],
+            PARTS,
+            [parts],
+            money,
+            label="Cost of this session, by part",
+            kinds=KINDS,
         )
     return {"detail": detail, "s": s, "chart": chart}

@@ -23,6 +23,8 @@ def money(v: Any, symbol: str = "$") -> str:
         return "∞" if isinstance(v, float) and math.isinf(v) else DASH
     sign = "−" if v < 0 else ""
     a = abs(float(v))
+    if a >= 100_000:
+        return f"{sign}{symbol}{a:,.0f}"
     if a == 0 or a >= 0.1:
         return f"{sign}{symbol}{a:,.2f}"
     decimals = 2 - math.floor(math.log10(a))
@@ -30,6 +32,13 @@ def money(v: Any, symbol: str = "$") -> str:
     if len(text.split(".")[1]) < 2:
         text = f"{a:.2f}"
     return f"{sign}{symbol}{text}"
+
+
+def money_tick(v: Any, symbol: str = "$") -> str:
+    """Axis labels: $25k, $1.5M, else as `money`; ticks must stay short to fit."""
+    if _finite(v) and abs(v) >= 1000:
+        return symbol + compact(v)
+    return money(v, symbol)
 
 
 def count(v: Any) -> str:
@@ -51,7 +60,7 @@ def compact(v: Any) -> str:
     a = abs(v)
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if a >= limit:
-            return f"{v / limit:.1f}{suffix}"
+            return f"{v / limit:.1f}".removesuffix(".0") + suffix
     return f"{round(v):,}"
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from costper.errors import InputError
-from costper.server import dashboard
+from costper.server import calculator_view, dashboard
 from costper.server.params import PERIODS, Filters, parse_filters
 from costper.server.queries import Queries
 from costper.server.rendering import STATIC, render
@@ -53,7 +53,6 @@ def _page(
             data_version=q.version,
             min_sessions=q.config.min_sessions,
             periods=PERIODS,
-            calculator=False,
             **ctx,
         )
         return status, html
@@ -91,6 +90,22 @@ def session_page(request: Request, session_id: str) -> HTMLResponse:
             message = f"No session {session_id!r} in this store."
             return 404, "error.html", {"title": "Not found", "message": message}
         return 200, "session.html", {"title": f"Session {session_id}", "nav": "session", **ctx}
+
+    return _page(request, build)
+
+
+@router.get("/calc", response_class=HTMLResponse)
+def calculator_page(request: Request) -> HTMLResponse:
+    params = dict(request.query_params)
+
+    def build(q: Queries, f: Filters) -> tuple[int, str, dict[str, Any]]:
+        ctx = {
+            **calculator_view.scenarios(params, q.config),
+            **calculator_view.deployment(params, q.config),
+            "request_be": {k: v for k, v in params.items() if k.startswith("be_")},
+            "request_calc": {k: v for k, v in params.items() if not k.startswith("be_")},
+        }
+        return 200, "calc.html", {"title": "Calculator", "nav": "calc", **ctx}
 
     return _page(request, build)
 

@@ -13,9 +13,10 @@ from typing import Any
 
 from costper.compare import compare
 from costper.config import Config
+from costper.reconcile import reconcile
 from costper.report import report
 from costper.server.result_cache import ResultCache
-from costper.session_detail import session_detail
+from costper.session_detail import rows, session_detail
 from costper.sessions import check_keys, session_table
 from costper.store import Store
 
@@ -71,6 +72,16 @@ class Queries:
             ).to_dict(),
         )  # fmt: skip
 
+    def reconcile(
+        self, by: Sequence[str], since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, Any]:
+        return self.cached(
+            ("reconcile", tuple(by), since, until),
+            lambda: reconcile(
+                self.store, self.config, by, since=since, until=until, rejoin=False
+            ).to_dict(),
+        )
+
     def features(self) -> list[str]:
         def compute() -> list[str]:
             calls = self.store.table("calls")
@@ -95,7 +106,7 @@ class Queries:
             expr = (
                 s.order_by([s.total.desc(), s.session_id]).limit(limit).select(*TOP_SESSION_COLUMNS)
             )
-            return self.store.to_arrow(expr).to_pylist()
+            return rows(self.store.to_arrow(expr))
 
         return self.cached(("top_sessions", feature, since, until, limit), compute)
 
