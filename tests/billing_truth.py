@@ -49,7 +49,7 @@ CALLS = [
     ("c2", "s2", "openai", "gpt-4o-mini", f"{D1} 15:30:00", 1200, 300, 1.50, None),
     ("c3", "s3", "openai", "gpt-4o-mini-2024-07-18", f"{D2} 09:00:00", 800, 200, 1.00, None),
     ("c4", "s4", "openai", "gpt-4o-mini", f"{D2} 11:00:00", 2400, 600, 3.00, None),
-    ("c5", "s5", "openai", "gpt-4o-mini", f"{D2} 23:59:59", 1600, 400, None, None),
+    ("c5", "s5", "openai", "gpt-4o-mini", f"{D2} 23:59:59.700000", 1600, 400, None, None),
     ("c6", "s6", "aws.bedrock", SONNET, f"{D1} 08:00:00", 900, 100, 2.00, None),
     ("c7", "s7", "aws.bedrock", SONNET, f"{D1} 20:00:00", 1800, 200, 4.00, None),
     ("c8", "s8", "aws.bedrock", SONNET, f"{D2} 08:00:00", 500, 100, 1.50, None),

@@ -61,7 +61,7 @@ def prepared_calls(store: Store) -> ir.Table:
         "infra_cost",
         pkey=provider_expr(c.provider),
         mkey=canon_expr(c.model),
-        hour=c.start_time.epoch_seconds() // 3600,
+        hour=(c.start_time.epoch_seconds() / 3600).floor().cast("int64"),
         tokens=(c.input_tokens.fill_null(0) + c.output_tokens.fill_null(0)).cast("float64"),
     )
 
@@ -131,8 +131,8 @@ def pairs(store: Store) -> ir.Table:
         h_start=p.period_start,
         h_end=p.period_end,
         h_hour=ibis.range(
-            p.period_start.epoch_seconds() // 3600,
-            (p.period_end.epoch_seconds() + 3599) // 3600,
+            (p.period_start.epoch_seconds() / 3600).floor().cast("int64"),
+            (p.period_end.epoch_seconds() / 3600).ceil().cast("int64"),
         ).unnest(),
     )
     j = rest.join(hours, [rest.mkey == hours.h_mkey, rest.hour == hours.h_hour])
