@@ -42,9 +42,9 @@ class _Mixed(Exception):
 class GroupCommit:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._writer = threading.Lock()
-        self._queue_lock = threading.Lock()
+        self._cond = threading.Condition()
         self._queue: list[_Job] = []
+        self._writing = False
 
     def write(self, table: pa.Table) -> int:
         """Store `table`'s calls, durable on return; the number that were new."""
@@ -52,13 +52,21 @@ class GroupCommit:
             return 0
         keys = set(zip(table["trace_id"].to_pylist(), table["span_id"].to_pylist(), strict=True))
         job = _Job(conform(TABLE, table), keys)
-        with self._queue_lock:
+        with self._cond:
             self._queue.append(job)
-        with self._writer:
+            while self._writing and not job.done:
+                self._cond.wait()
+            jobs: list[_Job] = []
             if not job.done:
-                with self._queue_lock:
-                    jobs, self._queue = self._queue, []
+                self._writing = True
+                jobs, self._queue = self._queue, []
+        if jobs:
+            try:
                 self._commit(jobs)
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
         if job.error is not None:
             raise job.error
         return job.new

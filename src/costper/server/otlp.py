@@ -35,7 +35,7 @@ from costper.outcome_records import outcome_rows
 from costper.server.body import inflate, read_body
 from costper.server.group_commit import GroupCommit
 from costper.store import Store
-from costper.traces import CallsBatch, calls_from_request, decode_request
+from costper.traces import CallsBatch, calls_from_request, decode_lean_request
 
 router = APIRouter()
 
@@ -73,7 +73,7 @@ def _ingest_traces(
     cfg: Config, writer: GroupCommit, body: bytes, kind: str, encoding: str | None
 ) -> tuple[CallsBatch, int]:
     raw = inflate(body, encoding, cfg.max_request_bytes)
-    batch = calls_from_request(decode_request(raw, _MEDIA[kind]), cfg)
+    batch = calls_from_request(decode_lean_request(raw, _MEDIA[kind]), cfg)
     return batch, writer.write(batch.table)
 
 
