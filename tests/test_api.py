@@ -234,6 +234,33 @@ def test_pages_render_escaped_and_offline(live: tuple[LiveServer, Store]) -> Non
     assert httpx.get(server.url + "/static/..%2Fapp.py").status_code == 404
 
 
+def test_pages_serve_the_last_render_while_new_data_is_computed(
+    live: tuple[LiveServer, Store],
+) -> None:
+    server, store = live
+    before = get(server, "/").text
+    assert 'id="stale"' not in before and 'data-feature="late"' not in before
+    store.insert_many(
+        {
+            "calls": calls(
+                [{"session_id": "s7", "feature": "late", "start_time": DAY1, "cost": 1.0}]
+            ),
+            "outcomes": outcomes([{"session_id": "s7", "at": DAY1, "success": True}]),
+        }
+    )
+    stale = get(server, "/").text
+    assert 'id="stale"' in stale and 'data-feature="late"' not in stale
+    deadline = time.monotonic() + 60
+    while True:
+        page = get(server, "/").text
+        if 'id="stale"' not in page:
+            break
+        assert time.monotonic() < deadline, "the background render never finished"
+        time.sleep(0.1)
+    assert 'data-feature="late"' in page
+    assert group(get(server, "/api/report").json(), feature="late")["sessions"] == 1
+
+
 def test_page_with_bad_filter_is_400(live: tuple[LiveServer, Store]) -> None:
     server, _ = live
     r = get(server, "/", since="yesterday-ish")
@@ -345,30 +372,28 @@ def test_nice_ticks_and_bar_geometry() -> None:
 def test_result_cache_versions_age_and_single_flight() -> None:
     clock = [0.0]
     cache = ResultCache(max_entries=2, max_age=10, clock=lambda: clock[0])
-    calls_made: list[str] = []
+    made: list[str] = []
 
     def compute(name: str) -> str:
-        calls_made.append(name)
+        made.append(name)
         return name.upper()
 
     assert cache.get_or_compute(1, "a", lambda: compute("a")) == "A"
     assert cache.get_or_compute(1, "a", lambda: compute("a")) == "A"
-    assert calls_made == ["a"]
-    cache.get_or_compute(2, "a", lambda: compute("a2"))
-    assert calls_made == ["a", "a2"] and len(cache) == 1
+    assert made == ["a"]
+    assert cache.get_or_compute(2, "a", lambda: compute("a2")) == "A2"
+    assert made == ["a", "a2"] and len(cache) == 1
     clock[0] = 11
     cache.get_or_compute(2, "a", lambda: compute("a3"))
-    assert calls_made[-1] == "a3"
+    assert made[-1] == "a3"
     for k in "bcd":
         cache.get_or_compute(2, k, lambda k=k: compute(k))
     assert len(cache) == 2
 
     slow = ResultCache()
-    started = threading.Event()
     n = []
 
     def expensive() -> int:
-        started.set()
         time.sleep(0.2)
         n.append(1)
         return 42
@@ -381,3 +406,24 @@ def test_result_cache_versions_age_and_single_flight() -> None:
     for t in threads:
         t.join()
     assert n == [1]
+
+
+def test_result_cache_serves_stale_while_refreshing() -> None:
+    cache = ResultCache()
+    release = threading.Event()
+
+    def slow_new() -> str:
+        release.wait(10)
+        return "new"
+
+    assert cache.get_or_refresh(1, "page", lambda: "old") == ("old", False)
+    assert cache.get_or_refresh(2, "page", slow_new) == ("old", True)
+    assert cache.get_or_refresh(2, "page", slow_new) == ("old", True)
+    release.set()
+    deadline = time.monotonic() + 10
+    while cache.get_or_refresh(2, "page", slow_new)[1]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert cache.get_or_refresh(2, "page", slow_new) == ("new", False)
+    assert cache.get_or_compute(2, "page", lambda: "unused") == "new"
+    assert cache.get_or_compute(3, "other", lambda: "x") == "x"

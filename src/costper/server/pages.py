@@ -23,6 +23,11 @@ from costper.server.result_cache import cache_of
 
 router = APIRouter(include_in_schema=False)
 
+STALE_MARK = "<!--costper:stale-->"
+STALE_NOTICE = (
+    '<div class="banner" id="stale">New data arrived (data version {version}): these figures '
+    "are from just before it and are being recomputed; reload in a moment.</div>"
+)
 _STATIC_FILES = {p.name: p for p in STATIC.iterdir() if p.is_file()}
 _MEDIA = {".css": "text/css", ".svg": "image/svg+xml", ".js": "text/javascript"}
 
@@ -57,7 +62,9 @@ def _page(
         )
         return status, html
 
-    status, html = q.cached(key, compute)
+    (status, html), stale = q.cache.get_or_refresh(q.version, key, compute)
+    if stale:
+        html = html.replace(STALE_MARK, STALE_NOTICE.format(version=q.version), 1)
     return HTMLResponse(html, status_code=status)
 
 
