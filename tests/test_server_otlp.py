@@ -243,6 +243,16 @@ def test_api_keys_from_flags_override_the_environment(tmp_path: Path) -> None:
         assert (bearer.status_code, header.status_code) == (200, 200)
         assert (bearer.headers["x-costper-new"], header.headers["x-costper-new"]) == ("2", "0")
         assert httpx.get(flags.url + "/healthz").status_code == 200
+        # A browser opens the dashboard once with ?api_key=; a cookie carries it afterwards.
+        assert httpx.get(flags.url + "/v1/outcomes?api_key=nope").status_code == 401
+        opened = httpx.get(flags.url + "/v1/outcomes?api_key=k2")
+        assert opened.status_code == 405  # past the key check; the route takes POST only
+        assert "costper_api_key=k2" in opened.headers["set-cookie"]
+        assert "HttpOnly" in opened.headers["set-cookie"]
+        record = {"session_id": "s-cookie", "success": True, "at": "2026-11-20T00:00:00Z"}
+        posted = httpx.post(flags.url + "/v1/outcomes", json=record, cookies=opened.cookies)
+        assert posted.status_code == 200 and posted.json()["new"] == 1
+        assert httpx.post(flags.url + "/v1/outcomes?api_key=k2", json=record).status_code == 401
 
 
 def test_outcome_events_through_the_real_log_exporter(server: ServeProcess) -> None:

@@ -2,23 +2,30 @@
 
 A plain ASGI middleware rather than a FastAPI dependency, so no route can
 forget it and a refused request is answered before its body is read.
-`/healthz` stays open so load balancers and `costper serve`'s callers can
-probe the process without a key.
+`/healthz` stays open so load balancers and scripts can probe the process.
+
+Exporters and scripts send the key in a header. A browser cannot add headers
+to a page load, so the dashboard is opened once as `/?api_key=<key>`; that
+answer sets an HttpOnly, SameSite=Strict cookie which later page loads and
+the dashboard's own API calls carry.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OPEN_PATHS = frozenset({"/healthz"})
+COOKIE = "costper_api_key"
 
 
 class ApiKeyMiddleware:
-    """401 unless `Authorization: Bearer <key>` or `x-api-key: <key>` names a known key."""
+    """401 unless the request presents a known key (header, cookie, or ?api_key= on GET)."""
 
     def __init__(self, app: ASGIApp, keys: Iterable[str] = ()) -> None:
         self.app = app
@@ -28,17 +35,29 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or not self.keys or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        presented = _presented_key(scope)
-        if presented is not None and self._known(presented):
+        presented = _header_key(scope) or _cookie_key(scope)
+        from_query = _query_key(scope) if presented is None else None
+        key = presented or from_query
+        if key is None or not self._known(key):
+            why = "no API key" if key is None else "unknown API key"
+            response = JSONResponse(
+                {"error": f"{why}: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+            await response(scope, receive, send)
+            return
+        if from_query is None:
             await self.app(scope, receive, send)
             return
-        why = "no API key" if presented is None else "unknown API key"
-        response = JSONResponse(
-            {"error": f"{why}: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"},
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-        await response(scope, receive, send)
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cookie = f"{COOKIE}={from_query.decode()}; Path=/; HttpOnly; SameSite=Strict"
+                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
 
     def _known(self, presented: bytes) -> bool:
         found = False
@@ -47,7 +66,7 @@ class ApiKeyMiddleware:
         return found
 
 
-def _presented_key(scope: Scope) -> bytes | None:
+def _header_key(scope: Scope) -> bytes | None:
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, token = value.strip().partition(b" ")
@@ -56,3 +75,23 @@ def _presented_key(scope: Scope) -> bytes | None:
         elif name == b"x-api-key" and value.strip():
             return value.strip()
     return None
+
+
+def _cookie_key(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed Cookie header is no key, not an error
+                return None
+            if COOKIE in jar and jar[COOKIE].value:
+                return jar[COOKIE].value.encode()
+    return None
+
+
+def _query_key(scope: Scope) -> bytes | None:
+    if scope.get("method") != "GET" or not scope.get("query_string"):
+        return None
+    values = parse_qs(scope["query_string"].decode("latin-1")).get("api_key")
+    return values[0].encode() if values and values[0] else None
