@@ -5,8 +5,8 @@ with an Export*ServiceResponse in the request's encoding, carrying a partial
 success when some spans or records were refused; 400 with a google.rpc.Status
 naming what cannot be read; 413 over `max_request_bytes`, on the wire or
 inflated. A 200 is sent only once the rows are committed. Decoding and
-writing run in the thread pool so the event loop keeps accepting; writes go
-one at a time.
+writing run in the thread pool so the event loop keeps accepting; the calls
+of concurrent requests are committed together (`GroupCommit`).
 """
 
 from __future__ import annotations
