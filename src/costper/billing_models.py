@@ -307,26 +307,30 @@ def identify(columns: pa.Table, config: Config, known_models: Iterable[str] = ()
         list(BUILTIN_MODELS) + [split_ref(k)[1] for k in config.prices] + list(known_models)
     )
     rule_cols = sorted({c for r in config.billing_models for c in r.match} - set(DECIDING))
-    deciding = list(DECIDING) + rule_cols + ["Tags"]
     tags = columns.column("Tags") if "Tags" in columns.column_names else pa.nulls(n, pa.string())
     tag_values = pc.unique(tags)
     tag_infos = [_tag_info(t) for t in tag_values.to_pylist()]
-    keys = _keys(columns, deciding)
+    tag_index = pc.index_in(tags, tag_values)
+    # Tags vary per resource; only what they say of a model decides, so that is the key.
+    tagged = columns.select([c for c in DECIDING + tuple(rule_cols) if c in columns.column_names])
+    for fld in ("model", "provider"):
+        values = pa.array([t[fld] for t in tag_infos], pa.string())
+        tagged = tagged.append_column(f"_tag_{fld}", pc.take(values, tag_index))
+    deciding = list(DECIDING) + rule_cols + ["_tag_model", "_tag_provider"]
+    keys = _keys(tagged, deciding)
     uniques = pc.unique(keys)
     results = []
-    tags_index = {t: i for i, t in enumerate(tag_values.to_pylist())}
     for key in uniques.to_pylist():
         values = [None if v == _NULL else v for v in key.split(_SEP)]
         row = dict(zip(deciding, values, strict=True))
-        results.append(_identify(row, tag_infos[tags_index[row["Tags"]]], config, names))
+        tag = {"model": row["_tag_model"], "provider": row["_tag_provider"]}
+        results.append(_identify(row, tag, config, names))
     index = pc.index_in(keys, uniques)
     out = {
         field: pc.take(pa.array([getattr(r, field) for r in results], pa.string()), index)
         for field in ("allocation", "provider", "model", "token_kind")
     }
-    request = pc.take(
-        pa.array([t["request_id"] for t in tag_infos], pa.string()), pc.index_in(tags, tag_values)
-    )
+    request = pc.take(pa.array([t["request_id"] for t in tag_infos], pa.string()), tag_index)
     if "x_RequestId" in columns.column_names:
         request = pc.coalesce(pc.cast(columns.column("x_RequestId"), pa.string()), request)
     out["request_id"] = request
