@@ -194,12 +194,12 @@ class Store:
                 keys = ", ".join(f'"{k}"' for k in key)
                 view = f"_batch_{name}"
                 self._con.register(view, b)
+                dedupe = ""
+                if b.num_rows > 1 and b.group_by(list(key)).aggregate([]).num_rows < b.num_rows:
+                    dedupe = f" QUALIFY row_number() OVER (PARTITION BY {keys}) = 1"
                 try:
                     before = self._count_raw(name)
-                    self._con.execute(
-                        f'INSERT OR IGNORE INTO "{name}" SELECT * FROM "{view}" '
-                        f"QUALIFY row_number() OVER (PARTITION BY {keys}) = 1"
-                    )
+                    self._con.execute(f'INSERT OR IGNORE INTO "{name}" SELECT * FROM "{view}"{dedupe}')
                     counts[name] = self._count_raw(name) - before
                 finally:
                     self._con.unregister(view)
