@@ -22,6 +22,8 @@ from live_app import DAY1, LiveServer, calls, known_answer_data, outcomes
 
 from costper.config import Config
 from costper.demo import generate
+from costper.group_rollup import coarsen
+from costper.report import report
 from costper.server.charts import Panel, Point, nice_ticks, row_panels
 from costper.server.formatting import count, money, percent
 from costper.server.params import parse_filters, parse_time
@@ -324,6 +326,22 @@ def same(value: object) -> object:
 
 
 # Pure parts of the server: formatting, parameters, chart geometry, cache.
+
+
+def test_coarser_groups_are_sums_of_finer_ones(store: Store, cfg: Config) -> None:
+    """The pages derive every view from one query: it must equal the engine's own."""
+    generate(store, sessions=800, seed=3)
+    known_answer_data(store)
+    fine = report(store, ["feature", "model", "turns", "week"], config=cfg).groups
+    for keys in (["feature"], [], ["model"], ["turns"], ["feature", "week"]):
+        derived = [g.to_dict() for g in coarsen(fine, keys, cfg)]
+        direct = report(store, keys, config=cfg).to_dict()["groups"]
+        assert derived == same(direct), keys
+    (bot,) = [g for g in coarsen(fine, ["feature"], cfg) if g.key == {"feature": "billing-bot"}]
+    assert bot.cost["total"] == pytest.approx(25.0)
+    assert bot.cost_per_success.value == pytest.approx(12.5)
+    with pytest.raises(ValueError, match="'day'"):
+        coarsen(fine, ["day"], cfg)
 
 
 def test_money_and_counts_read_as_people_write_them() -> None:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from costper.group_rollup import coarsen
+from costper.intervals import compare_ratios
+from costper.report import Group
 from costper.server.charts import Chart, Panel, Point, Series, row_panels, stacked_rows, trend
 from costper.server.formatting import money, percent
 from costper.server.params import Filters
@@ -45,8 +48,7 @@ def metric_panels(
     return row_panels(labels, panels, ok=[g["sample_ok"] for g in groups], label=label)
 
 
-def trend_chart(rep: dict[str, Any], period: str, series_key: str | None) -> Chart | None:
-    groups = rep["groups"]
+def trend_chart(groups: list[dict[str, Any]], period: str, series_key: str | None) -> Chart | None:
     if not groups:
         return None
     periods = sorted({g["key"][period] for g in groups})
@@ -82,42 +84,59 @@ def per_intent_parts(g: dict[str, Any]) -> list[float]:
 
 
 def overview(q: Queries, f: Filters) -> dict[str, Any]:
-    rep = q.report(["feature"], f.since, f.until, f.feature)
-    overall = q.report([], f.since, f.until, f.feature)["groups"]
-    groups = rep["groups"]
+    fine = q.groups(["feature", f.period], f.since, f.until, f.feature)
+    groups = q.view(fine, ["feature"])
+    overall = q.view(fine, [])
     labels = [str(g["key"]["feature"]) for g in groups]
-    return {
-        "report": rep,
-        "groups": groups,
-        "overall": overall[0] if overall else None,
-        "paradox": metric_panels(
+    paradox = None
+    if groups:
+        paradox = metric_panels(
             groups, labels, label="Cost per token beside cost per success, per feature"
         )
-        if groups
-        else None,
-        "trend": trend_chart(
-            q.report(["feature", f.period], f.since, f.until, f.feature), f.period, "feature"
-        ),
+    return {
+        "report": {
+            "confidence": q.config.confidence,
+            "unpriced_calls": sum(g["unpriced_calls"] for g in groups),
+        },
+        "groups": groups,
+        "overall": overall[0] if overall else None,
+        "paradox": paradox,
+        "trend": trend_chart([g.to_dict() for g in fine], f.period, "feature"),
+    }
+
+
+def _verdicts(q: Queries, by_model: list[Group]) -> tuple[str | None, dict[str, Any]]:
+    """Each model against the one with most sessions, as `costper compare` does it."""
+    if len(by_model) < 2:
+        return None, {}
+    base = max(by_model, key=lambda m: (m.labeled_sessions, str(m.key["model"])))
+    conf = q.config.confidence
+    return str(base.key["model"]), {
+        str(m.key["model"]): compare_ratios(m.sums, base.sums, conf).to_dict()
+        for m in by_model
+        if m is not base
     }
 
 
 def feature(q: Queries, f: Filters, name: str) -> dict[str, Any]:
-    summary = q.report(["feature"], f.since, f.until, name)["groups"]
-    by_model = q.report(["model"], f.since, f.until, name)["groups"]
-    by_turns = q.report(["turns"], f.since, f.until, name)["groups"]
-    by_prompt = q.report(["prompt_version"], f.since, f.until, name)["groups"]
+    fine = q.groups(["model", "turns", "prompt_version", f.period], f.since, f.until, name)
+    summary = q.view(fine, [])
+    models = coarsen(fine, ["model"], q.config)
+    by_model = [m.to_dict() for m in models]
+    by_turns = q.view(fine, ["turns"])
+    by_prompt = q.view(fine, ["prompt_version"])
     g = summary[0] if summary else None
+    baseline, verdicts = _verdicts(q, models)
     ctx: dict[str, Any] = {
         "name": name, "g": g, "by_model": by_model, "by_turns": by_turns, "by_prompt": by_prompt,
-        "top": [], "verdicts": {}, "baseline": None,
+        "top": [], "verdicts": verdicts, "baseline": baseline,
     }  # fmt: skip
     if g is None:
         return ctx
-    rows = [g] + by_model
     ctx["breakdown"] = stacked_rows(
         ["All sessions"] + [str(m["key"]["model"]) for m in by_model],
         PARTS,
-        [per_intent_parts(r) for r in rows],
+        [per_intent_parts(r) for r in [g, *by_model]],
         money,
         label=f"Cost per intent of {name}, by part",
         kinds=KINDS,
@@ -135,14 +154,8 @@ def feature(q: Queries, f: Filters, name: str) -> dict[str, Any]:
         ctx["prompts_chart"] = metric_panels(
             by_prompt, [str(p["key"]["prompt_version"]) for p in by_prompt], label="Prompt versions"
         )
-    if len(by_model) > 1:
-        base = max(by_model, key=lambda m: (m["labeled_sessions"], str(m["key"]["model"])))
-        baseline = str(base["key"]["model"])
-        cmp = q.compare("model", baseline, name, f.since, f.until)
-        ctx["baseline"] = baseline
-        ctx["verdicts"] = {str(v["key"]["model"]): v["vs_baseline"] for v in cmp["variants"]}
     ctx["top"] = q.top_sessions(name, f.since, f.until)
-    ctx["trend"] = trend_chart(q.report([f.period], f.since, f.until, name), f.period, None)
+    ctx["trend"] = trend_chart(q.view(fine, [f.period]), f.period, None)
     return ctx
 
 

@@ -1,8 +1,9 @@
 """What the JSON API and the pages ask of the engine, cached by data version.
 
-The API and the dashboard share one cache, so the overview's numbers and
-`/api/report`'s are the same computation, not two that might drift.
-Results are JSON-ready dicts: what is cached is what is served.
+The API's results are JSON-ready dicts, as the CLI prints them. The pages
+ask for `groups` at the finest grouping a page needs and derive every
+coarser view from it (`group_rollup.coarsen`), so a page costs one pass over
+the sessions however many charts it has.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 
 from costper.compare import compare
 from costper.config import Config
+from costper.group_rollup import coarsen
 from costper.reconcile import reconcile
-from costper.report import report
+from costper.report import Group, report
 from costper.server.result_cache import ResultCache
 from costper.session_detail import rows, session_detail
 from costper.sessions import check_keys, session_table
@@ -54,6 +56,26 @@ class Queries:
                 config=self.config, now=self.now,
             ).to_dict(),
         )  # fmt: skip
+
+    def groups(
+        self,
+        by: Sequence[str],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        feature: str | None = None,
+    ) -> list[Group]:
+        keys = tuple(check_keys(by))
+        return self.cached(
+            ("groups", keys, since, until, feature),
+            lambda: report(
+                self.store, list(keys), since=since, until=until, feature=feature,
+                config=self.config, now=self.now,
+            ).groups,
+        )  # fmt: skip
+
+    def view(self, groups: list[Group], keys: Sequence[str]) -> list[dict[str, Any]]:
+        """`groups` summed up to `keys`, as the API's JSON groups."""
+        return [g.to_dict() for g in coarsen(groups, keys, self.config)]
 
     def compare(
         self,
