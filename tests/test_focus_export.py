@@ -12,7 +12,8 @@ import pytest
 from costper.billing_ingest import ingest_billing
 from costper.cli import main
 from costper.config import Config
-from costper.focus import MANDATORY, read_focus
+from costper.focus import read_focus
+from costper.focus_columns import MANDATORY
 from costper.focus_export import export_focus, focus_table
 from costper.store import Store, open_store
 

@@ -20,7 +20,8 @@ from costper.billing_ingest import ingest_billing
 from costper.cli import main
 from costper.config import Config
 from costper.errors import InputError
-from costper.focus import detect_version, read_focus
+from costper.focus import read_focus
+from costper.focus_columns import detect_version
 from costper.store import Store
 
 

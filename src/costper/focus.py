@@ -12,10 +12,7 @@ rows to parse JSON and hash.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,63 +20,20 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from costper.errors import InputError
-
-V10 = (
-    "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
-    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription",
-    "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart", "CommitmentDiscountCategory",
-    "CommitmentDiscountId", "CommitmentDiscountName", "CommitmentDiscountStatus",
-    "CommitmentDiscountType", "ConsumedQuantity", "ConsumedUnit", "ContractedCost",
-    "ContractedUnitPrice", "EffectiveCost", "InvoiceIssuerName", "ListCost", "ListUnitPrice",
-    "PricingCategory", "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName",
-    "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType", "ServiceCategory",
-    "ServiceName", "SkuId", "SkuPriceId", "SubAccountId", "SubAccountName", "Tags",
-)  # fmt: skip
-V11 = (
-    "CapacityReservationId", "CapacityReservationStatus", "CommitmentDiscountQuantity",
-    "CommitmentDiscountUnit", "ServiceSubcategory", "SkuMeter", "SkuPriceDetails",
-)  # fmt: skip
-V12 = (
-    "BillingAccountType", "SubAccountType", "InvoiceId", "PricingCurrency",
-    "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost",
-    "PricingCurrencyListUnitPrice",
-)  # fmt: skip
-V13 = (
-    "ServiceProviderName", "HostProviderName", "AllocatedMethodId", "AllocatedMethodDetails",
-    "AllocatedResourceId", "AllocatedResourceName", "AllocatedTags", "ContractApplied",
-)  # fmt: skip
-KNOWN_COLUMNS = frozenset(V10 + V11 + V12 + V13)
-
-_MANDATORY_10 = (
-    "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd",
-    "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargePeriodEnd",
-    "ChargePeriodStart", "ContractedCost", "EffectiveCost", "InvoiceIssuerName", "ListCost",
-    "PricingQuantity", "PricingUnit", "ServiceCategory", "ServiceName",
-)  # fmt: skip
-MANDATORY = {
-    "1.0": _MANDATORY_10 + ("ProviderName", "PublisherName"),
-    "1.1": _MANDATORY_10 + ("ProviderName", "PublisherName"),
-    "1.2": _MANDATORY_10 + ("ProviderName", "PublisherName"),
-    "1.3": _MANDATORY_10 + ("ServiceProviderName", "HostProviderName"),
-}
-NUMERIC = (
-    "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ListUnitPrice",
-    "ContractedUnitPrice", "ConsumedQuantity", "PricingQuantity", "CommitmentDiscountQuantity",
-    "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost",
-    "PricingCurrencyListUnitPrice",
-)  # fmt: skip
-DATETIME = ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd")
-JSON_OBJECTS = ("Tags", "SkuPriceDetails")
-NOT_NULL = (
-    "BilledCost", "EffectiveCost", "ChargeCategory", "ChargePeriodStart", "ChargePeriodEnd",
-    "BillingPeriodStart", "BillingPeriodEnd", "BillingCurrency",
-)  # fmt: skip
-CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
-NULLS = ["", "NULL", "null", "Null"]
+from costper.focus_columns import (
+    CHARGE_CATEGORIES,
+    DATETIME,
+    JSON_OBJECTS,
+    KNOWN_COLUMNS,
+    MANDATORY,
+    NOT_NULL,
+    NULLS,
+    NUMERIC,
+    detect_version,
+)
+from costper.focus_files import read_table
 
 _ZONE = r"(Z|z|[+-]\d{2}:?\d{2})$"
 
@@ -105,108 +59,11 @@ class FocusFile:
         return f"row {index + 1}" + (f" (line {index + 2})" if self.csv else "")
 
 
-def detect_version(names: set[str]) -> str:
-    """The newest version whose own columns appear; 1.0 when none does."""
-    for version, own in (("1.3", V13), ("1.2", V12), ("1.1", V11)):
-        if names & set(own):
-            return version
-    return "1.0"
-
-
 def read_focus(path: str | Path) -> FocusFile:
     """Read, check and type one FOCUS file; raise InputError at the first flaw."""
     p = str(path)
-    try:
-        with open(p, "rb") as fh:
-            magic = fh.read(4)
-    except OSError as e:
-        raise InputError(f"cannot read the file: {e.strerror}", file=p) from None
-    if magic == b"PAR1":
-        table, is_csv = _read_parquet(p), False
-    else:
-        table, is_csv = _read_csv(p, gzipped=magic[:2] == b"\x1f\x8b"), True
+    table, is_csv = read_table(p)
     return _check(p, table, is_csv)
-
-
-def _read_csv(path: str, *, gzipped: bool) -> pa.Table:
-    opener: Callable[[], io.BufferedIOBase] = (
-        (lambda: gzip.open(path, "rb")) if gzipped else (lambda: open(path, "rb"))  # type: ignore[arg-type,return-value]
-    )
-    try:
-        with opener() as fh:
-            first = fh.readline()
-    except (OSError, EOFError) as e:
-        raise InputError(f"cannot read the file: {e}", file=path) from None
-    try:
-        header_line = first.decode("utf-8-sig").rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise InputError("line 1: the header is not UTF-8 text", file=path) from None
-    if not header_line.strip():
-        raise InputError("line 1: no header (empty file?); expected FOCUS column names", file=path)
-    names = next(csv.reader([header_line]))
-    seen: set[str] = set()
-    for name in names:
-        if not name:
-            raise InputError("line 1: a column without a name in the header", file=path)
-        if name in seen:
-            raise InputError(f"line 1, column {name}: appears twice in the header", file=path)
-        seen.add(name)
-    bad_rows: list[pacsv.InvalidRow] = []
-
-    def invalid(row: pacsv.InvalidRow) -> str:
-        bad_rows.append(row)
-        return "skip"
-
-    stream = pa.input_stream(path, compression="gzip" if gzipped else None)
-    try:
-        table = pacsv.read_csv(
-            stream,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                null_values=NULLS,
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except pa.ArrowInvalid as e:
-        raise InputError(f"not a readable CSV: {_first_line(e)}", file=path) from None
-    finally:
-        stream.close()
-    if bad_rows:
-        r = bad_rows[0]
-        number = r.number if r.number is not None else _line_with_fields(opener, r.actual_columns)
-        line = f"line {number}: " if number is not None else ""
-        raise InputError(
-            f"{line}expected {r.expected_columns} fields as in the header, got {r.actual_columns}: "
-            f"{r.text[:120]!r}",
-            file=path,
-        )
-    return table
-
-
-def _line_with_fields(opener: Callable[[], io.BufferedIOBase], count: int) -> int | None:
-    """Where Arrow found a row of the wrong width (it does not say, reading a stream)."""
-    with opener() as fh:
-        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace", newline="")
-        reader = csv.reader(text)
-        width = len(next(reader, []))
-        for record in reader:
-            if record and len(record) != width and len(record) == count:
-                return reader.line_num
-    return None
-
-
-def _read_parquet(path: str) -> pa.Table:
-    try:
-        return pq.read_table(path)
-    except (pa.ArrowException, OSError) as e:
-        raise InputError(f"not a readable Parquet file: {_first_line(e)}", file=path) from None
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def _check(path: str, table: pa.Table, is_csv: bool) -> FocusFile:
