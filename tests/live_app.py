@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pytest
 import uvicorn
 
 from costper.config import Config
@@ -83,6 +84,7 @@ def outcomes(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(out, schema=OUTCOMES)
 
 
+XSS = "<script>alert(1)</script>"
 DAY1 = datetime(2026, 1, 5, 9, 0)
 DAY2 = datetime(2026, 1, 12, 9, 0)
 
@@ -159,3 +161,15 @@ def known_answer_data(store: Store) -> None:
             ),  # fmt: skip
         }
     )
+
+
+def same(value: object) -> object:
+    """The expected JSON with floats compared to 1e-9: a parallel sum may add in
+    another order."""
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-9, abs=1e-12)
+    if isinstance(value, dict):
+        return {k: same(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [same(v) for v in value]
+    return value

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from live_app import LiveServer, calls, outcomes
+from live_app import XSS, LiveServer, calls, outcomes
 
 from costper.config import Config
 from costper.demo import generate
@@ -25,7 +25,6 @@ from costper.store import open_store
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-XSS = "<script>alert(1)</script>"
 
 pytestmark = [
     pytest.mark.browser,
