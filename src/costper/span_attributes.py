@@ -94,8 +94,6 @@ ERROR_TYPE = "error.type"
 CALL_VALID = "costper.call.valid"
 SERVICE_NAME = "service.name"
 
-KIND_KEYS = frozenset((OPERATION, OI_KIND, TRACELOOP_KIND, TRACELOOP_REQUEST_TYPE, LANGFUSE_TYPE))
-"""The keys `inference_operation` reads values of; of the others it asks only presence."""
 TAG_KEYS = frozenset(SESSION_KEYS + FEATURE_KEYS + PROMPT_VERSION_KEYS + REQUEST_ID_KEYS)
 WANTED = frozenset(
     SESSION_KEYS
@@ -133,6 +131,14 @@ _TRACELOOP_REQUEST_TYPES = {
     "rerank": "rerank",
 }
 _OI_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
+NOT_CALL_VALUES = {
+    OI_KIND: ("CHAIN", "TOOL", "AGENT", "RETRIEVER", "RERANKER", "GUARDRAIL", "EVALUATOR"),
+    OPERATION: ("execute_tool", "invoke_agent", "create_agent", "invoke_workflow"),
+    TRACELOOP_KIND: ("workflow", "task", "agent", "tool"),
+    LANGFUSE_TYPE: ("span", "event", "agent", "tool", "chain", "retriever", "evaluator"),
+}
+"""Common attribute values that make a span no call whatever else it carries; the
+hot path recognises them without decoding (`inference_operation` agrees)."""
 _LANGFUSE_TYPES = {"generation": "chat", "embedding": "embeddings"}
 _PROVIDER_ALIASES = {
     "mistralai": "mistral_ai",

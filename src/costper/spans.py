@@ -18,11 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
 from costper.otlp_wire import key_prefixes, kv_pairs, kv_value, lean
 from costper.span_attributes import (
     FEATURE_KEYS,
-    KIND_KEYS,
     MODEL_KEYS,
+    NOT_CALL_VALUES,
     PROMPT_VERSION_KEYS,
     PROVIDER_KEYS,
     REQUEST_ID_KEYS,
@@ -73,6 +75,13 @@ COLUMNS = (
 and `reported_cost` feed `request_id` and pricing and are not stored."""
 
 _PREFIXES = key_prefixes(WANTED)
+_NOT_CALLS = frozenset(
+    KeyValue(key=key, value=AnyValue(string_value=value)).SerializeToString()
+    for key, values in NOT_CALL_VALUES.items()
+    for value in values
+)
+"""Serialized attributes that by themselves say a span is no call (a CHAIN, a tool...):
+such spans are passed over without decoding, kept only as possible tag carriers."""
 _TAG_COLUMNS = ("session_id", "feature", "prompt_version", "turn_id")
 
 
@@ -161,7 +170,6 @@ def rows_from_requests(requests: Iterable[Any], starts: Iterable[int] | None = N
 def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
     cols = rows.columns
     index = rows.spans - 1
-    prefixes = _PREFIXES
     parent_of = tree.parent_of
     sources = tree.sources
     for rs in request.resource_spans:
@@ -178,22 +186,17 @@ def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
                 hits = _known(span.attributes)
                 if not hits and not res:
                     continue
+                if not res and not _NOT_CALLS.isdisjoint(hits):
+                    sources[sid] = hits
+                    continue
+                a = _decode(hits)
                 if res:
-                    a = {**res, **_decode(hits)}
-                    raw = False
-                else:
-                    a = {prefixes[kv[: 2 + kv[1]]]: kv for kv in hits}
-                    for k in KIND_KEYS.intersection(a):
-                        kv = a[k]
-                        a[k] = kv_value(kv, 2 + kv[1])
-                    raw = True
+                    a = {**res, **a}
                 op = inference_operation(a)
                 if op is None:
                     if not TAG_KEYS.isdisjoint(a):
-                        sources[sid] = (raw, a)
+                        sources[sid] = a
                     continue
-                if raw:
-                    a = _decode(hits)
                 try:
                     _append(cols, span, a, op, service)
                 except BadSpan as e:
@@ -201,7 +204,7 @@ def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
                     continue
                 tree.calls.append(sid)
                 if not TAG_KEYS.isdisjoint(a):
-                    sources[sid] = (False, a)
+                    sources[sid] = a
     rows.spans = index + 1
 
 
@@ -264,7 +267,8 @@ class _Tree:
 
     def __init__(self) -> None:
         self.parent_of: dict[bytes, bytes] = {}
-        self.sources: dict[bytes, tuple[bool, dict[str, Any]]] = {}
+        self.sources: dict[bytes, dict[str, Any] | list[bytes]] = {}
+        """Spans that may carry tags: decoded attributes, or (not-call spans) raw KeyValues."""
         self.calls: list[bytes] = []
         self._tags: dict[bytes, tuple[Any, Any, Any, Any] | None] = {}
 
@@ -273,10 +277,7 @@ class _Tree:
             source = self.sources.get(sid)
             t = None
             if source is not None:
-                raw, a = source
-                if raw:
-                    a = {k: kv_value(v, 2 + v[1]) for k, v in a.items() if k in TAG_KEYS}
-                t = tag(a)
+                t = tag(_decode(source) if isinstance(source, list) else source)
             self._tags[sid] = t
         return self._tags[sid]
 
