@@ -215,22 +215,26 @@ def inference_operation(a: Mapping[str, Any]) -> str | None:
 def _count(a: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
     for k in keys:
         v = a.get(k)
-        if v is None or v == "":
-            continue
-        if isinstance(v, bool):
-            raise BadSpan(f"{k}: expected a token count, got {v!r}")
-        if isinstance(v, int):
-            n = v
-        elif isinstance(v, float) and v.is_integer():
-            n = int(v)
-        elif isinstance(v, str) and v.strip().isdigit():
-            n = int(v)
-        else:
-            raise BadSpan(f"{k}: expected a token count, got {v!r}")
-        if n < 0:
-            raise BadSpan(f"{k}: negative token count {n}")
-        return n
+        if v is not None and v != "":
+            return _as_count((k, v))
     return None
+
+
+def _as_count(found: tuple[str, Any] | None) -> int | None:
+    if found is None:
+        return None
+    k, v = found
+    if isinstance(v, int) and not isinstance(v, bool):
+        n = v
+    elif isinstance(v, float) and v.is_integer():
+        n = int(v)
+    elif isinstance(v, str) and v.strip().isdigit():
+        n = int(v)
+    else:
+        raise BadSpan(f"{k}: expected a token count, got {v!r}")
+    if n < 0:
+        raise BadSpan(f"{k}: negative token count {n}")
+    return n
 
 
 def _money(key: str, v: Any) -> float:
@@ -285,11 +289,53 @@ def _langfuse_usage(a: dict[str, Any]) -> None:
         a.setdefault("gen_ai.usage.reasoning.output_tokens", rs)
 
 
-def reported_cost(a: Mapping[str, Any]) -> float | None:
-    for k in COST_KEYS:
-        v = a.get(k)
-        if v is not None and v != "":
-            return _money(k, v)
+(SESSION, FEATURE, PROMPT, REQUEST, RESPONSE, PROVIDER, MODEL) = range(7)
+(INPUT, OUTPUT, TOTAL, CACHE_READ, CACHE_WRITE, REASONING, COST) = range(7, 14)
+_FIELDS = (
+    SESSION_KEYS,
+    FEATURE_KEYS,
+    PROMPT_VERSION_KEYS,
+    REQUEST_ID_KEYS,
+    RESPONSE_ID_KEYS,
+    PROVIDER_KEYS,
+    MODEL_KEYS,
+    INPUT_KEYS,
+    OUTPUT_KEYS,
+    TOTAL_KEYS,
+    CACHE_READ_KEYS,
+    CACHE_WRITE_KEYS,
+    REASONING_KEYS,
+    COST_KEYS,
+)
+_FIELD_RANK = {key: (f, rank) for f, keys in enumerate(_FIELDS) for rank, key in enumerate(keys)}
+
+
+def pick(a: Mapping[str, Any]) -> list[tuple[str, Any] | None]:
+    """Per field (SESSION ... COST), the (key, value) that wins by precedence, in one pass.
+
+    The same answer as `first` field by field; one walk over a span's dozen
+    known attributes is cheaper than probing every key of every list.
+    """
+    best: list[tuple[str, Any] | None] = [None] * len(_FIELDS)
+    ranks = [99] * len(_FIELDS)
+    rank_of = _FIELD_RANK
+    for k, v in a.items():
+        fr = rank_of.get(k)
+        if fr is None or v is None or v == "":
+            continue
+        f, r = fr
+        if r < ranks[f]:
+            ranks[f] = r
+            best[f] = (k, v)
+    return best
+
+
+def reported_cost(
+    a: Mapping[str, Any], picked: list[tuple[str, Any] | None] | None = None
+) -> float | None:
+    found = (picked or pick(a))[COST]
+    if found is not None:
+        return _money(*found)
     v = a.get(LANGFUSE_COST)
     if v is not None:
         d = _json_object(LANGFUSE_COST, v)
@@ -299,22 +345,26 @@ def reported_cost(a: Mapping[str, Any]) -> float | None:
     return None
 
 
-def tokens(a: dict[str, Any]) -> tuple[int | None, int | None, int | None, int | None, int | None]:
+def tokens(
+    a: dict[str, Any], picked: list[tuple[str, Any] | None] | None = None
+) -> tuple[int | None, int | None, int | None, int | None, int | None]:
     """(input, output, cache_read, cache_write, reasoning), input counting cached input.
 
     Cache counts larger than the input count mean the instrumentation reported
     uncached input (Anthropic's API does); they are added back so the store
     keeps one meaning. Likewise reasoning beyond the output count.
     """
-    if LANGFUSE_USAGE in a and first(a, INPUT_KEYS + OUTPUT_KEYS) is None:
+    p = picked or pick(a)
+    if LANGFUSE_USAGE in a and p[INPUT] is None and p[OUTPUT] is None:
         _langfuse_usage(a)
-    inp = _count(a, INPUT_KEYS)
-    out = _count(a, OUTPUT_KEYS)
-    cr = _count(a, CACHE_READ_KEYS)
-    cw = _count(a, CACHE_WRITE_KEYS)
-    rs = _count(a, REASONING_KEYS)
+        p = pick(a)
+    inp = _as_count(p[INPUT])
+    out = _as_count(p[OUTPUT])
+    cr = _as_count(p[CACHE_READ])
+    cw = _as_count(p[CACHE_WRITE])
+    rs = _as_count(p[REASONING])
     if inp is None or out is None:
-        total = _count(a, TOTAL_KEYS)
+        total = _as_count(p[TOTAL])
         if total is not None:
             if inp is None and out is not None:
                 inp = max(total - out, 0)
@@ -351,14 +401,26 @@ def failure(
     return (err is not None or status_error or invalid), err
 
 
+_TAG_RANK = {
+    key: (group, rank)
+    for group, keys in enumerate((SESSION_KEYS, FEATURE_KEYS, PROMPT_VERSION_KEYS, REQUEST_ID_KEYS))
+    for rank, key in enumerate(keys)
+}
+
+
 def tag(a: Mapping[str, Any]) -> tuple[Any, Any, Any, Any] | None:
-    """(session, feature, prompt version, request id) a span passes to the calls below it."""
-    if TAG_KEYS.isdisjoint(a):
-        return None
-    t = (
-        first(a, SESSION_KEYS),
-        first(a, FEATURE_KEYS),
-        first(a, PROMPT_VERSION_KEYS),
-        first(a, REQUEST_ID_KEYS),
-    )
-    return t if any(x is not None for x in t) else None
+    """(session, feature, prompt version, request id) a span passes to the calls below it.
+
+    One pass over the span's few known attributes, each key ranked within its group.
+    """
+    best: list[Any] = [None, None, None, None]
+    ranks = [99, 99, 99, 99]
+    for k, v in a.items():
+        gr = _TAG_RANK.get(k)
+        if gr is None or v is None or v == "":
+            continue
+        g, r = gr
+        if r < ranks[g]:
+            ranks[g] = r
+            best[g] = v
+    return None if ranks == [99, 99, 99, 99] else (best[0], best[1], best[2], best[3])

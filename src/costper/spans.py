@@ -22,23 +22,24 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from costper.otlp_wire import key_prefixes, kv_pairs, kv_value, lean
 from costper.span_attributes import (
-    FEATURE_KEYS,
-    MODEL_KEYS,
+    FEATURE,
+    MODEL,
     NOT_CALL_VALUES,
-    PROMPT_VERSION_KEYS,
-    PROVIDER_KEYS,
-    REQUEST_ID_KEYS,
-    RESPONSE_ID_KEYS,
+    PROMPT,
+    PROVIDER,
+    REQUEST,
+    RESPONSE,
     SERVICE_NAME,
+    SESSION,
     SESSION_KEYS,
     STATUS_ERROR,
     TAG_KEYS,
     WANTED,
     BadSpan,
     failure,
-    first,
     inference_operation,
     normalise_provider,
+    pick,
     reported_cost,
     tag,
     tokens,
@@ -215,6 +216,10 @@ def _exception_type(span: Any) -> Any:
     return None
 
 
+def _text(found: tuple[str, Any] | None) -> str | None:
+    return None if found is None else str(found[1])
+
+
 def _append(
     cols: dict[str, list[Any]], span: Any, a: dict[str, Any], op: str, service: str
 ) -> None:
@@ -228,26 +233,24 @@ def _append(
     if start == 0:
         raise BadSpan("start_time_unix_nano: missing (0)")
     end = span.end_time_unix_nano
-    inp, out, cr, cw, rs = tokens(a)
-    cost = reported_cost(a)
+    p = pick(a)
+    inp, out, cr, cw, rs = tokens(a, p)
+    cost = reported_cost(a, p)
     code = span.status.code
     failed, err = failure(a, code, _exception_type(span) if code == STATUS_ERROR else None)
-    session = first(a, SESSION_KEYS)
-    request_id = first(a, REQUEST_ID_KEYS)
-    feature = first(a, FEATURE_KEYS)
-    model = first(a, MODEL_KEYS)
-    prompt = first(a, PROMPT_VERSION_KEYS)
-    response = first(a, RESPONSE_ID_KEYS)
+    session = _text(p[SESSION])
+    request_id = _text(p[REQUEST])
     cols["trace_id"].append(tid.hex())
     cols["span_id"].append(sid.hex())
     cols["parent_span_id"].append(span.parent_span_id.hex() or None)
-    cols["session_id"].append(None if session is None else str(session))
-    cols["turn_id"].append(None if request_id is None else str(request_id))
-    cols["response_id"].append(None if response is None else str(response))
-    cols["feature"].append(None if feature is None else str(feature))
-    cols["provider"].append(normalise_provider(first(a, PROVIDER_KEYS)))
-    cols["model"].append(None if model is None else str(model))
-    cols["prompt_version"].append(None if prompt is None else str(prompt))
+    cols["session_id"].append(session)
+    cols["turn_id"].append(request_id)
+    cols["response_id"].append(_text(p[RESPONSE]))
+    cols["feature"].append(_text(p[FEATURE]))
+    provider = p[PROVIDER]
+    cols["provider"].append(None if provider is None else normalise_provider(provider[1]))
+    cols["model"].append(_text(p[MODEL]))
+    cols["prompt_version"].append(_text(p[PROMPT]))
     cols["operation"].append(op)
     cols["service_name"].append(service)
     cols["start_time"].append(start // 1000)
@@ -262,6 +265,9 @@ def _append(
     cols["reported_cost"].append(cost)
 
 
+_NO_TAGS: tuple[Any, Any, Any, Any] = (None, None, None, None)
+
+
 class _Tree:
     """Parent links and tag-carrying spans of a group of requests, for `resolve`."""
 
@@ -270,39 +276,44 @@ class _Tree:
         self.sources: dict[bytes, dict[str, Any] | list[bytes]] = {}
         """Spans that may carry tags: decoded attributes, or (not-call spans) raw KeyValues."""
         self.calls: list[bytes] = []
-        self._tags: dict[bytes, tuple[Any, Any, Any, Any] | None] = {}
+        self._above: dict[bytes, tuple[bytes | None, tuple[Any, Any, Any, Any]]] = {}
 
-    def tag_of(self, sid: bytes) -> tuple[Any, Any, Any, Any] | None:
-        if sid not in self._tags:
-            source = self.sources.get(sid)
-            t = None
-            if source is not None:
-                t = tag(_decode(source) if isinstance(source, list) else source)
-            self._tags[sid] = t
-        return self._tags[sid]
+    def _tag_of(self, sid: bytes) -> tuple[Any, Any, Any, Any] | None:
+        source = self.sources.get(sid)
+        if source is None:
+            return None
+        return tag(_decode(source) if isinstance(source, list) else source)
+
+    def above(self, sid: bytes | None, is_call: set[bytes]) -> tuple[bytes | None, Any]:
+        """(nearest call at or above `sid`, tags merged nearest first), memoised per span."""
+        memo = self._above
+        chain = []
+        while sid is not None and sid not in memo and len(chain) < 64:
+            chain.append(sid)
+            sid = self.parent_of.get(sid)
+        state = memo.get(sid, (None, _NO_TAGS)) if sid is not None else (None, _NO_TAGS)
+        for q in reversed(chain):
+            call, tags = state
+            t = self._tag_of(q)
+            if t is not None:
+                tags = tuple(x if x is not None else y for x, y in zip(t, tags, strict=True))
+            state = memo[q] = (q if q in is_call else call, tags)
+        return state
 
     def resolve(self, rows: SpanRows) -> None:
         """Drop calls that wrap another call; fill missing tags from the nearest tagged ancestor."""
         cols = rows.columns
         is_call = set(self.calls)
         wrappers: set[bytes] = set()
-        parent_of = self.parent_of
+        tag_cols = [cols[c] for c in _TAG_COLUMNS]
         for i, sid in enumerate(self.calls):
-            p = parent_of.get(sid)
-            missing = [j for j, c in enumerate(_TAG_COLUMNS) if cols[c][i] is None]
-            found_call = False
-            depth = 0
-            while p is not None and depth < 64 and not (found_call and not missing):
-                if not found_call and p in is_call:
-                    wrappers.add(p)
-                    found_call = True
-                t = self.tag_of(p) if missing else None
-                if t is not None:
-                    for j in [j for j in missing if t[j] is not None]:
-                        cols[_TAG_COLUMNS[j]][i] = str(t[j])
-                    missing = [j for j in missing if t[j] is None]
-                p = parent_of.get(p)
-                depth += 1
+            wrapper, tags = self.above(self.parent_of.get(sid), is_call)
+            if wrapper is not None:
+                wrappers.add(wrapper)
+            if tags is not _NO_TAGS:
+                for col, value in zip(tag_cols, tags, strict=True):
+                    if value is not None and col[i] is None:
+                        col[i] = str(value)
         if wrappers:
             keep = [sid not in wrappers for sid in self.calls]
             for c in COLUMNS:
