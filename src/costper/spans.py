@@ -14,7 +14,9 @@ and appends to column lists; the field logic is in `span_attributes`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,13 +161,27 @@ def rows_from_requests(requests: Iterable[Any], starts: Iterable[int] | None = N
     rows = SpanRows()
     tree = _Tree()
     numbers = iter(starts) if starts is not None else None
-    for request in requests:
-        if numbers is not None:
-            rows.starts.append((rows.spans, next(numbers)))
-        _map_request(lean(request), rows, tree)
-    if len(tree.calls) > 1 or tree.sources:
-        tree.resolve(rows)
+    with _no_cycle_collection():
+        for request in requests:
+            if numbers is not None:
+                rows.starts.append((rows.spans, next(numbers)))
+            _map_request(lean(request), rows, tree)
+        if len(tree.calls) > 1 or tree.sources:
+            tree.resolve(rows)
     return rows
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The mapping makes many small acyclic objects; the cycle collector would walk them
+    again and again for nothing (about 15% of the time). Paused, then restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
