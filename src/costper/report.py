@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from costper.config import Config
 from costper.intervals import Interval, Sums, mean_interval, ratio_interval, sessions_needed, wilson
-from costper.sessions import COST_SOURCES, check_keys, session_table
+from costper.sessions import COST_PARTS, COST_SOURCES, check_keys, session_table
 
 _COLUMN = {"turns": "turn_bucket"}
 
@@ -110,35 +110,73 @@ class Report:
 
 
 def group_sums(sessions: ir.Table, by: list[str]) -> ir.Table:
-    """Counts, cost parts and sufficient statistics per group, in one pass."""
+    """Plain sums per group and outcome (success true, false or pending).
+
+    Grouping by the outcome, rather than filtering each sum by it, evaluates
+    the outcome once per session instead of once per aggregate: on a million
+    sessions that is the difference between seconds and a fraction of one.
+    `combine_outcomes` folds the (at most three) rows of a group back together.
+    """
     s = sessions
-    lab = s.status != "pending"
-    ok = s.status == "success"
     tot = s.total
     aggs: dict[str, Any] = dict(
         sessions=s.count(),
-        labeled_sessions=lab.cast("int64").sum(),
-        successes=ok.cast("int64").sum(),
-        escalations=(lab & s.escalated).cast("int64").sum(),
-        reviewed=(lab & s.reviewed).cast("int64").sum(),
-        calls=s.calls.sum(where=lab),
-        failed_calls=s.failed_calls.sum(where=lab),
-        turns=s.turns.sum(where=lab),
+        escalations=s.escalated.cast("int64").sum(),
+        reviewed=s.reviewed.cast("int64").sum(),
+        calls=s.calls.sum(),
+        failed_calls=s.failed_calls.sum(),
+        turns=s.turns.sum(),
         unpriced_calls=s.unpriced_calls.sum(),
-        tokens_input=s.input_tokens.sum(where=lab),
-        tokens_output=s.output_tokens.sum(where=lab),
-        tokens_cache_read=s.cache_read_tokens.sum(where=lab),
-        sum_cc=(tot * tot).sum(where=lab),
-        sum_cs=tot.sum(where=ok),
+        tokens_input=s.input_tokens.sum(),
+        tokens_output=s.output_tokens.sum(),
+        tokens_cache_read=s.cache_read_tokens.sum(),
+        sum_cc=(tot * tot).sum(),
     )
-    for part in ("llm", "retries", "escalation", "review", "overhead", "infra", "total"):
-        aggs[f"cost_{part}"] = s[part].sum(where=lab)
+    for part in COST_PARTS:
+        aggs[f"cost_{part}"] = s[part].sum()
     for src in COST_SOURCES:
-        aggs[f"src_{src}"] = s[f"src_{src}"].sum(where=lab)
+        aggs[f"src_{src}"] = s[f"src_{src}"].sum()
     cols = [s[_COLUMN.get(k, k)].name(f"key_{k}") for k in by]
-    if not cols:
-        return s.aggregate(**aggs)
-    return s.group_by(cols).aggregate(**aggs).order_by([c.get_name() for c in cols])
+    return s.group_by([*cols, s.success.name("outcome")]).aggregate(**aggs)
+
+
+_ALL_SESSIONS = ("sessions", "unpriced_calls")
+
+
+def combine_outcomes(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str, Any]]:
+    """One row per group from `group_sums` rows, in the shape `build_group` takes:
+    sums over labeled sessions, except session and unpriced counts over all."""
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        ident = tuple(r[f"key_{k}"] for k in by)
+        g = groups.setdefault(
+            ident,
+            {
+                **{f"key_{k}": r[f"key_{k}"] for k in by},
+                "labeled_sessions": 0,
+                "successes": 0,
+                "sum_cs": 0.0,
+            },
+        )
+        labeled = r["outcome"] is not None
+        for name, value in r.items():
+            if name == "outcome" or name.startswith("key_"):
+                continue
+            if labeled or name in _ALL_SESSIONS:
+                g[name] = g.get(name, 0) + _num(value)
+            else:
+                g.setdefault(name, 0)
+        if labeled:
+            g["labeled_sessions"] += _num(r["sessions"])
+        if r["outcome"] is True:
+            g["successes"] += _num(r["sessions"])
+            g["sum_cs"] += _num(r["cost_total"])
+    return [
+        groups[k]
+        for k in sorted(
+            groups, key=lambda t: tuple((v is None, v if v is not None else "") for v in t)
+        )
+    ]
 
 
 def _key_value(v: Any) -> Any:
@@ -231,7 +269,7 @@ def report(
     sessions = session_table(
         source, config, now=now, since=since, until=until, feature=feature, keys=keys
     )
-    rows = _execute(source, group_sums(sessions, keys))
+    rows = combine_outcomes(_execute(source, group_sums(sessions, keys)), keys)
     return Report(
         config.confidence, keys, [build_group(r, keys, config) for r in rows if r["sessions"]]
     )

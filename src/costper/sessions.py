@@ -10,8 +10,10 @@ on whichever engine holds the data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import ibis
@@ -23,6 +25,31 @@ from costper.errors import InputError
 GROUP_KEYS = ("feature", "model", "provider", "prompt_version", "day", "week", "month", "turns")
 COST_SOURCES = ("billed", "reported", "config", "catalog", "unpriced")
 COST_PARTS = ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
+
+
+@ibis.udf.agg.builtin(name="arg_min")
+def _arg_min_str(arg: str, key: dt.datetime) -> str: ...  # type: ignore[empty-body]
+
+
+@ibis.udf.agg.builtin(name="arg_max")
+def _arg_max_bool(arg: bool, key: dt.datetime) -> bool: ...  # type: ignore[empty-body]
+
+
+def _first(col: ir.StringValue, by: ir.TimestampValue, fast: bool) -> ir.StringValue:
+    """The value at the earliest time. Ibis compiles argmin to an ordered
+    FIRST(... ORDER BY ...), which sorts every group; DuckDB's own arg_min
+    does not, and is several times faster on millions of sessions."""
+    return _arg_min_str(col, by) if fast else col.argmin(by)
+
+
+def _latest(col: ir.BooleanValue, at: ir.TimestampValue, fast: bool) -> ir.BooleanValue:
+    where = col.notnull()
+    return _arg_max_bool(col, at, where=where) if fast else col.argmax(at, where=where)
+
+
+def _is_duckdb(source: Any) -> bool:
+    backend = getattr(source, "ibis", source)
+    return getattr(backend, "name", "") == "duckdb"
 
 
 def check_keys(keys: Iterable[str]) -> list[str]:
@@ -57,18 +84,26 @@ def _by_feature(feature: ir.StringValue, config: Config, attr: str) -> ir.Floati
     return ibis.cases(*[(feature == f, v) for f, v in overrides], else_=default)
 
 
-def resolved_outcomes(outcomes: ir.Table) -> ir.Table:
+def resolved_outcomes(outcomes: ir.Table, fast: bool = False) -> ir.Table:
     """Per session: the latest non-null value of each outcome field."""
     o = outcomes
     return o.group_by("session_id").aggregate(
-        o_success=o.success.argmax(o.at, where=o.success.notnull()),
-        o_escalated=o.escalated.argmax(o.at, where=o.escalated.notnull()),
-        o_reviewed=o.reviewed.argmax(o.at, where=o.reviewed.notnull()),
+        o_success=_latest(o.success, o.at, fast),
+        o_escalated=_latest(o.escalated, o.at, fast),
+        o_reviewed=_latest(o.reviewed, o.at, fast),
         o_records=o.count(),
     )
 
 
-def call_rollup(calls: ir.Table) -> ir.Table:
+def _int_sum(col: ir.IntegerValue, fast: bool) -> ir.IntegerValue:
+    """DuckDB widens integer sums to 128 bits, and a stored 128-bit column
+    scans a hundred times slower than a 64-bit one in every later report;
+    token counts are never negative (ingest rejects them), so unsigned 64."""
+    total = col.fill_null(0).sum()
+    return total.cast("uint64") if fast else total
+
+
+def call_rollup(calls: ir.Table, fast: bool = False) -> ir.Table:
     """Per session, everything the calls say: one pass plus a per-model pass.
 
     The store materialises this and keeps it current incrementally (it is the
@@ -79,23 +114,23 @@ def call_rollup(calls: ir.Table) -> ir.Table:
     c = calls
     cost = c.cost.fill_null(0.0)
     aggs: dict[str, Any] = dict(
-        feature=c.feature.argmin(c.start_time),
-        prompt_version=c.prompt_version.argmin(c.start_time),
+        feature=_first(c.feature, c.start_time, fast),
+        prompt_version=_first(c.prompt_version, c.start_time, fast),
         first_call=c.start_time.min(),
         last_call=c.start_time.max(),
         turns=c.turn_id.nunique(),
         calls=c.count(),
-        failed_calls=c.failed.cast("int64").sum(),
-        input_tokens=c.input_tokens.fill_null(0).sum(),
-        output_tokens=c.output_tokens.fill_null(0).sum(),
-        cache_read_tokens=c.cache_read_tokens.fill_null(0).sum(),
+        failed_calls=c.count(where=c.failed),
+        input_tokens=_int_sum(c.input_tokens, fast),
+        output_tokens=_int_sum(c.output_tokens, fast),
+        cache_read_tokens=_int_sum(c.cache_read_tokens, fast),
         llm=cost.sum(),
         retries=c.failed.ifelse(cost, 0.0).sum(),
         infra=c.infra_cost.fill_null(0.0).sum(),
-        unpriced_calls=c.cost.isnull().cast("int64").sum(),
+        unpriced_calls=c.count(where=c.cost.isnull()),
     )
     for src in COST_SOURCES:
-        aggs[f"src_{src}"] = (c.cost_source == src).cast("int64").sum()
+        aggs[f"src_{src}"] = c.count(where=c.cost_source == src)
     s = c.group_by("session_id").aggregate(**aggs)
     per_model = c.group_by(["session_id", "provider", "model"]).aggregate(
         m_cost=cost.sum(), m_first=c.start_time.min()
@@ -107,6 +142,9 @@ def call_rollup(calls: ir.Table) -> ir.Table:
     )
     top = ranked.filter(ranked["rank"] == 0).select("session_id", "provider", "model")
     return s.left_join(top, "session_id").drop("session_id_right")
+
+
+duckdb_call_rollup: Callable[[ir.Table], ir.Table] = partial(call_rollup, fast=True)
 
 
 def session_table(
@@ -128,9 +166,10 @@ def session_table(
     if keys is not None:
         check_keys(keys)
     calls, outcomes = _tables(source)
+    fast = _is_duckdb(source)
     rollup = getattr(source, "session_rollup", None)
-    s = rollup(call_rollup) if rollup is not None else call_rollup(calls)
-    o = resolved_outcomes(outcomes)
+    s = rollup(duckdb_call_rollup) if rollup is not None else call_rollup(calls, fast)
+    o = resolved_outcomes(outcomes, fast)
     s = s.left_join(o, "session_id").drop("session_id_right")
 
     escalated = s.o_escalated.fill_null(False)
