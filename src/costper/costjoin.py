@@ -163,17 +163,22 @@ def allocations(store: Store) -> ir.Table:
         token_sum=pr.tokens.sum(),
         n_calls=pr.count(),
     )
+    # An unpriced call weighs its tokens at the pool's cost per priced token, so
+    # the weights' sum is known per pool without a second pass over the pairs.
+    avg = stats.est_sum / stats.priced_tokens.nullif(0)
+    unpriced_tokens = stats.token_sum - stats.priced_tokens.fill_null(0.0)
+    stats = stats.mutate(
+        avg=avg,
+        weight_sum=stats.est_sum.fill_null(0.0) + (unpriced_tokens * avg).fill_null(0.0),
+    )
     x = pr.join(stats, "pool_id")
-    avg = x.est_sum / x.priced_tokens.nullif(0)
-    x = x.mutate(weight=ibis.coalesce(x.est, x.tokens * avg, 0.0))
-    wt = x.group_by("pool_id").aggregate(weight_sum=x.weight.sum())
-    x = x.join(wt, "pool_id")
+    weight = ibis.coalesce(x.est, x.tokens * x.avg, 0.0)
     by_tokens = ibis.cases((x.token_sum > 0, x.tokens / x.token_sum), else_=1.0 / x.n_calls)
     share = ibis.cases(
-        ((x.kind != "infra") & (x.weight_sum > 0), x.weight / x.weight_sum),
+        ((x.kind != "infra") & (x.weight_sum > 0), weight / x.weight_sum),
         else_=by_tokens,
     )
-    x = x.mutate(alloc=x.pool_cost * share, is_infra=x.kind == "infra")
+    x = x.select("trace_id", "span_id", alloc=x.pool_cost * share, is_infra=x.kind == "infra")
     per_call = x.group_by(["trace_id", "span_id"]).aggregate(
         llm=x.alloc.sum(where=~x.is_infra),
         infra=x.alloc.sum(where=x.is_infra),
