@@ -1,52 +1,68 @@
 """Benchmark: the dashboard's overview page over 3 million sessions, cached vs uncached.
 
-The page is fetched over real HTTP from the costper app (uvicorn on
-127.0.0.1). Figures printed, medians over --repeat runs in this process:
-
-- first load: a cold process, including building the store's session rollup;
-- uncached render (the baseline): the result cache emptied before each
-  request, so every report behind the page is recomputed;
-- cached render: the same URL again at the same data version;
-- ratio: uncached median / cached median.
+Pages are fetched over HTTP from real `costper serve` processes on
+127.0.0.1. For each page, --repeat times: start a server (its cache is
+empty), fetch the page once (cold: includes the process's first queries),
+10 more times (cached: same URL, same data version), then once with a new
+`since` filter (uncached in a warm process: the baseline), and stop the
+server. Medians and the ratio uncached/cached are printed.
 
 Data: the same SQL-generated calls and outcomes as bench/report.py (default
-6 million calls in 3 million sessions over 5 features and 29 days).
+6 million calls in 3 million sessions over 5 features and 29 days), kept in
+--db between runs.
 
-    python bench/dashboard.py [--calls 6000000] [--sessions 3000000] [--repeat 5] [--db FILE]
+    python bench/dashboard.py [--calls 6000000] [--sessions 3000000] [--repeat 3] [--db FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import socket
+import re
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import uvicorn
 
-from costper.config import Config
-from costper.server.app import create_app
 from costper.store import Store, open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import GENERATE_CALLS, GENERATE_OUTCOMES  # noqa: E402
 
+PAGES = {"overview": "/", "overview, by day": "/?period=day", "feature page": "/features/feature-1"}
 
-def serve(store: Store, cfg: Config) -> tuple[str, uvicorn.Server, object]:
-    app = create_app(cfg, store)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", server, app
+
+class Serve:
+    """A real `costper serve` process: its cache starts empty, as after a restart."""
+
+    def __init__(self, db: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "costper", "serve", "--db", str(db), "--port", "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        m = re.search(r"(http://127\.0\.0\.1:\d+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError(f"costper serve did not start: {line!r}")
+        self.url = m.group(1)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/healthz", timeout=5)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("costper serve never answered /healthz")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
 
 
 def fetch(client: httpx.Client, url: str) -> float:
@@ -54,15 +70,20 @@ def fetch(client: httpx.Client, url: str) -> float:
     r = client.get(url)
     elapsed = time.perf_counter() - t
     r.raise_for_status()
-    assert "<svg" in r.text and "Cost per success" in r.text
+    assert "<svg" in r.text and 'id="stale"' not in r.text
     return elapsed
+
+
+def sessions(store: Store) -> int:
+    row = store.sql("SELECT count(DISTINCT session_id) AS n FROM calls").to_pylist()[0]
+    return int(row["n"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=6_000_000)
     ap.add_argument("--sessions", type=int, default=3_000_000)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--db", default=None, help="reuse a generated store")
     args = ap.parse_args()
     db = Path(args.db or Path(tempfile.mkdtemp()) / "dashboard.duckdb")
@@ -73,43 +94,36 @@ def main() -> None:
         store.sql(GENERATE_OUTCOMES.format(sessions=args.sessions))
         print(f"generated {args.calls:,} calls in {args.sessions:,} sessions in "
               f"{time.perf_counter() - t:.1f} s")  # fmt: skip
-    cfg = Config(db=str(db))
-    base, server, app = serve(store, cfg)
-    client = httpx.Client(timeout=600)
-    pages = {
-        "overview": "/",
-        "overview, by day": "/?period=day",
-        "feature page": "/features/feature-1",
-    }
-    try:
-        first = fetch(client, base + "/")
-        sessions = client.get(base + "/api/report", params={"by": ""}).json()["groups"][0][
-            "sessions"
-        ]
-        print(f"data: {store.count('calls'):,} calls, {sessions:,} sessions")
-        print(f"overview, first load (cold process, builds the session rollup): {first:.2f} s")
-        for name, path in pages.items():
-            uncached, cached = [], []
-            for _ in range(args.repeat):
-                app.state.result_cache.clear()
-                uncached.append(fetch(client, base + path))
-                cached.append(fetch(client, base + path))
-            for _ in range(20):
-                cached.append(fetch(client, base + path))
-            mu, mc = statistics.median(uncached), statistics.median(cached)
-            print(
-                f"{name:17s} uncached render (baseline): median {mu * 1000:8.1f} ms over {len(uncached)}"
-            )
-            print(f"{name:17s} cached render:              median {mc * 1000:8.1f} ms over {len(cached)}"
-                  f"   ratio {mu / mc:,.0f}x faster")  # fmt: skip
-            if name == "overview":
-                verdict = "under" if mc < 1.0 else "NOT under"
-                print(f"overview after the first load: {mc * 1000:.1f} ms, {verdict} one second")
-    finally:
-        client.close()
-        server.should_exit = True
-        time.sleep(0.3)
-        store.close()
+    print(f"data: {store.count('calls'):,} calls in {sessions(store):,} sessions")
+    store.close()
+    client = httpx.Client(timeout=900)
+    for name, path in PAGES.items():
+        cold, warm, cached = [], [], []
+        for r in range(args.repeat):
+            server = Serve(db)
+            try:
+                cold.append(fetch(client, server.url + path))
+                cached += [fetch(client, server.url + path) for _ in range(10)]
+                sep = "&" if "?" in path else "?"
+                warm.append(fetch(client, f"{server.url}{path}{sep}since=2026-01-0{r + 2}"))
+            finally:
+                server.stop()
+        mk, mw, mc = (statistics.median(x) for x in (cold, warm, cached))
+        print(f"{name}:")
+        print(
+            f"  first request after start (cold process):  median {mk * 1000:8.1f} ms over {len(cold)}"
+        )
+        print(
+            f"  uncached in a warm process (new filter):    median {mw * 1000:8.1f} ms over {len(warm)}"
+        )
+        print(
+            f"  cached (same URL and data version):         median {mc * 1000:8.1f} ms over {len(cached)}"
+        )
+        print(f"  ratio uncached/cached: {mw / mc:,.0f}x (cold/cached: {mk / mc:,.0f}x)")
+        if name == "overview":
+            verdict = "under" if mc < 1.0 else "NOT under"
+            print(f"  overview after the first load: {mc * 1000:.1f} ms, {verdict} one second")
+    client.close()
 
 
 if __name__ == "__main__":

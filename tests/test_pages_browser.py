@@ -120,6 +120,7 @@ def test_overview_shows_every_feature_with_the_api_numbers(page: Any, server: Li
         assert ("insufficient" in (row.get_attribute("class") or "")) == (not g["sample_ok"])
     assert page.locator("#paradox svg rect.bar").count() >= 3 * len(names) - 3
     assert page.locator("#paradox svg line.whisker").count() > 0
+    assert page.locator("#trend svg").count() == len(names)  # one small chart per feature
     assert page.locator("#trend svg circle.point").count() >= len(names)
     assert page.locator("#paradox svg rect.bar.insufficient").count() >= 1
     assert all(u.startswith(server.url) for u in page.requested), page.requested
@@ -157,7 +158,7 @@ def test_filters_change_the_numbers_and_stay_in_the_url(page: Any, server: LiveS
 
 def test_feature_page_and_a_session_link(page: Any, server: LiveServer) -> None:
     page.goto(server.url + "/")
-    page.get_by_role("link", name="support-chat", exact=True).click()
+    page.locator("#features").get_by_role("link", name="support-chat", exact=True).click()
     page.wait_for_url("**/features/support-chat")
     assert page.locator("h1").inner_text() == "support-chat"
     g = api(server, feature="support-chat")["groups"][0]
@@ -184,7 +185,8 @@ def test_feature_page_and_a_session_link(page: Any, server: LiveServer) -> None:
 
 def test_a_script_feature_name_is_shown_as_text(page: Any, server: LiveServer) -> None:
     page.goto(server.url + "/")
-    link = page.get_by_role("link", name=XSS, exact=True)
+    link = page.locator("#features").get_by_role("link", name=XSS, exact=True)
+    assert page.locator("#trend h3").get_by_text(XSS, exact=True).count() == 1
     assert link.inner_text() == XSS
     tooltips = page.locator("#paradox svg text.row-label title").all_text_contents()
     assert XSS in tooltips  # the full name; the visible label is cut to fit

@@ -205,7 +205,8 @@ def trend(
     height: int = 280,
 ) -> Chart:
     """Lines of a metric over periods; hollow grey dots where the sample is too small."""
-    left, right, top, bottom = 70, 16, 34, 30
+    legend = len(series) > 1
+    left, right, top, bottom = 70, 16, 34 if legend else 14, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     pts = [
         p if ok else Point(p.value)
@@ -227,16 +228,17 @@ def trend(
     for t in ticks:
         shapes.append(shape("line", x1=left, x2=left + plot_w, y1=sy(t), y2=sy(t), cls="grid"))
         shapes.append(shape("text", fmt(t), x=left - 6, y=sy(t) + 4, cls="tick y"))
-    every = max(1, math.ceil(n / 8))
+    every = max(1, math.ceil(n / max(2, plot_w // 75)))
     for i, xl in enumerate(x_labels):
         if i % every == 0:
             shapes.append(shape("text", xl, x=sx(i), y=top + plot_h + 18, cls="tick"))
     lx = left
     for k, s in enumerate(series):
         color = f"s{k % 8}"
-        shapes.append(shape("rect", x=lx, y=8, width=10, height=10, cls=f"swatch {color}"))
-        shapes.append(shape("text", s.name, x=lx + 14, y=17, cls="legend"))
-        lx += 24 + 7 * min(len(s.name), 28)
+        if legend:
+            shapes.append(shape("rect", x=lx, y=8, width=10, height=10, cls=f"swatch {color}"))
+            shapes.append(shape("text", s.name, x=lx + 14, y=17, cls="legend"))
+            lx += 24 + 7 * min(len(s.name), 28)
         prev: tuple[int, Point] | None = None
         for i, p in enumerate(s.points):
             if p is None or not usable(p.value):

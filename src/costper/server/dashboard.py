@@ -48,9 +48,9 @@ def metric_panels(
     return row_panels(labels, panels, ok=[g["sample_ok"] for g in groups], label=label)
 
 
-def trend_chart(groups: list[dict[str, Any]], period: str, series_key: str | None) -> Chart | None:
-    if not groups:
-        return None
+def _series(
+    groups: list[dict[str, Any]], period: str, series_key: str | None
+) -> tuple[list[str], list[Series]]:
     periods = sorted({g["key"][period] for g in groups})
     names = sorted({g["key"][series_key] for g in groups}) if series_key else ["all"]
     at = {((g["key"][series_key] if series_key else "all"), g["key"][period]): g for g in groups}
@@ -59,12 +59,34 @@ def trend_chart(groups: list[dict[str, Any]], period: str, series_key: str | Non
         found = [at.get((name, p)) for p in periods]
         series.append(
             Series(
-                name,
+                str(name),
                 [point(g["cost_per_success"]) if g else None for g in found],
                 [bool(g and g["sample_ok"]) for g in found],
             )
         )
+    return periods, series
+
+
+def trend_chart(groups: list[dict[str, Any]], period: str) -> Chart | None:
+    if not groups:
+        return None
+    periods, series = _series(groups, period, None)
     return trend(periods, series, money, label=f"Cost per success by {period}")
+
+
+def trend_multiples(
+    groups: list[dict[str, Any]], period: str, series_key: str
+) -> list[tuple[str, Chart]]:
+    """One small chart per feature, each on its own scale: a $0.04 feature and a
+    $3 one on one axis would flatten the cheap one to a line on the floor."""
+    if not groups:
+        return []
+    periods, series = _series(groups, period, series_key)
+    return [
+        (s.name, trend(periods, [s], money, label=f"{s.name}: cost per success by {period}",
+                       width=370, height=170))
+        for s in series
+    ]  # fmt: skip
 
 
 def per_intent_parts(g: dict[str, Any]) -> list[float]:
@@ -101,7 +123,7 @@ def overview(q: Queries, f: Filters) -> dict[str, Any]:
         "groups": groups,
         "overall": overall[0] if overall else None,
         "paradox": paradox,
-        "trend": trend_chart([g.to_dict() for g in fine], f.period, "feature"),
+        "trends": trend_multiples([g.to_dict() for g in fine], f.period, "feature"),
     }
 
 
@@ -155,7 +177,7 @@ def feature(q: Queries, f: Filters, name: str) -> dict[str, Any]:
             by_prompt, [str(p["key"]["prompt_version"]) for p in by_prompt], label="Prompt versions"
         )
     ctx["top"] = q.top_sessions(name, f.since, f.until)
-    ctx["trend"] = trend_chart(q.view(fine, [f.period]), f.period, None)
+    ctx["trend"] = trend_chart(q.view(fine, [f.period]), f.period)
     return ctx
 
 
