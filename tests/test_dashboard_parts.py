@@ -17,7 +17,7 @@ from costper.report import report
 from costper.server.charts import Panel, Point, nice_ticks, row_panels
 from costper.server.formatting import count, money, percent
 from costper.server.params import parse_filters, parse_time
-from costper.server.rendering import ENV
+from costper.server.rendering import ENV, code_spans
 from costper.server.result_cache import ResultCache
 from costper.store import Store
 
@@ -139,3 +139,9 @@ def test_result_cache_serves_stale_while_refreshing() -> None:
     assert cache.get_or_refresh(2, "page", slow_new) == ("new", False)
     assert cache.get_or_compute(2, "page", lambda: "unused") == "new"
     assert cache.get_or_compute(3, "other", lambda: "x") == "x"
+
+
+def test_code_spans_in_api_docs_are_escaped() -> None:
+    assert str(code_spans("run `costper <x>` & see <b>")) == (
+        "run <code>costper &lt;x&gt;</code> &amp; see &lt;b&gt;"
+    )

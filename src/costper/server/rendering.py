@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from costper.server import formatting
 
@@ -22,6 +23,14 @@ STATIC = Path(__file__).parent / "static"
 
 def _fmt_as(v: Any, fmt: str) -> str:
     return formatting.FORMATS[fmt](v)
+
+
+def code_spans(text: Any) -> Markup:
+    """`code` in API descriptions as <code>; every part escaped first."""
+    parts = str(text or "").split("`")
+    return Markup("").join(
+        Markup("<code>%s</code>") % p if i % 2 else escape(p) for i, p in enumerate(parts)
+    )
 
 
 def _environment() -> Environment:
@@ -40,6 +49,7 @@ def _environment() -> Environment:
         interval=formatting.interval,
         fmt_as=_fmt_as,
         urlpart=lambda s: quote(str(s), safe=""),
+        ticks=code_spans,
         when=lambda s: str(s or "").replace("T", " ")[:19],
     )
     return env
