@@ -27,7 +27,8 @@ from costper.cli import main
 from costper.config import Config
 from costper.errors import InputError
 from costper.store import Store
-from costper.traces import decode_request, ingest_body, ingest_request, ingest_trace_files
+from costper.trace_files import ingest_trace_files
+from costper.traces import decode_request, ingest_body, ingest_request
 
 
 def stored(store: Store) -> list[dict[str, Any]]:

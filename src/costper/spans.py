@@ -22,6 +22,7 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from costper.attribute_keys import SERVICE_NAME, SESSION_KEYS, TAG_KEYS, WANTED
 from costper.otlp_wire import key_prefixes, kv_pairs, kv_value, lean
 from costper.span_attributes import (
     FEATURE,
@@ -31,12 +32,8 @@ from costper.span_attributes import (
     PROVIDER,
     REQUEST,
     RESPONSE,
-    SERVICE_NAME,
     SESSION,
-    SESSION_KEYS,
     STATUS_ERROR,
-    TAG_KEYS,
-    WANTED,
     BadSpan,
     failure,
     inference_operation,
@@ -47,7 +44,15 @@ from costper.span_attributes import (
     tokens,
 )
 
-__all__ = ["COLUMNS", "SESSION_KEYS", "BadSpan", "SpanRows", "any_value", "rows_from_requests"]
+__all__ = [
+    "COLUMNS",
+    "SESSION_KEYS",
+    "BadSpan",
+    "SpanMapper",
+    "SpanRows",
+    "any_value",
+    "rows_from_requests",
+]
 
 COLUMNS = (
     "trace_id",
@@ -152,23 +157,39 @@ def known_attributes(attributes: Iterable[bytes]) -> dict[str, Any]:
     return _decode(_known(attributes))
 
 
+class SpanMapper:
+    """Maps requests one at a time (each can be dropped once added); `finish` then drops
+    wrapping calls and passes ancestors' tags down across all of them."""
+
+    def __init__(self) -> None:
+        self.rows = SpanRows()
+        self._tree = _Tree()
+
+    def add(self, request: Any, line: int | None = None) -> None:
+        if line is not None:
+            self.rows.starts.append((self.rows.spans, line))
+        with _no_cycle_collection():
+            _map_request(lean(request), self.rows, self._tree)
+
+    def finish(self) -> SpanRows:
+        tree = self._tree
+        if len(tree.calls) > 1 or tree.sources:
+            with _no_cycle_collection():
+                tree.resolve(self.rows)
+        return self.rows
+
+
 def rows_from_requests(requests: Iterable[Any], starts: Iterable[int] | None = None) -> SpanRows:
     """Map export requests' spans to call columns (unpriced), rejecting bad spans.
 
     Requests may be generated ExportTraceServiceRequests or lean ones. `starts`
     numbers the requests (file lines) so that a rejection can name its line.
     """
-    rows = SpanRows()
-    tree = _Tree()
+    mapper = SpanMapper()
     numbers = iter(starts) if starts is not None else None
-    with _no_cycle_collection():
-        for request in requests:
-            if numbers is not None:
-                rows.starts.append((rows.spans, next(numbers)))
-            _map_request(lean(request), rows, tree)
-        if len(tree.calls) > 1 or tree.sources:
-            tree.resolve(rows)
-    return rows
+    for request in requests:
+        mapper.add(request, next(numbers) if numbers is not None else None)
+    return mapper.finish()
 
 
 @contextmanager

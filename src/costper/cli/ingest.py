@@ -20,7 +20,7 @@ from costper.cli.app import ingest_app
 from costper.cli.common import ConfigOption, DbOption, config, store_for
 from costper.errors import CostperError
 from costper.outcome_records import ingest_outcome_files
-from costper.traces import TraceFilesSummary, ingest_trace_files
+from costper.trace_files import TraceFilesSummary, ingest_trace_files
 
 Paths = Annotated[list[str], typer.Argument(help="Files to read; '-' for stdin.")]
 _BAR_FROM_BYTES = 8 * 1024 * 1024

@@ -1,0 +1,106 @@
+"""The attribute names costper reads, per field, in order of precedence.
+
+The project's own `costper.*` keys first, then OTel GenAI (current, then
+deprecated names), OpenInference, OpenLLMetry and Langfuse. `WANTED` is every
+key read; no other attribute (message content included) is ever decoded.
+"""
+
+from __future__ import annotations
+
+SESSION_KEYS = (
+    "costper.session.id",
+    "gen_ai.conversation.id",
+    "session.id",
+    "langfuse.session.id",
+    "traceloop.association.properties.session_id",
+)
+FEATURE_KEYS = (
+    "costper.feature",
+    "feature_tag",
+    "gen_ai.workflow.name",
+    "traceloop.workflow.name",
+    "traceloop.association.properties.feature",
+)
+PROMPT_VERSION_KEYS = (
+    "costper.prompt.version",
+    "gen_ai.prompt.version",
+    "llm.prompt_template.version",
+    "langfuse.observation.prompt.version",
+    "traceloop.association.properties.prompt_version",
+)
+REQUEST_ID_KEYS = ("costper.request.id",)
+RESPONSE_ID_KEYS = ("gen_ai.response.id",)
+PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+MODEL_KEYS = (
+    "gen_ai.response.model",
+    "gen_ai.request.model",
+    "llm.model_name",
+    "langfuse.observation.model.name",
+    "llm.response.model",
+    "llm.request.model",
+)
+INPUT_KEYS = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "llm.token_count.prompt",
+    "llm.usage.prompt_tokens",
+)
+OUTPUT_KEYS = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.completion",
+    "llm.usage.completion_tokens",
+)
+TOTAL_KEYS = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total")
+CACHE_READ_KEYS = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "gen_ai.usage.input_tokens.cached",
+    "llm.token_count.prompt_details.cache_read",
+)
+CACHE_WRITE_KEYS = (
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "gen_ai.usage.input_tokens.cache_write",
+    "llm.token_count.prompt_details.cache_write",
+)
+REASONING_KEYS = (
+    "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.usage.reasoning_tokens",
+    "gen_ai.usage.output_tokens.reasoning",
+    "llm.token_count.completion_details.reasoning",
+    "llm.usage.reasoning_tokens",
+)
+COST_KEYS = ("costper.cost", "gen_ai.usage.cost", "llm.cost.total", "gen_ai.usage.total_cost")
+LANGFUSE_USAGE = "langfuse.observation.usage_details"
+LANGFUSE_COST = "langfuse.observation.cost_details"
+OPERATION = "gen_ai.operation.name"
+OI_KIND = "openinference.span.kind"
+TRACELOOP_KIND = "traceloop.span.kind"
+TRACELOOP_REQUEST_TYPE = "llm.request.type"
+LANGFUSE_TYPE = "langfuse.observation.type"
+LANGFUSE_LEVEL = "langfuse.observation.level"
+ERROR_TYPE = "error.type"
+CALL_VALID = "costper.call.valid"
+SERVICE_NAME = "service.name"
+
+TAG_KEYS = frozenset(SESSION_KEYS + FEATURE_KEYS + PROMPT_VERSION_KEYS + REQUEST_ID_KEYS)
+WANTED = frozenset(
+    SESSION_KEYS
+    + FEATURE_KEYS
+    + PROMPT_VERSION_KEYS
+    + REQUEST_ID_KEYS
+    + RESPONSE_ID_KEYS
+    + PROVIDER_KEYS
+    + MODEL_KEYS
+    + INPUT_KEYS
+    + OUTPUT_KEYS
+    + TOTAL_KEYS
+    + CACHE_READ_KEYS
+    + CACHE_WRITE_KEYS
+    + REASONING_KEYS
+    + COST_KEYS
+    + (LANGFUSE_USAGE, LANGFUSE_COST, OPERATION, OI_KIND, TRACELOOP_KIND)
+    + (TRACELOOP_REQUEST_TYPE, LANGFUSE_TYPE, LANGFUSE_LEVEL, ERROR_TYPE, CALL_VALID, SERVICE_NAME)
+)
+"""Every attribute key costper reads; all others (content included) are skipped unread."""
