@@ -51,6 +51,7 @@ __all__ = [
     "SpanMapper",
     "SpanRows",
     "any_value",
+    "paused_cycle_collection",
     "rows_from_requests",
 ]
 
@@ -168,13 +169,13 @@ class SpanMapper:
     def add(self, request: Any, line: int | None = None) -> None:
         if line is not None:
             self.rows.starts.append((self.rows.spans, line))
-        with _no_cycle_collection():
+        with paused_cycle_collection():
             _map_request(lean(request), self.rows, self._tree)
 
     def finish(self) -> SpanRows:
         tree = self._tree
         if len(tree.calls) > 1 or tree.sources:
-            with _no_cycle_collection():
+            with paused_cycle_collection():
                 tree.resolve(self.rows)
         return self.rows
 
@@ -193,7 +194,7 @@ def rows_from_requests(requests: Iterable[Any], starts: Iterable[int] | None = N
 
 
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
+def paused_cycle_collection() -> Iterator[None]:
     """The mapping makes many small acyclic objects; the cycle collector would walk them
     again and again for nothing (about 15% of the time). Paused, then restored."""
     enabled = gc.isenabled()

@@ -28,7 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from costper.config import Config
 from costper.errors import InputError
 from costper.otlp_wire import parse_lean
-from costper.spans import SpanMapper
+from costper.spans import SpanMapper, paused_cycle_collection
 from costper.store import Store
 from costper.traces import calls_table, request_from_json, unpriced_count
 
@@ -204,7 +204,7 @@ def ingest_trace_files(
     summary = TraceFilesSummary()
     for path in paths:
         name = "<stdin>" if path == "-" else path
-        with store.transaction():
+        with store.transaction(), paused_cycle_collection():
             file = _FileIngest(store, config, name)
             for number, request in read_requests(path, progress):
                 file.add(number, request)
