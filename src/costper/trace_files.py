@@ -198,7 +198,7 @@ def ingest_trace_files(
     paths: Iterable[str],
     *,
     progress: Progress | None = None,
-    batch_calls: int = 50_000,
+    batch_calls: int = 20_000,
 ) -> TraceFilesSummary:
     """Ingest trace files, each in one transaction: all of a file or nothing of it."""
     summary = TraceFilesSummary()
