@@ -281,3 +281,23 @@ def test_arrow_types_match_the_store_schema() -> None:
     for f in table.schema:
         assert CALLS.field(f.name).type == f.type
     assert table.column("start_time").type == pa.timestamp("us")
+
+
+def test_resource_attributes_tag_every_call_of_the_service() -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    resource = Resource.create({"service.name": "api", "costper.feature": "invoice-extraction"})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    with span(tracer, "chat", genai_chat(**{"gen_ai.usage.input_tokens": 1})):
+        pass
+    with span(tracer, "tool", {"gen_ai.operation.name": "execute_tool"}):
+        pass
+    (r,) = rows(encode_spans(exporter.get_finished_spans()))
+    assert (r["feature"], r["service_name"]) == ("invoice-extraction", "api")
