@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from costper.config import Config
@@ -142,7 +142,9 @@ def main() -> None:
         t = time.perf_counter()
         store.sql(GENERATE_CALLS.format(calls=args.calls, sessions=args.sessions))
         store.sql(GENERATE_OUTCOMES.format(sessions=args.sessions))
-        print(f"generated {args.calls:,} calls, {args.sessions:,} sessions in {time.perf_counter() - t:.1f} s")
+        print(
+            f"generated {args.calls:,} calls, {args.sessions:,} sessions in {time.perf_counter() - t:.1f} s"
+        )
     cfg = Config(db=str(db))
     cutoff = NOW - cfg.implicit_success_after  # type: ignore[operator]
     cutoff_sql = cutoff.isoformat(sep=" ")
@@ -161,34 +163,56 @@ def main() -> None:
     assert result is not None
     for g, b in zip(result.groups, baseline, strict=True):
         assert g.key["feature"] == b["feature"] and g.labeled_sessions == b["labeled"]
-        assert abs(g.cost["total"] - b["total"]) < 1e-6 * max(1.0, b["total"]), (g.cost["total"], b["total"])
+        assert abs(g.cost["total"] - b["total"]) < 1e-6 * max(1.0, b["total"]), (
+            g.cost["total"],
+            b["total"],
+        )
     med_ours, med_hand = statistics.median(ours), statistics.median(hand)
-    print(f"data: {store.count('calls'):,} calls, {sum(g.sessions for g in result.groups):,} sessions, "
-          f"{len(result.groups)} features (same totals on both sides: checked)")
-    print(f"hand-written DuckDB SQL, same aggregation:        median {med_hand:.2f} s over {args.repeat} runs")
-    print(f"costper report --by feature, first (builds rollup): {cold:.2f} s  "
-          f"ratio {cold / med_hand:.2f}x")
-    print(f"costper report --by feature, rollup current:        median {med_ours:.2f} s  "
-          f"ratio {med_ours / med_hand:.2f}x")
+    print(
+        f"data: {store.count('calls'):,} calls, {sum(g.sessions for g in result.groups):,} sessions, "
+        f"{len(result.groups)} features (same totals on both sides: checked)"
+    )
+    print(
+        f"hand-written DuckDB SQL, same aggregation:        median {med_hand:.2f} s over {args.repeat} runs"
+    )
+    print(
+        f"costper report --by feature, first (builds rollup): {cold:.2f} s  "
+        f"ratio {cold / med_hand:.2f}x"
+    )
+    print(
+        f"costper report --by feature, rollup current:        median {med_ours:.2f} s  "
+        f"ratio {med_ours / med_hand:.2f}x"
+    )
     extra = 100_000
-    store.sql(GENERATE_CALLS.replace("FROM range({calls}) t(r)", "FROM range({start}, {end}) t(r)")
-              .replace("1 AS seq", f"{store.version() + 1} AS seq")
-              .format(calls=0, start=args.calls, end=args.calls + extra, sessions=args.sessions))
+    store.sql(
+        GENERATE_CALLS.replace("FROM range({calls}) t(r)", "FROM range({start}, {end}) t(r)")
+        .replace("1 AS seq", "2 AS seq")
+        .format(calls=0, start=args.calls, end=args.calls + extra, sessions=args.sessions)
+    )
     t = time.perf_counter()
     after = report(store, ["feature"], config=cfg, now=NOW)
     inc = time.perf_counter() - t
     check = store.sql(HAND_SQL.format(cutoff=cutoff_sql)).to_pylist()
-    assert all(abs(g.cost["total"] - b["total"]) < 1e-6 * max(1.0, b["total"])
-               for g, b in zip(after.groups, check, strict=True))
-    print(f"costper report after {extra:,} new calls (catch-up):  {inc:.2f} s  "
-          f"ratio {inc / med_hand:.2f}x (totals checked against the SQL again)")
+    assert all(
+        abs(g.cost["total"] - b["total"]) < 1e-6 * max(1.0, b["total"])
+        for g, b in zip(after.groups, check, strict=True)
+    )
+    print(
+        f"costper report after {extra:,} new calls (catch-up):  {inc:.2f} s  "
+        f"ratio {inc / med_hand:.2f}x (totals checked against the SQL again)"
+    )
     print(f"peak memory of this process: {peak_mib():,.0f} MiB")
     store.close()
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "costper", "report", "--db", str(db), "--format", "json"],
-                   check=True, capture_output=True)
-    print(f"`costper report --by feature --format json` as a new process (import + open + query): "
-          f"{time.perf_counter() - t:.2f} s")
+    subprocess.run(
+        [sys.executable, "-m", "costper", "report", "--db", str(db), "--format", "json"],
+        check=True,
+        capture_output=True,
+    )
+    print(
+        f"`costper report --by feature --format json` as a new process (import + open + query): "
+        f"{time.perf_counter() - t:.2f} s"
+    )
 
 
 if __name__ == "__main__":
