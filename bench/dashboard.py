@@ -5,7 +5,9 @@ Pages are fetched over HTTP from real `costper serve` processes on
 empty), fetch the page once (cold: includes the process's first queries),
 10 more times (cached: same URL, same data version), then once with a new
 `since` filter (uncached in a warm process: the baseline), and stop the
-server. Medians and the ratio uncached/cached are printed.
+server. Medians and the ratio uncached/cached are printed; first, in
+process, the overview's data as one engine report per view against one
+report whose coarser views are derived (`group_rollup.coarsen`).
 
 Data: the same SQL-generated calls and outcomes as bench/report.py (default
 6 million calls in 3 million sessions over 5 features and 29 days), kept in
@@ -28,6 +30,9 @@ from pathlib import Path
 
 import httpx
 
+from costper.config import Config
+from costper.group_rollup import coarsen
+from costper.report import report
 from costper.store import Store, open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -79,6 +84,28 @@ def sessions(store: Store) -> int:
     return int(row["n"])
 
 
+def one_query_per_chart(store: Store, repeat: int) -> None:
+    """The overview's three views (per feature, overall, per feature and week) as
+    three engine reports, against one report coarsened twice (what the page does)."""
+    cfg = Config()
+    report(store, ["feature"], config=cfg)  # brings the session rollup up to date
+    apart, derived = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for keys in (["feature"], [], ["feature", "week"]):
+            report(store, keys, config=cfg)
+        apart.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        fine = report(store, ["feature", "week"], config=cfg).groups
+        coarsen(fine, ["feature"], cfg), coarsen(fine, [], cfg)
+        derived.append(time.perf_counter() - t)
+    ma, md = statistics.median(apart), statistics.median(derived)
+    print("overview data, in process:")
+    print(f"  three engine reports (one per view, baseline): median {ma * 1000:8.1f} ms")
+    print(f"  one report, coarser views derived:             median {md * 1000:8.1f} ms"
+          f"   ratio {ma / md:.1f}x")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=6_000_000)
@@ -95,6 +122,7 @@ def main() -> None:
         print(f"generated {args.calls:,} calls in {args.sessions:,} sessions in "
               f"{time.perf_counter() - t:.1f} s")  # fmt: skip
     print(f"data: {store.count('calls'):,} calls in {sessions(store):,} sessions")
+    one_query_per_chart(store, args.repeat)
     store.close()
     client = httpx.Client(timeout=900)
     for name, path in PAGES.items():
