@@ -280,6 +280,9 @@ def _json_objects(f: FocusFile, name: str, col: pa.ChunkedArray) -> None:
             raise _fail(f, i, name, "expected a JSON object", text[:200])
 
 
+_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+
+
 def _raw_json(t: pa.Table) -> pa.ChunkedArray:
     """Each row as one JSON object of its values as text, built column-wise."""
     if t.num_rows == 0:
@@ -287,9 +290,10 @@ def _raw_json(t: pa.Table) -> pa.ChunkedArray:
     parts = []
     for i, name in enumerate(t.column_names):
         s = _strings(t.column(name))
-        for old, new in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-            s = pc.replace_substring(s, old, new)
-        s = pc.replace_substring_regex(s, r"[\x00-\x1f]", r"\\ufffd")
+        if pc.any(pc.match_substring_regex(s, r'[\\"\x00-\x1f]')).as_py():
+            for old, new in _ESCAPES:
+                s = pc.replace_substring(s, old, new)
+            s = pc.replace_substring_regex(s, r"[\x00-\x1f]", r"\\ufffd")
         key = ("{" if i == 0 else ",") + json.dumps(name) + ":"
         parts.append(pc.binary_join_element_wise(key + '"', s, '"', ""))
         parts[-1] = pc.coalesce(parts[-1], pa.scalar(key + "null"))
