@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
+from costper import time_filters
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.common import ConfigOption, DbOption, FormatOption, config, store_for
@@ -18,26 +18,10 @@ from costper.report import report as build_report
 from costper.sessions import check_keys
 
 FORMATS = ("table", "json", "csv")
-_RELATIVE = re.compile(r"^(\d+)([hdw])$")
 
 
 def parse_time(text: str | None, option: str) -> datetime | None:
-    """ISO date or date-time (UTC), or a look-back such as 7d, 24h, 2w."""
-    if text is None:
-        return None
-    m = _RELATIVE.match(text.strip())
-    if m:
-        unit = {"h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-        return datetime.now(UTC).replace(tzinfo=None) - timedelta(**{unit: int(m.group(1))})
-    try:
-        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(
-            f"{option}: expected a date such as 2025-06-01, a date-time, or 7d/24h/2w, got {text!r}",
-            field=option,
-            value=text,
-        ) from None
-    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+    return None if text is None else time_filters.parse_time(text, option)
 
 
 def check_format(fmt: str) -> str:

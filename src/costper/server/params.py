@@ -10,39 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from costper.config import parse_duration
-from costper.errors import ConfigError, InputError
+from costper.errors import InputError
+from costper.time_filters import parse_time
 
 PERIODS = ("day", "week")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def parse_time(text: str, name: str, now: datetime) -> datetime:
-    """'2026-10-01', '2026-10-01T12:00:00Z' (as naive UTC) or a span back from now ('7d')."""
-    t = text.strip()
-    if re.match(r"^\d+(\.\d+)?\s*[smhdw]$", t):
-        try:
-            span = parse_duration(t, name)
-        except ConfigError as e:
-            raise InputError(str(e), field=name, value=text) from None
-        assert span is not None
-        return now - span
-    try:
-        when = datetime.fromisoformat(t.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InputError(
-            f"{name}: expected a date (2026-10-01), a time (2026-10-01T12:00:00Z) "
-            f"or a span back from now (7d), got {text!r}",
-            field=name,
-            value=text,
-        ) from None
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
-    return when
 
 
 @dataclass(frozen=True)

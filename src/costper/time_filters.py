@@ -1,0 +1,43 @@
+"""Time filters as people type them: a date, a date-time, or a span back from now.
+
+The CLI's --since/--until and the HTTP API's since/until must accept the same
+forms and refuse the same typos with the same message, so both call this.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from costper.config import parse_duration
+from costper.errors import ConfigError, InputError
+
+_SPAN = re.compile(r"^\d+(\.\d+)?\s*[smhdw]$")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def parse_time(text: str, name: str, now: datetime | None = None) -> datetime:
+    """'2026-10-01', '2026-10-01T12:00:00Z' (as naive UTC) or a span back from now ('7d')."""
+    t = text.strip()
+    if _SPAN.match(t):
+        try:
+            span = parse_duration(t, name)
+        except ConfigError as e:
+            raise InputError(str(e), field=name, value=text) from None
+        assert span is not None
+        return (now or utc_now()) - span
+    try:
+        when = datetime.fromisoformat(t.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{name}: expected a date (2026-10-01), a time (2026-10-01T12:00:00Z) "
+            f"or a span back from now (7d), got {text!r}",
+            field=name,
+            value=text,
+        ) from None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when
