@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from costper.config import Config
 from costper.errors import ConfigError
-from costper.focus import KNOWN_COLUMNS
+from costper.focus_columns import KNOWN_COLUMNS
 
 LLM_PROVIDERS = frozenset(
     {

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from costper.billing_models import canonical_model
 from costper.config import Config
-from costper.focus import DATETIME
+from costper.focus_columns import DATETIME
 from costper.sessions import session_table
 from costper.store import Store
 
