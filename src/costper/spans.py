@@ -91,20 +91,29 @@ _NOT_CALLS = frozenset(
 )
 """Serialized attributes that by themselves say a span is no call (a CHAIN, a tool...):
 such spans are passed over without decoding, kept only as possible tag carriers."""
-_TAG_COLUMNS = ("session_id", "feature", "prompt_version", "turn_id")
+_TAG_POSITIONS = tuple(
+    COLUMNS.index(c) for c in ("session_id", "feature", "prompt_version", "turn_id")
+)
 
 
 @dataclass
 class SpanRows:
-    """Calls of some export requests as column lists, plus spans rejected (index, reason)."""
+    """Calls of some export requests (one list per call, in COLUMNS order), plus spans
+    rejected (index, reason)."""
 
-    columns: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in COLUMNS})
+    records: list[list[Any]] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
     spans: int = 0
     starts: list[tuple[int, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.columns["span_id"])
+        return len(self.records)
+
+    @property
+    def columns(self) -> dict[str, list[Any]]:
+        if not self.records:
+            return {c: [] for c in COLUMNS}
+        return {c: list(v) for c, v in zip(COLUMNS, zip(*self.records, strict=True), strict=True)}
 
     def line_of(self, index: int) -> int | None:
         """The line (or record) number of the request holding span `index`."""
@@ -207,7 +216,7 @@ def paused_cycle_collection() -> Iterator[None]:
 
 
 def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
-    cols = rows.columns
+    records = rows.records
     index = rows.spans - 1
     parent_of = tree.parent_of
     sources = tree.sources
@@ -237,7 +246,7 @@ def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
                         sources[sid] = a
                     continue
                 try:
-                    _append(cols, span, a, op, service)
+                    records.append(_record(span, a, op, service))
                 except BadSpan as e:
                     rows.rejected.append((index, f"span {sid.hex() or '?'}: {e}"))
                     continue
@@ -258,14 +267,15 @@ def _text(found: tuple[str, Any] | None) -> str | None:
     return None if found is None else str(found[1])
 
 
-def _append(
-    cols: dict[str, list[Any]], span: Any, a: dict[str, Any], op: str, service: str
-) -> None:
+_ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
+
+
+def _record(span: Any, a: dict[str, Any], op: str, service: str) -> list[Any]:
     tid = span.trace_id
     sid = span.span_id
-    if len(tid) != 16 or not any(tid):
+    if len(tid) != 16 or tid == _ZERO_TRACE:
         raise BadSpan(f"trace_id: expected 16 non-zero bytes, got {tid.hex()!r}")
-    if len(sid) != 8 or not any(sid):
+    if len(sid) != 8 or sid == _ZERO_SPAN:
         raise BadSpan(f"span_id: expected 8 non-zero bytes, got {sid.hex()!r}")
     start = span.start_time_unix_nano
     if start == 0:
@@ -276,31 +286,31 @@ def _append(
     cost = reported_cost(a, p)
     code = span.status.code
     failed, err = failure(a, code, _exception_type(span) if code == STATUS_ERROR else None)
-    session = _text(p[SESSION])
-    request_id = _text(p[REQUEST])
-    cols["trace_id"].append(tid.hex())
-    cols["span_id"].append(sid.hex())
-    cols["parent_span_id"].append(span.parent_span_id.hex() or None)
-    cols["session_id"].append(session)
-    cols["turn_id"].append(request_id)
-    cols["response_id"].append(_text(p[RESPONSE]))
-    cols["feature"].append(_text(p[FEATURE]))
     provider = p[PROVIDER]
-    cols["provider"].append(None if provider is None else normalise_provider(provider[1]))
-    cols["model"].append(_text(p[MODEL]))
-    cols["prompt_version"].append(_text(p[PROMPT]))
-    cols["operation"].append(op)
-    cols["service_name"].append(service)
-    cols["start_time"].append(start // 1000)
-    cols["duration_ms"].append((end - start) / 1e6 if end >= start else None)
-    cols["input_tokens"].append(inp)
-    cols["output_tokens"].append(out)
-    cols["cache_read_tokens"].append(cr)
-    cols["cache_write_tokens"].append(cw)
-    cols["reasoning_tokens"].append(rs)
-    cols["failed"].append(failed)
-    cols["error_type"].append(err)
-    cols["reported_cost"].append(cost)
+    return [
+        tid.hex(),
+        sid.hex(),
+        span.parent_span_id.hex() or None,
+        _text(p[SESSION]),
+        _text(p[REQUEST]),
+        _text(p[RESPONSE]),
+        _text(p[FEATURE]),
+        None if provider is None else normalise_provider(provider[1]),
+        _text(p[MODEL]),
+        _text(p[PROMPT]),
+        op,
+        service,
+        start // 1000,
+        (end - start) / 1e6 if end >= start else None,
+        inp,
+        out,
+        cr,
+        cw,
+        rs,
+        failed,
+        err,
+        cost,
+    ]
 
 
 _NO_TAGS: tuple[Any, Any, Any, Any] = (None, None, None, None)
@@ -340,19 +350,18 @@ class _Tree:
 
     def resolve(self, rows: SpanRows) -> None:
         """Drop calls that wrap another call; fill missing tags from the nearest tagged ancestor."""
-        cols = rows.columns
+        records = rows.records
         is_call = set(self.calls)
         wrappers: set[bytes] = set()
-        tag_cols = [cols[c] for c in _TAG_COLUMNS]
-        for i, sid in enumerate(self.calls):
+        for record, sid in zip(records, self.calls, strict=True):
             wrapper, tags = self.above(self.parent_of.get(sid), is_call)
             if wrapper is not None:
                 wrappers.add(wrapper)
             if tags is not _NO_TAGS:
-                for col, value in zip(tag_cols, tags, strict=True):
-                    if value is not None and col[i] is None:
-                        col[i] = str(value)
+                for position, value in zip(_TAG_POSITIONS, tags, strict=True):
+                    if value is not None and record[position] is None:
+                        record[position] = str(value)
         if wrappers:
-            keep = [sid not in wrappers for sid in self.calls]
-            for c in COLUMNS:
-                cols[c] = [v for v, k in zip(cols[c], keep, strict=True) if k]
+            rows.records = [
+                r for r, sid in zip(records, self.calls, strict=True) if sid not in wrappers
+            ]
