@@ -9,7 +9,7 @@ calls below it when the ancestor arrives in the same group of requests.
 
 This loop is the ingest hot path. It reads lean requests (`otlp_wire`), tests
 each attribute by its serialized key prefix, decodes only known attributes
-and appends to column lists; the field logic is in `span_attributes`.
+and keeps one list per call; the field logic is in `span_attributes`.
 """
 
 from __future__ import annotations
