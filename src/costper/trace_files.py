@@ -4,9 +4,9 @@ Files are read as the Collector's file exporter writes them (JSON one request
 per line, protobuf as 4-byte big-endian length-prefixed messages) or as one
 request per file, gzip of either, `-` for stdin. Requests are mapped as they
 are read and stored in batches, so Python holds one batch of calls, not the
-file. (DuckDB keeps the file's uncommitted rows until the commit: about 1.5 KB
-per call in the benchmark, the price of a file being all or nothing.) A file is one transaction: a corrupt line rejects the file with its
-line number and writes nothing.
+file. A file is one transaction: a corrupt line rejects the file with its
+line number and writes nothing. (So DuckDB keeps the file's uncommitted rows
+until the commit: about 1.5 KB per call in the benchmark.)
 """
 
 from __future__ import annotations
