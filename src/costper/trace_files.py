@@ -6,7 +6,7 @@ request per file, gzip of either, `-` for stdin. Requests are mapped as they
 are read and stored in batches, so Python holds one batch of calls, not the
 file. A file is one transaction: a corrupt line rejects the file with its
 line number and writes nothing. (So DuckDB keeps the file's uncommitted rows
-until the commit: about 1.5 KB per call in the benchmark.)
+until the commit: about 2 KB per call in the benchmark.)
 """
 
 from __future__ import annotations
