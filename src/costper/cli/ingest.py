@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from costper import costjoin
 from costper.cli.app import ingest_app
 from costper.cli.common import ConfigOption, DbOption, config, store_for
 from costper.errors import CostperError
@@ -72,6 +73,9 @@ def traces(paths: Paths, db: DbOption = None, config_file: ConfigOption = None) 
             total.new += s.new
             total.unpriced += s.unpriced
             total.unpriced_models |= s.unpriced_models
+        if total.new and store.count("billing"):
+            joined = costjoin.apply(store)
+            print(f"bill re-joined: {joined.billed_calls:,} call(s) now priced from the stored FOCUS lines")
     print(
         f"{total.files} file(s): {total.spans} spans read, {total.calls} calls "
         f"({total.new} new, {total.duplicates} already stored), {refused} file(s) rejected, "
