@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
 
 from costper.calculator import flag, shown_money, to_decimal
 from costper.errors import InputError
@@ -235,7 +236,7 @@ def _m(x: Decimal | None) -> float | None:
     return None if x is None else float(shown_money(x))
 
 
-def comparison_json(c: Comparison) -> dict[str, object]:
+def comparison_json(c: Comparison) -> dict[str, Any]:
     d = c.deployment
     return {
         "parameters": {
@@ -274,7 +275,7 @@ def comparison_json(c: Comparison) -> dict[str, object]:
     }
 
 
-def breakeven_json(params: Mapping[str, object]) -> dict[str, object]:
+def breakeven_json(params: Mapping[str, object]) -> dict[str, Any]:
     """Break-even for the JSON API and the dashboard: parameter names as in `PARAMETERS`,
     plus `requests` (a list of volumes, added to the article's 100k, 1M and 10M)."""
     if not isinstance(params, Mapping):

@@ -231,7 +231,7 @@ def _arm_chunk(
             "output_tokens": pa.array(out_tok),
             "cache_read_tokens": pa.array(np.zeros(len(c_sess), dtype=np.int64)),
             "failed": pa.array(failed),
-            "error_type": pa.array(np.where(failed, "invalid_json", None).tolist()),
+            "error_type": pa.array(["invalid_json" if f else None for f in failed.tolist()]),
             "estimated_cost": pa.array(cost),
             "estimate_source": pa.array(["catalog"] * len(c_sess)),
             "cost": pa.array(cost),

@@ -20,6 +20,9 @@ import pyarrow.parquet as pq
 from costper.errors import InputError
 from costper.focus_columns import NULLS
 
+# What the CSV openers return: a gzip stream, or a plain file opened "rb".
+_Binary = gzip.GzipFile | io.BufferedReader
+
 
 def read_table(path: str) -> tuple[pa.Table, bool]:
     """The file's rows, and whether it was a CSV."""
@@ -34,8 +37,8 @@ def read_table(path: str) -> tuple[pa.Table, bool]:
 
 
 def _read_csv(path: str, *, gzipped: bool) -> pa.Table:
-    opener: Callable[[], io.BufferedIOBase] = (
-        (lambda: gzip.open(path, "rb")) if gzipped else (lambda: open(path, "rb"))  # type: ignore[arg-type,return-value]
+    opener: Callable[[], _Binary] = (
+        (lambda: gzip.open(path, "rb")) if gzipped else (lambda: open(path, "rb"))
     )
     try:
         with opener() as fh:
@@ -91,7 +94,7 @@ def _read_csv(path: str, *, gzipped: bool) -> pa.Table:
     return table
 
 
-def _line_with_fields(opener: Callable[[], io.BufferedIOBase], count: int) -> int | None:
+def _line_with_fields(opener: Callable[[], _Binary], count: int) -> int | None:
     """Where Arrow found a row of the wrong width (it does not say, reading a stream)."""
     with opener() as fh:
         text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace", newline="")

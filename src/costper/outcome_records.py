@@ -17,10 +17,10 @@ import hashlib
 import io
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import pyarrow as pa
 
@@ -151,7 +151,7 @@ def outcome_rows(
             rows.append(_row(record, now))
         except ValueError as e:
             raise _error(source, i, line, str(e)) from None
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in OUTCOMES]
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in OUTCOMES]
     return pa.Table.from_arrays(
         [pa.array(c, f.type) for c, f in zip(columns, OUTCOMES, strict=True)], schema=OUTCOMES
     )
@@ -164,16 +164,18 @@ def _error(source: str, index: int, line: int | None, message: str) -> InputErro
     return InputError(f"{source}: record {index + 1}: {message}", field=field)
 
 
-def _open(path: str) -> tuple[IO[bytes], Callable[[], None]]:
+def _open(path: str) -> tuple[io.BufferedReader, Callable[[], None]]:
     if path == "-":
-        return io.BufferedReader(sys.stdin.buffer), lambda: None  # type: ignore[arg-type]
+        # Typed BinaryIO, but a buffered stream at run time (BufferedReader, or BytesIO).
+        stdin = cast(io.BufferedIOBase, sys.stdin.buffer)
+        return io.BufferedReader(stdin), lambda: None
     try:
-        raw: IO[bytes] = open(path, "rb")  # noqa: SIM115
+        raw = open(path, "rb")  # noqa: SIM115
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", file=path) from None
-    buffered = io.BufferedReader(raw)  # type: ignore[arg-type]
+    buffered: io.BufferedReader = io.BufferedReader(raw)
     if buffered.peek(2)[:2] == b"\x1f\x8b":
-        return io.BufferedReader(gzip.GzipFile(fileobj=buffered)), raw.close  # type: ignore[arg-type]
+        return io.BufferedReader(gzip.GzipFile(fileobj=buffered)), raw.close
     return buffered, raw.close
 
 
@@ -254,7 +256,8 @@ def _json_records(text: IO[str], name: str) -> Iterator[tuple[int, Any]]:
                 for record in doc if isinstance(doc, list) else [doc]:
                     yield number, record
                 return
-            raise InputError(f"not valid JSON: {e.msg}", file=name, line=number) from None
+            msg = e.msg if isinstance(e, json.JSONDecodeError) else e
+            raise InputError(f"not valid JSON: {msg}", file=name, line=number) from None
         first = False
         if isinstance(doc, list):
             for record in doc:

@@ -77,11 +77,11 @@ def _keys(
 
 
 def _self_hosted(config: Config) -> list[str]:
-    out = []
+    out: list[str] = []
     for res in config.infra:
         provider, model = split_ref(res.model)
-        if provider == costjoin.SELF and canonical_model(model):
-            out.append(canonical_model(model))  # type: ignore[arg-type]
+        if provider == costjoin.SELF and (name := canonical_model(model)):
+            out.append(name)
     return out
 
 
@@ -147,7 +147,7 @@ def reconcile(
     )
     out = []
     for r in store.to_arrow(rows).to_pylist():
-        row = {"key": {k: _plain(r[k]) for k in keys}}
+        row: dict[str, Any] = {"key": {k: _plain(r[k]) for k in keys}}
         row.update({k: r[k] for k in METRICS})
         row["ratio"] = _ratio(r["effective"], r["estimated"])
         out.append(row)

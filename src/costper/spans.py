@@ -335,7 +335,7 @@ class _Tree:
     def above(self, sid: bytes | None, is_call: set[bytes]) -> tuple[bytes | None, Any]:
         """(nearest call at or above `sid`, tags merged nearest first), memoised per span."""
         memo = self._above
-        chain = []
+        chain: list[bytes] = []
         while sid is not None and sid not in memo and len(chain) < 64:
             chain.append(sid)
             sid = self.parent_of.get(sid)

@@ -77,7 +77,7 @@ class _Counting(io.RawIOBase):
         return n or 0
 
 
-def _open(path: str) -> tuple[IO[bytes], _Counting, int | None, Callable[[], None]]:
+def _open(path: str) -> tuple[io.BufferedReader, _Counting, int | None, Callable[[], None]]:
     if path == "-":
         raw: IO[bytes] = sys.stdin.buffer
         total = None
@@ -90,9 +90,9 @@ def _open(path: str) -> tuple[IO[bytes], _Counting, int | None, Callable[[], Non
         total = Path(path).stat().st_size
         close = raw.close
     counting = _Counting(raw)
-    stream: IO[bytes] = io.BufferedReader(counting, 1 << 20)
+    stream: io.BufferedReader = io.BufferedReader(counting, 1 << 20)
     if stream.peek(2)[:2] == _GZIP_MAGIC:
-        stream = io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 20)  # type: ignore[arg-type]
+        stream = io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 20)
     return stream, counting, total, close
 
 
@@ -123,7 +123,7 @@ def read_requests(path: str, progress: Progress | None = None) -> Iterator[tuple
         close()
 
 
-def _json_records(stream: IO[bytes], name: str) -> Iterator[tuple[int, Any]]:
+def _json_records(stream: io.BufferedReader, name: str) -> Iterator[tuple[int, Any]]:
     lines = iter(stream)
     number = 0
     first = True
@@ -137,6 +137,8 @@ def _json_records(stream: IO[bytes], name: str) -> Iterator[tuple[int, Any]]:
             if first:
                 yield from _whole_json(line + b"".join(lines), number, name)
                 return
+            if not isinstance(e, json.JSONDecodeError):
+                raise InputError(f"not valid JSON: {e}", file=name, line=number) from None
             raise InputError(
                 f"not valid JSON: {e.msg} (column {e.colno})", file=name, line=number
             ) from None
@@ -164,7 +166,7 @@ def _request(doc: Any, name: str, line: int) -> ExportTraceServiceRequest:
         raise InputError(str(e), file=name, line=line, field=e.field, value=e.value) from None
 
 
-def _proto_records(stream: IO[bytes], name: str) -> Iterator[tuple[int, Any]]:
+def _proto_records(stream: io.BufferedReader, name: str) -> Iterator[tuple[int, Any]]:
     """Lean requests: one per file, or the Collector's 4-byte length-prefixed sequence."""
     first_byte = stream.peek(1)[:1]
     if first_byte != b"\x00":

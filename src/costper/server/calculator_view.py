@@ -130,7 +130,7 @@ def deployment(params: Mapping[str, str], config: Config) -> dict[str, Any]:
         return ctx
     rows = be["rows"]
     ctx["be"] = be
-    ctx["be_values"] = {k: shown(v) for k, v in be["parameters"].items()}  # type: ignore[union-attr]
+    ctx["be_values"] = {k: shown(v) for k, v in be["parameters"].items()}
     labels = [f"{r['requests']:,} requests" for r in rows]
     ctx["be_chart"] = row_panels(
         labels,

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 Formatter = Callable[[Any], str]
 
@@ -61,7 +61,8 @@ class Point:
     high: float | None = None
 
 
-def usable(v: Any) -> bool:
+def usable(v: Any) -> TypeGuard[float]:
+    """A finite real number (bools excluded); narrows `float | None` to `float` for mypy."""
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
