@@ -199,7 +199,9 @@ class Store:
                     dedupe = f" QUALIFY row_number() OVER (PARTITION BY {keys}) = 1"
                 try:
                     before = self._count_raw(name)
-                    self._con.execute(f'INSERT OR IGNORE INTO "{name}" SELECT * FROM "{view}"{dedupe}')
+                    self._con.execute(
+                        f'INSERT OR IGNORE INTO "{name}" SELECT * FROM "{view}"{dedupe}'
+                    )
                     counts[name] = self._count_raw(name) - before
                 finally:
                     self._con.unregister(view)

@@ -75,7 +75,9 @@ def traces(paths: Paths, db: DbOption = None, config_file: ConfigOption = None) 
             total.unpriced_models |= s.unpriced_models
         if total.new and store.count("billing"):
             joined = costjoin.apply(store)
-            print(f"bill re-joined: {joined.billed_calls:,} call(s) now priced from the stored FOCUS lines")
+            print(
+                f"bill re-joined: {joined.billed_calls:,} call(s) now priced from the stored FOCUS lines"
+            )
     print(
         f"{total.files} file(s): {total.spans} spans read, {total.calls} calls "
         f"({total.new} new, {total.duplicates} already stored), {refused} file(s) rejected, "
