@@ -118,7 +118,6 @@ def call_rollup(calls: ir.Table, fast: bool = False) -> ir.Table:
         prompt_version=_first(c.prompt_version, c.start_time, fast),
         first_call=c.start_time.min(),
         last_call=c.start_time.max(),
-        turns=c.turn_id.nunique(),
         calls=c.count(),
         failed_calls=c.count(where=c.failed),
         input_tokens=_int_sum(c.input_tokens, fast),
@@ -132,6 +131,11 @@ def call_rollup(calls: ir.Table, fast: bool = False) -> ir.Table:
     for src in COST_SOURCES:
         aggs[f"src_{src}"] = c.count(where=c.cost_source == src)
     s = c.group_by("session_id").aggregate(**aggs)
+    # A distinct count among a dozen other aggregates makes DuckDB's grouped
+    # aggregation several times slower (8 s against 2 s on 10M calls); on its
+    # own it costs 1.5 s.
+    turns = c.group_by("session_id").aggregate(turns=c.turn_id.nunique())
+    s = s.join(turns, "session_id")
     per_model = c.group_by(["session_id", "provider", "model"]).aggregate(
         m_cost=cost.sum(), m_first=c.start_time.min()
     )
