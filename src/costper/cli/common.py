@@ -21,6 +21,14 @@ ConfigOption = Annotated[
     str | None,
     typer.Option("--config", help="Config file (TOML); default ./costper.toml if present."),
 ]
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", help="Sessions starting at or after (date, date-time, 7d)."),
+]
+UntilOption = Annotated[
+    str | None, typer.Option("--until", help="Sessions starting before (date, date-time).")
+]
+FeatureOption = Annotated[str | None, typer.Option("--feature", help="Only this feature.")]
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="Output format: table, json or csv.")
 ]

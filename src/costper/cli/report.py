@@ -10,7 +10,16 @@ import typer
 from costper import time_filters
 from costper.cli import render
 from costper.cli.app import app
-from costper.cli.common import ConfigOption, DbOption, FormatOption, config, store_for
+from costper.cli.common import (
+    ConfigOption,
+    DbOption,
+    FeatureOption,
+    FormatOption,
+    SinceOption,
+    UntilOption,
+    config,
+    store_for,
+)
 from costper.compare import compare as compare_variants
 from costper.errors import InputError
 from costper.report import Report
@@ -124,13 +133,9 @@ def report_cmd(
             "prompt_version, day, week, month, turns.",
         ),
     ] = "feature",
-    since: Annotated[
-        str | None, typer.Option(help="Sessions starting at or after (date, date-time, 7d).")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Sessions starting before (date, date-time).")
-    ] = None,
-    feature: Annotated[str | None, typer.Option(help="Only this feature.")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    feature: FeatureOption = None,
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
@@ -151,9 +156,9 @@ def compare_cmd(
         str, typer.Option("--by", help="The key whose values are the variants (e.g. model).")
     ],
     baseline: Annotated[str, typer.Option(help="The variant to compare against.")],
-    feature: Annotated[str | None, typer.Option(help="Only this feature.")] = None,
-    since: Annotated[str | None, typer.Option()] = None,
-    until: Annotated[str | None, typer.Option()] = None,
+    feature: FeatureOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,

@@ -7,7 +7,15 @@ from typing import Annotated
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.calc import flatten, opt
-from costper.cli.common import ConfigOption, DbOption, FormatOption, config, store_for
+from costper.cli.common import (
+    ConfigOption,
+    DbOption,
+    FormatOption,
+    SinceOption,
+    UntilOption,
+    config,
+    store_for,
+)
 from costper.cli.report import check_format, parse_time
 from costper.errors import InputError
 from costper.whatif import UNSURE, Recommendation, WhatIf, recommend, what_if
@@ -30,12 +38,8 @@ def whatif_cmd(
         str | None,
         opt("The incumbent model (default: the one with most sessions).", "--baseline"),
     ] = None,
-    since: Annotated[
-        str | None, opt("Sessions starting at or after (date, date-time, 7d).", "--since")
-    ] = None,
-    until: Annotated[
-        str | None, opt("Sessions starting before (date, date-time).", "--until")
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
