@@ -26,6 +26,7 @@ from costper import costjoin
 from costper.billing_models import canonical_model, split_ref
 from costper.config import Config
 from costper.errors import InputError
+from costper.sessions import check_keys
 from costper.store import Store
 
 KEYS = ("provider", "model", "day", "week", "month")
@@ -49,15 +50,7 @@ class Reconciliation:
 
 
 def check_by(by: Iterable[str]) -> tuple[str, ...]:
-    out: list[str] = []
-    for k in by:
-        k = k.strip()
-        if k not in KEYS:
-            raise InputError(
-                f"--by: unknown key {k!r} (known: {', '.join(KEYS)})", field="by", value=k
-            )
-        if k not in out:
-            out.append(k)
+    out = check_keys(by, KEYS, unknown="--by: unknown key")
     if not out:
         raise InputError("--by: at least one key is needed", field="by", value="")
     return tuple(out)

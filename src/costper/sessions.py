@@ -11,7 +11,7 @@ on whichever engine holds the data.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -52,15 +52,18 @@ def _is_duckdb(source: Any) -> bool:
     return getattr(backend, "name", "") == "duckdb"
 
 
-def check_keys(keys: Iterable[str]) -> list[str]:
-    """Validate group keys against the known list: they are never pasted into a query."""
-    out = []
+def check_keys(
+    keys: Iterable[str], known: Sequence[str] = GROUP_KEYS, *, unknown: str = "unknown group key"
+) -> list[str]:
+    """Validate group keys against a known list: they are never pasted into a query.
+
+    Duplicates are dropped, order is kept; `unknown` starts the error message.
+    """
+    out: list[str] = []
     for k in keys:
         k = k.strip()
-        if k not in GROUP_KEYS:
-            raise InputError(
-                f"unknown group key {k!r} (known: {', '.join(GROUP_KEYS)})", field="by", value=k
-            )
+        if k not in known:
+            raise InputError(f"{unknown} {k!r} (known: {', '.join(known)})", field="by", value=k)
         if k not in out:
             out.append(k)
     return out
