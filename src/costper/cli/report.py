@@ -33,6 +33,11 @@ def parse_time(text: str | None, option: str) -> datetime | None:
     return None if text is None else time_filters.parse_time(text, option)
 
 
+def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """The --since/--until pair every reporting command takes."""
+    return parse_time(since, "--since"), parse_time(until, "--until")
+
+
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise InputError(
@@ -144,7 +149,7 @@ def report_cmd(
     check_format(fmt)
     cfg = config(db, config_file)
     keys = check_keys([k for k in by.split(",") if k.strip()])
-    s, u = parse_time(since, "--since"), parse_time(until, "--until")
+    s, u = time_range(since, until)
     with store_for(cfg, must_exist=True) as store:
         rep = build_report(store, keys, since=s, until=u, feature=feature, config=cfg)
     emit(rep, fmt)
@@ -167,7 +172,7 @@ def compare_cmd(
     check_format(fmt)
     cfg = config(db, config_file)
     check_keys([by])
-    s, u = parse_time(since, "--since"), parse_time(until, "--until")
+    s, u = time_range(since, until)
     with store_for(cfg, must_exist=True) as store:
         cmp = compare_variants(store, by, baseline, feature=feature, since=s, until=u, config=cfg)
     if fmt == "json":

@@ -16,7 +16,7 @@ from costper.cli.common import (
     config,
     store_for,
 )
-from costper.cli.report import check_format, parse_time
+from costper.cli.report import check_format, time_range
 from costper.errors import InputError
 from costper.whatif import UNSURE, Recommendation, WhatIf, recommend, what_if
 
@@ -47,7 +47,7 @@ def whatif_cmd(
     """Cost per success with another model, and the cheapest model per feature."""
     check_format(fmt)
     cfg = config(db, config_file)
-    s, u = parse_time(since, "--since"), parse_time(until, "--until")
+    s, u = time_range(since, until)
     if feature is None and (model or baseline):
         raise InputError("--model/--baseline need --feature", field="--feature")
     with store_for(cfg, read_only=True) as store:
