@@ -254,37 +254,30 @@ class Store:
         Calls not named go back to their estimate, so a re-run of the billing
         join never leaves a stale bill behind. One transaction.
         """
-        needed = {"trace_id", "span_id", "cost", "cost_source", "infra_cost"}
-        missing = needed - set(costs.column_names)
+        needed = ["cost", "cost_source", "infra_cost", "span_id", "trace_id"]
+        missing = set(needed) - set(costs.column_names)
         if missing:
             raise StoreError(f"update_calls: missing columns {sorted(missing)}")
-        with self._lock, self.transaction():
-            self._con.execute(
-                "UPDATE calls SET cost = estimated_cost, cost_source = estimate_source, infra_cost = 0 "
-                "WHERE cost_source = 'billed' OR infra_cost <> 0"
-            )
-            self._con.execute("DELETE FROM meta WHERE key = 'rollup_seq'")
-            self._con.register("_costs", costs.select(sorted(needed)))
+        with self._lock:
+            self._con.register("_costs_in", costs.select(needed))
             try:
-                self._con.execute(
-                    "UPDATE calls SET cost = c.cost, cost_source = c.cost_source, infra_cost = c.infra_cost "
-                    "FROM _costs c WHERE calls.trace_id = c.trace_id AND calls.span_id = c.span_id"
-                )
+                return self._replace_costs("SELECT * FROM _costs_in")
             finally:
-                self._con.unregister("_costs")
-            return len(costs)
+                self._con.unregister("_costs_in")
 
     def update_calls_from(self, expr: ibis.Table) -> int:
         """`update_calls` from an Ibis expression run inside the store, so millions of
-        allocated costs never travel through Python. Same reset, same transaction."""
-        query = str(self.ibis.compile(expr))
+        allocated costs never travel through Python."""
+        return self._replace_costs(str(self.ibis.compile(expr)))
+
+    def _replace_costs(self, costs_query: str) -> int:
         with self._lock, self.transaction():
             self._con.execute(
                 "UPDATE calls SET cost = estimated_cost, cost_source = estimate_source, infra_cost = 0 "
                 "WHERE cost_source = 'billed' OR infra_cost <> 0"
             )
             self._con.execute("DELETE FROM meta WHERE key = 'rollup_seq'")
-            self._con.execute(f"CREATE OR REPLACE TEMP TABLE _costs AS {query}")
+            self._con.execute(f"CREATE OR REPLACE TEMP TABLE _costs AS {costs_query}")
             try:
                 row = self._con.execute("SELECT count(*) FROM _costs").fetchone()
                 self._con.execute(
