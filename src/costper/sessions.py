@@ -70,8 +70,7 @@ def check_keys(
 
 
 def _tables(source: Any) -> tuple[ir.Table, ir.Table]:
-    if hasattr(source, "table") and hasattr(source, "ibis"):
-        return source.table("calls"), source.table("outcomes")
+    """A Store and an Ibis backend both answer `table(name)`."""
     return source.table("calls"), source.table("outcomes")
 
 
