@@ -36,9 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from costper import costjoin
-from costper.billing_models import CANON_PATTERNS
-from costper.store import open_store
+from costper.billing import _join as costjoin
+from costper.billing._models import CANON_PATTERNS
+from costper.store._store import open_store
 
 MODELS = [
     ("openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"),

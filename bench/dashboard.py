@@ -31,9 +31,9 @@ from pathlib import Path
 import httpx
 
 from costper.config import Config
-from costper.group_rollup import coarsen
-from costper.report import report
-from costper.store import Store, open_store
+from costper.engine._report import report
+from costper.engine._rollup import coarsen
+from costper.store._store import Store, open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import GENERATE_CALLS, GENERATE_OUTCOMES  # noqa: E402

@@ -28,8 +28,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from costper.config import Config, Price
 from costper.server.group_commit import GroupCommit
-from costper.store import Store, open_store
-from costper.traces import calls_from_request
+from costper.store._store import Store, open_store
+from costper.telemetry._traces import calls_from_request
 
 SPANS = 100
 T0 = 1_790_000_000_000_000_000

@@ -52,9 +52,9 @@ def child_file(path: str, db: str) -> None:
     """In a child pinned to one CPU: ingest the file, print the figures as JSON."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     from costper.config import Config
-    from costper.pricing import catalog_prices
-    from costper.store import open_store
-    from costper.trace_files import ingest_trace_files
+    from costper.pricing._prices import catalog_prices
+    from costper.store._store import open_store
+    from costper.telemetry._trace_files import ingest_trace_files
 
     with open_store(db) as store:
         store.sql("SET threads = 1")
@@ -187,7 +187,7 @@ def bench_http(bodies: list[bytes], work: Path, run: int, cpu: int) -> dict[str,
         elapsed = post_all(url + "/v1/traces", bodies)
     finally:
         stop(proc)
-    from costper.store import open_store
+    from costper.store._store import open_store
 
     with open_store(db, read_only=True) as store:
         stored = store.count("calls")

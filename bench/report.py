@@ -27,8 +27,8 @@ from datetime import datetime
 from pathlib import Path
 
 from costper.config import Config
-from costper.report import report
-from costper.store import open_store
+from costper.engine._report import report
+from costper.store._store import open_store
 
 NOW = datetime(2026, 1, 31)
 

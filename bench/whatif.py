@@ -22,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 
 from costper.config import Config, Price
-from costper.store import open_store
-from costper.whatif import recommend, what_if
+from costper.planning._whatif import recommend, what_if
+from costper.store._store import open_store
 
 NOW = datetime(2026, 1, 31)
 TARGET = "acme/bench-model"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from costper.config import Config
-from costper.store import Store, open_store
+from costper.store._store import Store, open_store
 
 # Subprocess tests run `costper` by name: make it the one of this interpreter,
 # even when the virtualenv is not activated (`.venv/bin/python -m pytest`).

@@ -18,9 +18,9 @@ import pytest
 import uvicorn
 
 from costper.config import Config
-from costper.schema import CALLS, OUTCOMES
 from costper.server.app import create_app
-from costper.store import Store
+from costper.store._schema import CALLS, OUTCOMES
+from costper.store._store import Store
 
 
 class LiveServer:

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from live_app import DAY1, XSS, LiveServer, calls, known_answer_data, outcomes, same
 
+from costper._demo import generate
 from costper.config import Config
-from costper.demo import generate
 from costper.server.formatting import money
-from costper.store import Store, open_store
+from costper.store._store import Store, open_store
 
 
 @pytest.fixture

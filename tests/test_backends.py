@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from costper.demo import generate
-from costper.report import report
-from costper.store import Store
+from costper._demo import generate
+from costper.engine._report import report
+from costper.store._store import Store
 
 pyspark = pytest.importorskip("pyspark", reason="ibis-framework[pyspark] is in the test extra")
 if shutil.which("java") is None:

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costper.breakeven import (
+from costper.errors import InputError
+from costper.planning._breakeven import (
     Deployment,
     breakeven_compute,
     breakeven_json,
@@ -21,8 +22,7 @@ from costper.breakeven import (
     gpus_needed,
     row,
 )
-from costper.errors import InputError
-from costper.plot import write_plot
+from costper.planning._plot import write_plot
 
 
 def test_the_articles_rows() -> None:

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costper.calculator import (
+from costper.config import Config, Costs, Price
+from costper.errors import InputError
+from costper.planning._calculator import (
     EXAMPLES,
     Scenario,
     build_scenario,
@@ -18,9 +20,13 @@ from costper.calculator import (
     shown_money,
     verdict,
 )
-from costper.config import Config, Costs, Price
-from costper.errors import InputError
-from costper.scenarios import calc_json, defaults_from, examples_json, load_scenario_file, resolve
+from costper.planning._scenarios import (
+    calc_json,
+    defaults_from,
+    examples_json,
+    load_scenario_file,
+    resolve,
+)
 
 
 def test_scenario_a_mini_model() -> None:

@@ -9,19 +9,19 @@ import billing_truth as bt
 import pyarrow as pa
 import pytest
 
-from costper import costjoin
-from costper.billing_ingest import ingest_billing
-from costper.billing_models import (
+from costper.billing import _join as costjoin
+from costper.billing._focus import read_focus
+from costper.billing._ingest import ingest_billing
+from costper.billing._models import (
     ModelNames,
     canonical_model,
     identify,
     normalize_provider,
 )
 from costper.config import BillingRule, Config
+from costper.engine._report import report
 from costper.errors import ConfigError, InputError
-from costper.focus import read_focus
-from costper.report import report
-from costper.store import Store
+from costper.store._store import Store
 
 
 @pytest.fixture

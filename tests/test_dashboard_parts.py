@@ -10,16 +10,16 @@ from datetime import datetime
 import pytest
 from live_app import XSS, known_answer_data, same
 
+from costper._demo import generate
 from costper.config import Config
-from costper.demo import generate
-from costper.group_rollup import coarsen
-from costper.report import report
+from costper.engine._report import report
+from costper.engine._rollup import coarsen
 from costper.server.charts import Panel, Point, nice_ticks, row_panels
 from costper.server.formatting import count, money, percent
 from costper.server.params import parse_filters, parse_time
 from costper.server.rendering import ENV, code_spans
 from costper.server.result_cache import ResultCache
-from costper.store import Store
+from costper.store._store import Store
 
 
 def test_coarser_groups_are_sums_of_finer_ones(store: Store, cfg: Config) -> None:

@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from serve_process import COSTPER, ServeProcess
 
 from costper import sdk
-from costper.store import open_store
+from costper.store._store import open_store
 
 KEY = "e2e-secret-key"
 PROMPT = "E2E-PROMPT-5e1d please refund order 1234"

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from costper.compare import compare
 from costper.config import Config, Costs
+from costper.engine._compare import compare
+from costper.engine._report import report
+from costper.engine._sessions import session_table
 from costper.errors import InputError
-from costper.report import report
-from costper.sessions import session_table
-from costper.store import Store
+from costper.store._store import Store
 
 NOW = datetime(2025, 6, 10, 12, 0)
 T0 = NOW - timedelta(days=3)

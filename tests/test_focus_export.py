@@ -9,13 +9,13 @@ from pathlib import Path
 import billing_truth as bt
 import pytest
 
-from costper.billing_ingest import ingest_billing
+from costper.billing._columns import MANDATORY
+from costper.billing._export import export_focus, focus_table
+from costper.billing._focus import read_focus
+from costper.billing._ingest import ingest_billing
 from costper.cli import main
 from costper.config import Config
-from costper.focus import read_focus
-from costper.focus_columns import MANDATORY
-from costper.focus_export import export_focus, focus_table
-from costper.store import Store, open_store
+from costper.store._store import Store, open_store
 
 
 @pytest.fixture

@@ -16,13 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import FOCUS_SAMPLE
 
-from costper.billing_ingest import ingest_billing
+from costper.billing._columns import detect_version
+from costper.billing._focus import read_focus
+from costper.billing._ingest import ingest_billing
 from costper.cli import main
 from costper.config import Config
 from costper.errors import InputError
-from costper.focus import read_focus
-from costper.focus_columns import detect_version
-from costper.store import Store
+from costper.store._store import Store
 
 
 def _sample_totals_by_hand() -> dict[tuple[str, str], tuple[int, float, float, float]]:

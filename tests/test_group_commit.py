@@ -11,7 +11,7 @@ import pytest
 
 from costper.errors import InputError
 from costper.server.group_commit import GroupCommit
-from costper.store import Store
+from costper.store._store import Store
 
 
 def calls(trace: int, n: int = 50, *, session: str | None = "s") -> pa.Table:

@@ -11,7 +11,7 @@ from opentelemetry.trace import Tracer
 from otlp_payloads import genai_chat, record, write_jsonl
 
 from costper.cli import main
-from costper.store import open_store
+from costper.store._store import open_store
 
 DAY = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 

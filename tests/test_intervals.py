@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costper.intervals import (
+from costper.engine._intervals import (
     CHEAPER,
     DEARER,
     NO_DIFFERENCE,

@@ -22,7 +22,7 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from serve_process import ServeProcess
 from server_payloads import PRICES_TOML
 
-from costper.store import open_store
+from costper.store._store import open_store
 
 THREADS, REQUESTS, SPANS = 16, 50, 100
 RESOURCE = Resource.create({"service.name": "load-test"})

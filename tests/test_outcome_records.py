@@ -11,8 +11,8 @@ import pytest
 
 from costper.cli import main
 from costper.errors import InputError
-from costper.outcome_records import ingest_outcome_files, outcome_rows
-from costper.store import Store
+from costper.store._store import Store
+from costper.telemetry._outcome_records import ingest_outcome_files, outcome_rows
 
 CSV = """session_id,at,success,escalated,reviewed,signal,source
 s1,2026-01-31T12:00:00Z,true,false,,thumbs_up,explicit
@@ -52,7 +52,7 @@ def test_csv_values(tmp_path: Path, store: Store) -> None:
 
 
 def test_jsonl_gives_the_same_rows_as_csv(tmp_path: Path, store: Store) -> None:
-    from costper.store import open_store
+    from costper.store._store import open_store
 
     csv_path = tmp_path / "o.csv"
     csv_path.write_text(CSV)

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from live_app import XSS, LiveServer, calls, outcomes
 
+from costper._demo import generate
 from costper.config import Config
-from costper.demo import generate
 from costper.server.formatting import count, money, percent
-from costper.store import open_store
+from costper.store._store import open_store
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

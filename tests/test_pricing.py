@@ -11,7 +11,7 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from costper.config import Config, Price
-from costper.pricing import catalog_prices, price_calls
+from costper.pricing._prices import catalog_prices, price_calls
 
 JUNE = datetime(2025, 6, 20, 12, 0)
 
@@ -176,7 +176,7 @@ def test_agrees_with_genai_prices_call_by_call() -> None:
             }
         )
     ours = priced(calls(*rows))
-    from costper.pricing import _CATALOG_PROVIDERS  # the OTel names genai-prices lacks
+    from costper.pricing._prices import _CATALOG_PROVIDERS  # the OTel names genai-prices lacks
 
     checked = 0
     for row, (cost, source) in zip(rows, ours, strict=True):

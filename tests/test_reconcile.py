@@ -13,10 +13,10 @@ import billing_truth as bt
 import pyarrow as pa
 import pytest
 
-from costper.billing_ingest import ingest_billing
+from costper.billing._ingest import ingest_billing
+from costper.billing._reconcile import reconcile
 from costper.cli import main
-from costper.reconcile import reconcile
-from costper.store import Store, open_store
+from costper.store._store import Store, open_store
 
 # provider, model, day: calls, estimated, billed, effective, allocated, unattributed, no line
 EXPECTED = {

@@ -20,8 +20,8 @@ from serve_process import ServeProcess
 from costper import sdk
 from costper.config import Config
 from costper.errors import AuthError, CostperError, InputError
-from costper.store import open_store
-from costper.traces import calls_from_request
+from costper.store._store import open_store
+from costper.telemetry._traces import calls_from_request
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from server_payloads import (
     with_trace_id,
 )
 
-from costper.store import open_store
+from costper.store._store import open_store
 
 PB = {"Content-Type": "application/x-protobuf"}
 JS = {"Content-Type": "application/json"}

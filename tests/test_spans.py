@@ -14,9 +14,9 @@ from opentelemetry.trace import Status, StatusCode
 from otlp_payloads import SECRET, genai_chat, mixed_request, openinference_llm, record, span
 
 from costper.config import Config
-from costper.otlp_wire import kv_value
-from costper.span_attributes import normalise_error_type
-from costper.traces import calls_from_request
+from costper.telemetry._otlp_wire import kv_value
+from costper.telemetry._span_attributes import normalise_error_type
+from costper.telemetry._traces import calls_from_request
 
 
 def rows(request: Any, config: Config | None = None) -> list[dict[str, Any]]:
@@ -275,7 +275,7 @@ def test_lean_value_decoder_agrees_with_protobuf(key: str, value: AnyValue) -> N
 
 
 def test_arrow_types_match_the_store_schema() -> None:
-    from costper.schema import CALLS
+    from costper.store._schema import CALLS
 
     table = calls_from_request(mixed_request(), Config()).table
     for f in table.schema:

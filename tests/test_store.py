@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from costper.errors import InputError, StoreError
-from costper.store import Store, open_store
+from costper.store._store import Store, open_store
 
 T = datetime(2025, 1, 1)
 
@@ -84,7 +84,7 @@ def test_unknown_table_and_missing_folder(tmp_path: Path, store: Store) -> None:
 
 
 def _rollup_rows(store: Store) -> list[dict]:
-    from costper.sessions import call_rollup
+    from costper.engine._sessions import call_rollup
 
     return sorted(
         store.to_arrow(store.session_rollup(call_rollup)).to_pylist(), key=lambda r: r["session_id"]
@@ -94,7 +94,7 @@ def _rollup_rows(store: Store) -> list[dict]:
 def test_session_rollup_catches_up_incrementally_and_rebuilds_after_cost_updates(
     db_path: Path,
 ) -> None:
-    from costper.sessions import call_rollup
+    from costper.engine._sessions import call_rollup
 
     def batch(ids: list[str], sessions: list[str], costs: list[float]) -> pa.Table:
         t = calls(ids)

@@ -26,9 +26,9 @@ from otlp_payloads import (
 from costper.cli import main
 from costper.config import Config
 from costper.errors import InputError
-from costper.store import Store
-from costper.trace_files import ingest_trace_files
-from costper.traces import decode_request, ingest_body, ingest_request
+from costper.store._store import Store
+from costper.telemetry._trace_files import ingest_trace_files
+from costper.telemetry._traces import decode_request, ingest_body, ingest_request
 
 
 def stored(store: Store) -> list[dict[str, Any]]:
@@ -75,7 +75,7 @@ def all_layouts(tmp: Path, requests: list[Any]) -> dict[str, Path]:
 
 
 def test_every_layout_gives_the_same_rows(tmp_path: Path, requests: list[Any]) -> None:
-    from costper.store import open_store
+    from costper.store._store import open_store
 
     results = {}
     for name, path in all_layouts(tmp_path, requests).items():

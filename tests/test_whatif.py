@@ -10,14 +10,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from costper._demo import generate
 from costper.cli import main
 from costper.config import Config, Price
-from costper.demo import generate
+from costper.engine._intervals import Sums, ratio_interval
+from costper.engine._report import report
 from costper.errors import InputError
-from costper.intervals import Sums, ratio_interval
-from costper.report import report
-from costper.store import Store, open_store
-from costper.whatif import (
+from costper.planning._whatif import (
     KEEP,
     SWITCH,
     UNSURE,
@@ -25,6 +24,7 @@ from costper.whatif import (
     sessions_to_separate,
     what_if,
 )
+from costper.store._store import Store, open_store
 
 END = datetime(2025, 6, 1)
 REASONING, MINI = "openai/gpt-4-turbo", "openai/gpt-4o-mini"

@@ -10,21 +10,35 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Config", "compare", "load_config", "open_store", "report"]
+__all__ = [
+    "Config",
+    "CostperError",
+    "compare",
+    "load_config",
+    "open_store",
+    "recommend",
+    "reconcile",
+    "report",
+    "what_if",
+]
 
 _LAZY = {
-    "report": ("costper.report", "report"),
-    "compare": ("costper.compare", "compare"),
-    "open_store": ("costper.store", "open_store"),
-    "Config": ("costper.config", "Config"),
-    "load_config": ("costper.config", "load_config"),
+    "report": "costper.engine",
+    "compare": "costper.engine",
+    "what_if": "costper.planning",
+    "recommend": "costper.planning",
+    "reconcile": "costper.billing",
+    "open_store": "costper.store",
+    "Config": "costper.config",
+    "load_config": "costper.config",
+    "CostperError": "costper.errors",
 }
 
 
 def __getattr__(name: str) -> Any:
+    """Resolve public names on first use, so importing `costper` loads no engine."""
     if name in _LAZY:
         import importlib
 
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'costper' has no attribute {name!r}")

@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from costper.errors import AuthError, CostperError, InputError
 
 if TYPE_CHECKING:
-    from costper.store import Store
+    from costper.store._store import Store
 
 SESSION_ID = "costper.session.id"
 FEATURE = "costper.feature"
@@ -185,8 +185,8 @@ def _error_text(e: urllib.error.HTTPError) -> str:
 
 
 def _write_local(record: dict[str, Any], store: Store | str | Path | None) -> int:
-    from costper.outcome_records import outcome_rows
-    from costper.store import Store, open_store
+    from costper.store._store import Store, open_store
+    from costper.telemetry._outcome_records import outcome_rows
 
     rows = outcome_rows([record], source="record_outcome")
     if isinstance(store, Store):

@@ -8,15 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from costper.billing_ingest import ingest_billing
+from costper.billing._export import export_focus
+from costper.billing._ingest import ingest_billing
+from costper.billing._reconcile import Reconciliation
+from costper.billing._reconcile import reconcile as build_reconciliation
 from costper.cli import render
 from costper.cli.app import app, export_app, ingest_app
 from costper.cli.common import ConfigOption, DbOption, FormatOption, config, store_for
 from costper.cli.report import check_format, parse_time
 from costper.errors import InputError
-from costper.focus_export import export_focus
-from costper.reconcile import Reconciliation
-from costper.reconcile import reconcile as build_reconciliation
 
 
 @ingest_app.command("billing")

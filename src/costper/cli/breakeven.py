@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from costper.breakeven import (
+from costper.cli import render
+from costper.cli.app import app
+from costper.cli.calc import money, opt, rate
+from costper.cli.common import ConfigOption, DbOption, FormatOption, config
+from costper.cli.report import check_format
+from costper.planning._breakeven import (
     ARTICLE_VOLUMES,
     Comparison,
     Deployment,
@@ -12,14 +17,9 @@ from costper.breakeven import (
     check_volumes,
     comparison_json,
 )
-from costper.breakeven import compare as compare_deployments
-from costper.calculator import to_decimal
-from costper.cli import render
-from costper.cli.app import app
-from costper.cli.calc import money, opt, rate
-from costper.cli.common import ConfigOption, DbOption, FormatOption, config
-from costper.cli.report import check_format
-from costper.plot import write_plot
+from costper.planning._breakeven import compare as compare_deployments
+from costper.planning._calculator import to_decimal
+from costper.planning._plot import write_plot
 
 
 @app.command("breakeven")

@@ -12,12 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
-from costper.calculator import EXAMPLES, Result, evaluate, shown_money, verdict
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.common import ConfigOption, DbOption, FormatOption, config
 from costper.cli.report import check_format
-from costper.scenarios import defaults_from, resolve, results_json
+from costper.planning._calculator import EXAMPLES, Result, evaluate, shown_money, verdict
+from costper.planning._scenarios import defaults_from, resolve, results_json
 
 
 def opt(help_text: str, *names: str) -> Any:

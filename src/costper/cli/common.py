@@ -11,7 +11,7 @@ import typer
 
 from costper.config import Config, load_config
 from costper.errors import StoreError
-from costper.store import Store, open_store
+from costper.store._store import Store, open_store
 
 DbOption = Annotated[
     str | None,

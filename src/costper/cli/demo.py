@@ -7,12 +7,12 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
+from costper._demo import generate
 from costper.cli.app import app
 from costper.cli.common import ConfigOption, DbOption, config, store_for
 from costper.cli.report import print_report
-from costper.demo import generate
+from costper.engine._report import report
 from costper.errors import InputError
-from costper.report import report
 
 
 @app.command("demo")

@@ -16,12 +16,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-from costper import costjoin
+from costper.billing import _join as costjoin
 from costper.cli.app import ingest_app
 from costper.cli.common import ConfigOption, DbOption, config, store_for
 from costper.errors import CostperError
-from costper.outcome_records import ingest_outcome_files
-from costper.trace_files import TraceFilesSummary, ingest_trace_files
+from costper.telemetry._outcome_records import ingest_outcome_files
+from costper.telemetry._trace_files import TraceFilesSummary, ingest_trace_files
 
 Paths = Annotated[list[str], typer.Argument(help="Files to read; '-' for stdin.")]
 _BAR_FROM_BYTES = 8 * 1024 * 1024

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from costper.intervals import Interval
+from costper.engine._intervals import Interval
 
 
 def money(v: float | None) -> str:

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from costper import time_filters
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.common import (
@@ -20,11 +19,12 @@ from costper.cli.common import (
     config,
     store_for,
 )
-from costper.compare import compare as compare_variants
+from costper.engine import _time_filters as time_filters
+from costper.engine._compare import compare as compare_variants
+from costper.engine._report import Report
+from costper.engine._report import report as build_report
+from costper.engine._sessions import check_keys
 from costper.errors import InputError
-from costper.report import Report
-from costper.report import report as build_report
-from costper.sessions import check_keys
 
 FORMATS = ("table", "json", "csv")
 

@@ -18,7 +18,7 @@ from costper.cli.common import (
 )
 from costper.cli.report import check_format, time_range
 from costper.errors import InputError
-from costper.whatif import UNSURE, Recommendation, WhatIf, recommend, what_if
+from costper.planning._whatif import UNSURE, Recommendation, WhatIf, recommend, what_if
 
 
 @app.command("whatif")

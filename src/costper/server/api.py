@@ -16,18 +16,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from costper.breakeven import breakeven_json
-from costper.calculator import EXAMPLES
+from costper.billing._reconcile import KEYS as RECONCILE_KEYS
+from costper.billing._reconcile import check_by
 from costper.config import Config
+from costper.engine._sessions import GROUP_KEYS, check_keys
 from costper.errors import InputError
-from costper.reconcile import KEYS as RECONCILE_KEYS
-from costper.reconcile import check_by
-from costper.scenarios import calc_json, examples_json
+from costper.planning._breakeven import breakeven_json
+from costper.planning._calculator import EXAMPLES
+from costper.planning._scenarios import calc_json, examples_json
 from costper.server.params import Filters, parse_time
 from costper.server.queries import Queries
 from costper.server.rendering import render
 from costper.server.result_cache import cache_of
-from costper.sessions import GROUP_KEYS, check_keys
 
 router = APIRouter()
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from costper.config import Config
 from costper.errors import AuthError, InputError, TooLarge
 from costper.server.auth import ApiKeyMiddleware
-from costper.store import Store
+from costper.store._store import Store
 
 
 def create_app(config: Config, store: Store) -> FastAPI:

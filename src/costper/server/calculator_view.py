@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from costper.breakeven import breakeven_json
-from costper.calculator import EXAMPLES
 from costper.config import Config
 from costper.errors import InputError
-from costper.scenarios import calc_json
+from costper.planning._breakeven import breakeven_json
+from costper.planning._calculator import EXAMPLES
+from costper.planning._scenarios import calc_json
 from costper.server.charts import Panel, Point, row_panels, stacked_rows
 from costper.server.formatting import money, money_tick
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from costper.group_rollup import coarsen
-from costper.intervals import compare_ratios
-from costper.report import Group
+from costper.engine._intervals import compare_ratios
+from costper.engine._report import Group
+from costper.engine._rollup import coarsen
 from costper.server.charts import Chart, Panel, Point, Series, row_panels, stacked_rows, trend
 from costper.server.formatting import money, percent
 from costper.server.params import Filters

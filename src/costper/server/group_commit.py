@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from costper.errors import InputError
-from costper.store import Store, conform
+from costper.store._store import Store, conform
 
 TABLE = "calls"
 

@@ -25,17 +25,17 @@ from starlette.concurrency import run_in_threadpool
 
 from costper.config import Config
 from costper.errors import InputError, TooLarge
-from costper.outcome_events import (
+from costper.server.body import inflate, read_body
+from costper.server.group_commit import GroupCommit
+from costper.store._store import Store
+from costper.telemetry._outcome_events import (
     decode_logs_request,
     outcome_events,
     resolve_sessions,
     traces_needing_sessions,
 )
-from costper.outcome_records import outcome_rows
-from costper.server.body import inflate, read_body
-from costper.server.group_commit import GroupCommit
-from costper.store import Store
-from costper.traces import CallsBatch, calls_from_request, decode_lean_request
+from costper.telemetry._outcome_records import outcome_rows
+from costper.telemetry._traces import CallsBatch, calls_from_request, decode_lean_request
 
 router = APIRouter()
 

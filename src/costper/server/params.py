@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from costper.engine._time_filters import parse_time
 from costper.errors import InputError
-from costper.time_filters import parse_time
 
 PERIODS = ("day", "week")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -12,15 +12,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from costper.compare import compare
+from costper.billing._reconcile import reconcile
 from costper.config import Config
-from costper.group_rollup import coarsen
-from costper.reconcile import reconcile
-from costper.report import Group, report
+from costper.engine._compare import compare
+from costper.engine._report import Group, report
+from costper.engine._rollup import coarsen
+from costper.engine._session_detail import rows, session_detail
+from costper.engine._sessions import check_keys, session_table
 from costper.server.result_cache import ResultCache
-from costper.session_detail import rows, session_detail
-from costper.sessions import check_keys, session_table
-from costper.store import Store
+from costper.store._store import Store
 
 TOP_SESSION_COLUMNS = (
     "session_id", "model", "prompt_version", "first_call", "turns", "calls", "failed_calls",

@@ -24,11 +24,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from costper.billing_models import canonical_model
+from costper.billing._columns import DATETIME
+from costper.billing._models import canonical_model
 from costper.config import Config
-from costper.focus_columns import DATETIME
-from costper.sessions import session_table
-from costper.store import Store
+from costper.engine._sessions import session_table
+from costper.store._store import Store
 
 FOCUS_VERSION = "1.3"
 ACCOUNT = "costper"

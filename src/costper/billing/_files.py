@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from costper.billing._columns import NULLS
 from costper.errors import InputError
-from costper.focus_columns import NULLS
 
 # What the CSV openers return: a gzip stream, or a plain file opened "rb".
 _Binary = gzip.GzipFile | io.BufferedReader

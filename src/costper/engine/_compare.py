@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from costper.config import Config
+from costper.engine._intervals import Difference, compare_ratios
+from costper.engine._report import Group, report
+from costper.engine._sessions import check_keys
 from costper.errors import InputError
-from costper.intervals import Difference, compare_ratios
-from costper.report import Group, report
-from costper.sessions import check_keys
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from typing import IO, Any, cast
 import pyarrow as pa
 
 from costper.errors import InputError
-from costper.schema import OUTCOMES
-from costper.store import Store
+from costper.store._schema import OUTCOMES
+from costper.store._store import Store
 
 FIELDS = ("session_id", "at", "success", "escalated", "reviewed", "signal", "source")
 SOURCES = ("explicit", "implicit")

@@ -15,8 +15,8 @@ from decimal import Decimal
 from html import escape
 from pathlib import Path
 
-from costper.breakeven import Comparison, Deployment, row
 from costper.errors import InputError
+from costper.planning._breakeven import Comparison, Deployment, row
 
 WIDTH, HEIGHT = 820, 500
 LEFT, RIGHT, TOP, BOTTOM = 80, 30, 50, 70

@@ -24,7 +24,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from costper.errors import InputError
-from costper.spans import SESSION_KEYS, any_value
+from costper.telemetry._spans import SESSION_KEYS, any_value
 
 OUTCOME_EVENT = "costper.outcome"
 EVALUATION_EVENT = "gen_ai.evaluation.result"

@@ -14,12 +14,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from costper import costjoin
-from costper.billing_models import identify
+from costper.billing import _join as costjoin
+from costper.billing._focus import FocusFile, read_focus
+from costper.billing._models import identify
 from costper.config import Config
-from costper.focus import FocusFile, read_focus
-from costper.schema import BILLING
-from costper.store import Store
+from costper.store._schema import BILLING
+from costper.store._store import Store
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from costper.config import Config
 from costper.errors import InputError
-from costper.otlp_wire import parse_lean
-from costper.pricing import price_calls
-from costper.schema import CALLS
-from costper.spans import SpanRows, rows_from_requests
-from costper.store import Store
+from costper.pricing._prices import price_calls
+from costper.store._schema import CALLS
+from costper.store._store import Store
+from costper.telemetry._otlp_wire import parse_lean
+from costper.telemetry._spans import SpanRows, rows_from_requests
 
 _ID_FIELDS = (("traceId", 16), ("spanId", 8), ("parentSpanId", 8))
 

@@ -17,7 +17,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from costper.calculator import (
+from costper.config import Config, Price
+from costper.errors import InputError
+from costper.planning._calculator import (
     EXAMPLES,
     PARAMETERS,
     Result,
@@ -30,8 +32,6 @@ from costper.calculator import (
     to_decimal,
     verdict,
 )
-from costper.config import Config, Price
-from costper.errors import InputError
 
 
 def defaults_from(config: Config | None) -> Scenario:

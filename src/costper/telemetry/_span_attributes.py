@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from costper.attribute_keys import (
+from costper.telemetry._attribute_keys import (
     CACHE_READ_KEYS,
     CACHE_WRITE_KEYS,
     CALL_VALID,

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from costper.config import Config
-from costper.report import Group, build_group
-from costper.sessions import COST_PARTS, COST_SOURCES
+from costper.engine._report import Group, build_group
+from costper.engine._sessions import COST_PARTS, COST_SOURCES
 
 _COUNTS = ("sessions", "labeled_sessions", "successes", "escalations", "reviewed", "calls",
            "failed_calls", "turns", "unpriced_calls")  # fmt: skip

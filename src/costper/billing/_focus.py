@@ -21,8 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from costper.errors import InputError
-from costper.focus_columns import (
+from costper.billing._columns import (
     CHARGE_CATEGORIES,
     DATETIME,
     JSON_OBJECTS,
@@ -33,7 +32,8 @@ from costper.focus_columns import (
     NUMERIC,
     detect_version,
 )
-from costper.focus_files import read_table
+from costper.billing._files import read_table
+from costper.errors import InputError
 
 _ZONE = r"(Z|z|[+-]\d{2}:?\d{2})$"
 

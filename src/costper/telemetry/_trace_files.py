@@ -28,10 +28,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from costper.config import Config
 from costper.errors import InputError
-from costper.otlp_wire import parse_lean
-from costper.spans import SpanMapper, paused_cycle_collection
-from costper.store import Store
-from costper.traces import calls_table, request_from_json, unpriced_count
+from costper.store._store import Store
+from costper.telemetry._otlp_wire import parse_lean
+from costper.telemetry._spans import SpanMapper, paused_cycle_collection
+from costper.telemetry._traces import calls_table, request_from_json, unpriced_count
 
 Progress = Callable[[int, int | None], None]
 """Called with (bytes read, total bytes or None for stdin) as a file is read."""

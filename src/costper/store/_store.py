@@ -22,7 +22,7 @@ import ibis
 import pyarrow as pa
 
 from costper.errors import InputError, StoreError
-from costper.schema import SCHEMA_VERSION, TABLES
+from costper.store._schema import SCHEMA_VERSION, TABLES
 
 ROLLUP = "session_rollup"
 

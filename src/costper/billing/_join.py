@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from costper.billing_models import CANON_PATTERNS, PROVIDER_ALIASES
-from costper.store import Store
+from costper.billing._models import CANON_PATTERNS, PROVIDER_ALIASES
+from costper.store._store import Store
 
 SPREAD = ("Usage", "Purchase", "Credit", "Adjustment")
 SELF = "self"

@@ -22,9 +22,9 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from costper.attribute_keys import SERVICE_NAME, SESSION_KEYS, TAG_KEYS, WANTED
-from costper.otlp_wire import key_prefixes, kv_pairs, kv_value, lean
-from costper.span_attributes import (
+from costper.telemetry._attribute_keys import SERVICE_NAME, SESSION_KEYS, TAG_KEYS, WANTED
+from costper.telemetry._otlp_wire import key_prefixes, kv_pairs, kv_value, lean
+from costper.telemetry._span_attributes import (
     FEATURE,
     MODEL,
     NOT_CALL_VALUES,

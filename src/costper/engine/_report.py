@@ -9,8 +9,6 @@ uses; the CLI and HTTP API only render it.
 from __future__ import annotations
 
 import math
-import sys
-import types
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -20,8 +18,15 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from costper.config import Config
-from costper.intervals import Interval, Sums, mean_interval, ratio_interval, sessions_needed, wilson
-from costper.sessions import COST_PARTS, COST_SOURCES, check_keys, session_table
+from costper.engine._intervals import (
+    Interval,
+    Sums,
+    mean_interval,
+    ratio_interval,
+    sessions_needed,
+    wilson,
+)
+from costper.engine._sessions import COST_PARTS, COST_SOURCES, check_keys, session_table
 
 _COLUMN = {"turns": "turn_bucket"}
 
@@ -257,7 +262,7 @@ def report(
     now: datetime | None = None,
 ) -> Report:
     """The metrics table over a store (a `Store`, a DuckDB path, or an Ibis backend)."""
-    from costper.store import open_store
+    from costper.store._store import open_store
 
     config = config or Config()
     keys = check_keys(by.split(",") if isinstance(by, str) else by)
@@ -273,14 +278,3 @@ def report(
     return Report(
         config.confidence, keys, [build_group(r, keys, config) for r in rows if r["sessions"]]
     )
-
-
-class _CallableModule(types.ModuleType):
-    """`costper.report(db, by=[...])` works whether Python resolves the name
-    to this module (once imported) or, lazily, to the function."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Report:
-        return report(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

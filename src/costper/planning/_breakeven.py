@@ -24,8 +24,8 @@ from dataclasses import dataclass, fields, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-from costper.calculator import flag, shown_money, to_decimal
 from costper.errors import InputError
+from costper.planning._calculator import flag, shown_money, to_decimal
 
 ZERO, ONE, MILLION = Decimal(0), Decimal(1), Decimal(1_000_000)
 ARTICLE_VOLUMES = (Decimal(100_000), Decimal(1_000_000), Decimal(10_000_000))

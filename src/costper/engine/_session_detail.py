@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from costper.config import Config
-from costper.sessions import session_table
-from costper.store import Store
+from costper.engine._sessions import session_table
+from costper.store._store import Store
 
 CALL_COLUMNS = (
     "trace_id", "span_id", "parent_span_id", "turn_id", "request_id", "provider", "model",

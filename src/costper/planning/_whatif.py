@@ -25,8 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from costper.config import Config
-from costper.errors import InputError
-from costper.intervals import (
+from costper.engine._intervals import (
     Difference,
     Interval,
     Sums,
@@ -35,9 +34,10 @@ from costper.intervals import (
     ratio_interval,
     wilson,
 )
-from costper.pricing import UnitPrices, catalog_prices, config_prices
-from costper.report import Group, report
-from costper.sessions import session_table
+from costper.engine._report import Group, report
+from costper.engine._sessions import session_table
+from costper.errors import InputError
+from costper.pricing._prices import UnitPrices, catalog_prices, config_prices
 
 SWITCH, KEEP, UNSURE, ALONE = "switch", "keep", "not enough evidence", "only one model"
 _KEYS = ["feature", "provider", "model"]

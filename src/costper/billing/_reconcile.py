@@ -22,12 +22,12 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from costper import costjoin
-from costper.billing_models import canonical_model, split_ref
+from costper.billing import _join as costjoin
+from costper.billing._models import canonical_model, split_ref
 from costper.config import Config
+from costper.engine._sessions import check_keys
 from costper.errors import InputError
-from costper.sessions import check_keys
-from costper.store import Store
+from costper.store._store import Store
 
 KEYS = ("provider", "model", "day", "week", "month")
 METRICS = (

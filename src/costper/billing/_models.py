@@ -25,9 +25,9 @@ from fnmatch import fnmatchcase
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from costper.billing._columns import KNOWN_COLUMNS
 from costper.config import Config
 from costper.errors import ConfigError
-from costper.focus_columns import KNOWN_COLUMNS
 
 LLM_PROVIDERS = frozenset(
     {

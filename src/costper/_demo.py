@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 from genai_prices import Usage, calc_price
 
-from costper.store import Store
+from costper.store._store import Store
 
 
 @dataclass(frozen=True)
