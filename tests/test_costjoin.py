@@ -12,15 +12,11 @@ import pytest
 from costper.billing import _join as costjoin
 from costper.billing._focus import read_focus
 from costper.billing._ingest import ingest_billing
-from costper.billing._models import (
-    ModelNames,
-    canonical_model,
-    identify,
-    normalize_provider,
-)
+from costper.billing._models import ModelNames, bill_provider, identify
 from costper.config import BillingRule, Config
 from costper.engine._report import report
 from costper.errors import ConfigError, InputError
+from costper.pricing._aliases import canonical_model
 from costper.store._store import Store
 
 
@@ -152,7 +148,7 @@ def test_unpriced_pools_split_by_tokens_then_evenly(store: Store, tmp_path: Path
     ],
 )
 def test_provider_names_become_gen_ai_values(name: str, service: str | None, expect: str) -> None:
-    assert normalize_provider(name, service) == expect
+    assert bill_provider(name, service) == expect
 
 
 @pytest.mark.parametrize(

@@ -176,7 +176,7 @@ def test_agrees_with_genai_prices_call_by_call() -> None:
             }
         )
     ours = priced(calls(*rows))
-    from costper.pricing._prices import _CATALOG_PROVIDERS  # the OTel names genai-prices lacks
+    from costper.pricing._aliases import CATALOG_PROVIDERS  # the OTel names genai-prices lacks
 
     checked = 0
     for row, (cost, source) in zip(rows, ours, strict=True):
@@ -190,7 +190,7 @@ def test_agrees_with_genai_prices_call_by_call() -> None:
                     output_tokens=row["output_tokens"],
                 ),
                 row["model"],
-                provider_id=_CATALOG_PROVIDERS.get(pid, pid) if pid else None,
+                provider_id=CATALOG_PROVIDERS.get(pid, pid) if pid else None,
                 genai_request_timestamp=row["start_time"].replace(tzinfo=UTC),
             ).total_price
         except LookupError:

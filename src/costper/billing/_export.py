@@ -25,9 +25,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from costper.billing._columns import DATETIME
-from costper.billing._models import canonical_model
 from costper.config import Config
 from costper.engine._sessions import session_table
+from costper.pricing._aliases import canonical_model
 from costper.store._store import Store
 
 FOCUS_VERSION = "1.3"

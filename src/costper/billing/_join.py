@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from costper.billing._models import CANON_PATTERNS, PROVIDER_ALIASES
+from costper.pricing._aliases import CANON_PATTERNS, PROVIDER_ALIASES
 from costper.store._store import Store
 
 SPREAD = ("Usage", "Purchase", "Credit", "Adjustment")

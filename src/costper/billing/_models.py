@@ -28,40 +28,7 @@ import pyarrow.compute as pc
 from costper.billing._columns import KNOWN_COLUMNS
 from costper.config import Config
 from costper.errors import ConfigError
-
-LLM_PROVIDERS = frozenset(
-    {
-        "openai", "anthropic", "aws.bedrock", "azure.ai.openai", "azure.ai.inference",
-        "gcp.vertex_ai", "gcp.gemini", "gcp.gen_ai", "mistral_ai", "cohere", "deepseek", "groq",
-        "x_ai", "perplexity", "ibm.watsonx.ai",
-    }
-)  # fmt: skip
-PROVIDER_ALIASES = {
-    "az.ai.openai": "azure.ai.openai",
-    "az.ai.inference": "azure.ai.inference",
-    "azure_openai": "azure.ai.openai",
-    "vertex_ai": "gcp.vertex_ai",
-    "vertexai": "gcp.vertex_ai",
-    "gemini": "gcp.gemini",
-    "bedrock": "aws.bedrock",
-    "aws_bedrock": "aws.bedrock",
-    "amazon_bedrock": "aws.bedrock",
-    "mistralai": "mistral_ai",
-    "mistral": "mistral_ai",
-    "xai": "x_ai",
-    "watsonx": "ibm.watsonx.ai",
-}
-"""Telemetry's spellings (deprecated `gen_ai.system` values, SDK names) of a provider."""
-
-CANON_PATTERNS = (
-    r"^(.*/)?((us|eu|apac|global|jp|au)\.)?"
-    r"((anthropic|meta|amazon|cohere|ai21|mistral|deepseek|openai|qwen|writer|stability)\.)?",
-    r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8})?(-latest|-preview)?(-v\d+:\d+|:\d+)?$",
-)
-"""Prefixes (path, region, vendor) then suffixes (date, alias, version), applied
-in order to a lower-cased model name, by Python here and by Ibis in
-the join, so a bill's `anthropic.claude-3-5-sonnet-20240620-v1:0` and a
-span's `claude-3-5-sonnet-20240620` both read `claude-3-5-sonnet`."""
+from costper.pricing._aliases import LLM_PROVIDERS, PROVIDER_ALIASES, canonical_model
 
 BUILTIN_MODELS = (
     "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o",
@@ -109,7 +76,7 @@ class Identity:
     token_kind: str | None
 
 
-def normalize_provider(name: str | None, service: str | None = None) -> str | None:
+def bill_provider(name: str | None, service: str | None = None) -> str | None:
     """A provider's name on a bill (and its service) as a `gen_ai.provider.name` value."""
     if not name and not service:
         return None
@@ -142,20 +109,11 @@ def normalize_provider(name: str | None, service: str | None = None) -> str | No
     return re.sub(r"\s+", "_", n) or None
 
 
-def canonical_model(model: str | None) -> str | None:
-    if model is None:
-        return None
-    m = model.strip().lower()
-    for pattern in CANON_PATTERNS:
-        m = re.sub(pattern, "", m)
-    return m or None
-
-
 def split_ref(ref: str) -> tuple[str | None, str]:
     """'provider/model' as (normalized provider, model); a bare model has no provider."""
     if "/" in ref:
         p, m = ref.split("/", 1)
-        return normalize_provider(p), m
+        return bill_provider(p), m
     return None, ref
 
 
@@ -248,15 +206,13 @@ def _identify(
     if infra:
         p, m = split_ref(infra)
         return Identity("infra", p, m, None)
-    provider = normalize_provider(row.get("ServiceProviderName"), row.get("ServiceName"))
+    provider = bill_provider(row.get("ServiceProviderName"), row.get("ServiceName"))
     details = _json_object(row.get("SkuPriceDetails"))
     kind = token_kind(details, row.get("SkuMeter"), row.get("ChargeDescription"), row.get("SkuId"))
     model = _first(details, ("modelid", "model_id", "model"))
     if model is None and tag.get("model"):
         tp, model = split_ref(str(tag["model"]))
-        provider = tp or (
-            normalize_provider(str(tag["provider"])) if tag.get("provider") else provider
-        )
+        provider = tp or (bill_provider(str(tag["provider"])) if tag.get("provider") else provider)
     if model is None:
         for rule in config.billing_models:
             if all(

@@ -23,10 +23,11 @@ import ibis
 import ibis.expr.types as ir
 
 from costper.billing import _join as costjoin
-from costper.billing._models import canonical_model, split_ref
+from costper.billing._models import split_ref
 from costper.config import Config
 from costper.engine._sessions import check_keys
 from costper.errors import InputError
+from costper.pricing._aliases import canonical_model
 from costper.store._store import Store
 
 KEYS = ("provider", "model", "day", "week", "month")

@@ -28,16 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from costper.config import Config, Price
+from costper.pricing._aliases import catalog_provider
 
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 _BUCKET_US = 1_800_000_000
 _BUCKETS_PER_DAY = 48
-_CATALOG_PROVIDERS = {
-    "x_ai": "xai",
-    "gcp.gen_ai": "google",
-    "azure.ai.inference": "azure",
-    "az.ai.inference": "azure",
-}
 
 
 @dataclass(frozen=True)
@@ -91,7 +86,7 @@ def _catalog_model(provider: str | None, model: str) -> Any:
     from genai_prices import data_snapshot
 
     snapshot = data_snapshot.get_snapshot()
-    pid = _CATALOG_PROVIDERS.get(provider, provider) if provider else None
+    pid = catalog_provider(provider)
     try:
         return snapshot.find_provider_model(model, None, pid, None)[1]
     except LookupError:

@@ -68,13 +68,6 @@ NOT_CALL_VALUES = {
 """Common attribute values that make a span no call whatever else it carries; the
 hot path recognises them without decoding (`inference_operation` agrees)."""
 _LANGFUSE_TYPES = {"generation": "chat", "embedding": "embeddings"}
-_PROVIDER_ALIASES = {
-    "mistralai": "mistral_ai",
-    "xai": "x_ai",
-    "vertexai": "gcp.vertex_ai",
-    "bedrock": "aws.bedrock",
-    "az.ai.openai": "azure.ai.openai",
-}
 STATUS_ERROR = 2
 _CLASS_REPR = re.compile(r"^<class '([^']+)'>$")
 
@@ -100,13 +93,6 @@ def normalise_error_type(value: Any) -> str | None:
     if m:
         text = m.group(1)
     return text or None
-
-
-def normalise_provider(value: Any) -> str | None:
-    if value is None:
-        return None
-    p = str(value).strip().lower()
-    return _PROVIDER_ALIASES.get(p, p) or None
 
 
 def inference_operation(a: Mapping[str, Any]) -> str | None:

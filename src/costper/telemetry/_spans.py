@@ -22,6 +22,7 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from costper.pricing._aliases import normalise_provider
 from costper.telemetry._attribute_keys import SERVICE_NAME, SESSION_KEYS, TAG_KEYS, WANTED
 from costper.telemetry._otlp_wire import key_prefixes, kv_pairs, kv_value, lean
 from costper.telemetry._span_attributes import (
@@ -37,7 +38,6 @@ from costper.telemetry._span_attributes import (
     BadSpan,
     failure,
     inference_operation,
-    normalise_provider,
     pick,
     reported_cost,
     tag,

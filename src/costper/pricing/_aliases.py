@@ -1,0 +1,79 @@
+"""One spelling per provider and per model, shared by telemetry, pricing and billing.
+
+Spans, SDKs, bills and the price catalog each name providers their own way
+(`az.ai.openai`, `Azure OpenAI`, `vertexai`, `bedrock`) and models with dates,
+regions and versions (`anthropic.claude-3-5-sonnet-20240620-v1:0`). A call
+and the bill line that paid for it only meet if both sides go through the
+same table, so this module is the only place those spellings live.
+"""
+
+from __future__ import annotations
+
+import re
+
+LLM_PROVIDERS = frozenset(
+    {
+        "openai", "anthropic", "aws.bedrock", "azure.ai.openai", "azure.ai.inference",
+        "gcp.vertex_ai", "gcp.gemini", "gcp.gen_ai", "mistral_ai", "cohere", "deepseek", "groq",
+        "x_ai", "perplexity", "ibm.watsonx.ai",
+    }
+)  # fmt: skip
+"""The `gen_ai.provider.name` values of the OTel GenAI conventions."""
+
+PROVIDER_ALIASES = {
+    "az.ai.openai": "azure.ai.openai",
+    "az.ai.inference": "azure.ai.inference",
+    "azure_openai": "azure.ai.openai",
+    "vertex_ai": "gcp.vertex_ai",
+    "vertexai": "gcp.vertex_ai",
+    "gemini": "gcp.gemini",
+    "bedrock": "aws.bedrock",
+    "aws_bedrock": "aws.bedrock",
+    "amazon_bedrock": "aws.bedrock",
+    "mistralai": "mistral_ai",
+    "mistral": "mistral_ai",
+    "xai": "x_ai",
+    "watsonx": "ibm.watsonx.ai",
+}
+"""Other spellings (deprecated `gen_ai.system` values, SDK and bill names) of a provider."""
+
+CATALOG_PROVIDERS = {
+    "x_ai": "xai",
+    "gcp.gen_ai": "google",
+    "azure.ai.inference": "azure",
+    "az.ai.inference": "azure",
+}
+"""Canonical providers the genai-prices catalog knows under another id."""
+
+CANON_PATTERNS = (
+    r"^(.*/)?((us|eu|apac|global|jp|au)\.)?"
+    r"((anthropic|meta|amazon|cohere|ai21|mistral|deepseek|openai|qwen|writer|stability)\.)?",
+    r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8})?(-latest|-preview)?(-v\d+:\d+|:\d+)?$",
+)
+"""Prefixes (path, region, vendor) then suffixes (date, alias, version), applied
+in order to a lower-cased model name, by Python here and by Ibis in the
+billing join, so a bill's `anthropic.claude-3-5-sonnet-20240620-v1:0` and a
+span's `claude-3-5-sonnet-20240620` both read `claude-3-5-sonnet`."""
+
+
+def normalise_provider(value: object) -> str | None:
+    """A provider as its `gen_ai.provider.name` value; unknown names lower-cased as given."""
+    if value is None:
+        return None
+    p = str(value).strip().lower()
+    return PROVIDER_ALIASES.get(p, p) or None
+
+
+def catalog_provider(provider: str | None) -> str | None:
+    """The genai-prices provider id for a canonical provider."""
+    return CATALOG_PROVIDERS.get(provider, provider) if provider else None
+
+
+def canonical_model(model: str | None) -> str | None:
+    """A model name without vendor prefix, region, date or version suffix."""
+    if model is None:
+        return None
+    m = model.strip().lower()
+    for pattern in CANON_PATTERNS:
+        m = re.sub(pattern, "", m)
+    return m or None
