@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -244,8 +244,11 @@ class Store:
                     "WHERE key = 'data_version'"
                 )
                 self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
+            except BaseException as e:
+                with suppress(duckdb.Error, RuntimeError):  # an interrupt may already have ended it
+                    self._con.execute("ROLLBACK")
+                if isinstance(e, RuntimeError) and "interrupted" in str(e).lower():
+                    raise KeyboardInterrupt from e  # DuckDB's word for Ctrl-C mid-query
                 raise
 
     def update_calls(self, costs: pa.Table) -> int:
@@ -337,8 +340,11 @@ class Store:
                     [str(latest), digest],
                 )
                 self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
+            except BaseException as e:
+                with suppress(duckdb.Error, RuntimeError):  # an interrupt may already have ended it
+                    self._con.execute("ROLLBACK")
+                if isinstance(e, RuntimeError) and "interrupted" in str(e).lower():
+                    raise KeyboardInterrupt from e  # DuckDB's word for Ctrl-C mid-query
                 raise
             return self.ibis.table(ROLLUP)
 
