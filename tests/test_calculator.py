@@ -6,11 +6,10 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-
-from costper.cli.options import flag
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from costper.cli.options import flag
 from costper.config import Config, Costs, Price
 from costper.errors import InputError
 from costper.planning._calculator import (
