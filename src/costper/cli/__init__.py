@@ -7,7 +7,8 @@ import sys
 import typer
 
 from costper.cli.app import app
-from costper.errors import CostperError
+from costper.cli.options import flag
+from costper.errors import CostperError, InputError
 
 # Command modules register themselves on import.
 from costper.cli import billing, calc, demo, ingest, report, serve  # noqa: E402,F401  isort: skip
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as e:
         return _exit(_usage_error(e), argv)
     except CostperError as e:
-        print(f"costper: error: {e}", file=sys.stderr)
+        shown = e.worded(flag) if isinstance(e, InputError) else str(e)
+        print(f"costper: error: {shown}", file=sys.stderr)
         return _exit(2, argv)
     except BrokenPipeError:
         return _exit(0, argv)
