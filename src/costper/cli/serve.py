@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from costper.cli.app import app
-from costper.cli.common import ConfigOption, DbOption, config, store_for
+from costper.cli.options import ConfigOption, DbOption, config, store_for
 from costper.errors import CostperError
 from costper.store._server_file import server_file
 
