@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from costper.cli.options import flag
 from costper.config import Config, Costs, Price
 from costper.errors import InputError
 from costper.planning._calculator import (
@@ -134,8 +135,9 @@ def test_catalog_and_config_prices() -> None:
     t = build_scenario({"model": "acme/house-model", "input_tokens": 1000, "output_tokens": 500})
     r2 = evaluate(t, mine)
     assert r2.call_cost == D("0.003") and r2.price_source == "config"
-    with pytest.raises(InputError, match=r"^--model: unknown model 'acme/house-model'"):
+    with pytest.raises(InputError, match=r"^model: unknown model 'acme/house-model'") as e:
         evaluate(t)
+    assert e.value.worded(flag).startswith("--model: unknown model 'acme/house-model'")
 
 
 def test_config_costs_are_the_custom_defaults() -> None:

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
-from genai_prices import Usage, calc_price
 
+from costper.pricing import _lookup as pricing
 from costper.store._store import Store
 
 
@@ -146,12 +146,8 @@ PENDING_SHARE = 0.01
 
 def unit_prices(model: str) -> tuple[float, float]:
     """Catalog price per token (input, output), asked once per model."""
-    p = calc_price(
-        Usage(input_tokens=1_000_000, output_tokens=1_000_000),
-        model_ref=model,
-        provider_id=PROVIDER,
-    )
-    return float(p.input_price) / 1e6, float(p.output_price) / 1e6
+    rates = pricing.unit_prices(f"{PROVIDER}/{model}", {}, datetime.now(UTC))
+    return rates.input.base, rates.output.base
 
 
 def _hex(prefix: int, values: np.ndarray, width: int) -> list[str]:

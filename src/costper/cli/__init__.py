@@ -7,7 +7,8 @@ import sys
 import click
 
 from costper.cli.app import app
-from costper.errors import CostperError
+from costper.cli.options import flag
+from costper.errors import CostperError, InputError
 
 # Command modules register themselves on import.
 from costper.cli import billing, calc, demo, ingest, report, serve  # noqa: E402,F401  isort: skip
@@ -29,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         e.show()
         return _exit(e.exit_code, argv)
     except CostperError as e:
-        print(f"costper: error: {e}", file=sys.stderr)
+        shown = e.worded(flag) if isinstance(e, InputError) else str(e)
+        print(f"costper: error: {shown}", file=sys.stderr)
         return _exit(2, argv)
     except BrokenPipeError:
         return _exit(0, argv)

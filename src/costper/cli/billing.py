@@ -14,7 +14,7 @@ from costper.billing._reconcile import Reconciliation
 from costper.billing._reconcile import reconcile as build_reconciliation
 from costper.cli import render
 from costper.cli.app import app, export_app, ingest_app
-from costper.cli.common import ConfigOption, DbOption, FormatOption, config, store_for
+from costper.cli.options import ConfigOption, DbOption, FormatOption, config, store_for
 from costper.cli.report import check_format, parse_time
 from costper.errors import InputError
 

@@ -14,7 +14,7 @@ import typer
 
 from costper.cli import render
 from costper.cli.app import app
-from costper.cli.common import ConfigOption, DbOption, FormatOption, config
+from costper.cli.options import ConfigOption, DbOption, FormatOption, config
 from costper.cli.report import check_format
 from costper.planning._calculator import EXAMPLES, Result, evaluate, shown_money, verdict
 from costper.planning._scenarios import defaults_from, resolve, results_json

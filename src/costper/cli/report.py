@@ -9,7 +9,7 @@ import typer
 
 from costper.cli import render
 from costper.cli.app import app
-from costper.cli.common import (
+from costper.cli.options import (
     ConfigOption,
     DbOption,
     FeatureOption,

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from costper.cli.app import app
-from costper.cli.common import ConfigOption, DbOption, config, store_for
+from costper.cli.options import ConfigOption, DbOption, config, store_for
 from costper.errors import CostperError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

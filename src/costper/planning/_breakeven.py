@@ -25,7 +25,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from costper.errors import InputError
-from costper.planning._calculator import flag, shown_money, to_decimal
+from costper.planning._calculator import shown_money, to_decimal
 
 ZERO, ONE, MILLION = Decimal(0), Decimal(1), Decimal(1_000_000)
 ARTICLE_VOLUMES = (Decimal(100_000), Decimal(1_000_000), Decimal(10_000_000))
@@ -80,10 +80,10 @@ def build_deployment(values: Mapping[str, object], base: Deployment | None = Non
     changes: dict[str, Decimal] = {}
     for key, raw in values.items():
         if key not in PARAMETERS:
-            known = ", ".join(flag(p) for p in PARAMETERS)
-            raise InputError(f"{flag(key)}: unknown parameter (known: {known})", field=flag(key))
+            known = ", ".join(PARAMETERS)
+            raise InputError(f"{key}: unknown parameter (known: {known})", field=key)
         if raw is not None:
-            changes[key] = to_decimal(raw, flag(key))
+            changes[key] = to_decimal(raw, key)
     d = replace(base or Deployment(), **changes)
     for key in _RATES:
         v = getattr(d, key)
@@ -101,10 +101,10 @@ def build_deployment(values: Mapping[str, object], base: Deployment | None = Non
 
 
 def _bad(key: str, value: Decimal, why: str) -> InputError:
-    return InputError(f"{flag(key)}: {why}, got {value}", field=flag(key), value=str(value))
+    return InputError(f"{key}: {why}, got {value}", field=key, value=str(value))
 
 
-def check_volumes(volumes: Sequence[object], label: str = "--requests") -> list[Decimal]:
+def check_volumes(volumes: Sequence[object], label: str = "requests") -> list[Decimal]:
     out = []
     for raw in volumes:
         v = to_decimal(raw, label)

@@ -46,7 +46,7 @@ def defaults_from(config: Config | None) -> Scenario:
     )
 
 
-def example(name: str, label: str = "--scenario") -> Scenario:
+def example(name: str, label: str = "scenario") -> Scenario:
     try:
         return EXAMPLES[name]
     except KeyError:
@@ -77,7 +77,7 @@ def load_scenario_file(path: str | Path, defaults: Scenario | None = None) -> li
         with p.open("rb") as f:
             data = tomllib.load(f)
     except FileNotFoundError:
-        raise InputError("--file: scenario file not found", file=str(p), field="--file") from None
+        raise InputError("file: scenario file not found", file=str(p), field="file") from None
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"not valid TOML: {e}", file=str(p)) from None
     extra = set(data) - {"scenarios"}
