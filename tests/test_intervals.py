@@ -9,12 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from costper.engine._difference import CHEAPER, DEARER, NO_DIFFERENCE, compare_ratios
 from costper.engine._intervals import (
-    CHEAPER,
-    DEARER,
-    NO_DIFFERENCE,
     Sums,
-    compare_ratios,
     mean_interval,
     ratio_interval,
     ratio_se,
