@@ -95,14 +95,11 @@ def cell(rng: np.random.Generator, shape: str, n: int, p: float, reps: int) -> d
     return out
 
 
-def grid(reps: int, seed: int, ns: tuple[int, ...] = NS) -> list[tuple[str, float, int, dict[str, float]]]:
+def grid(
+    reps: int, seed: int, ns: tuple[int, ...] = NS
+) -> list[tuple[str, float, int, dict[str, float]]]:
     rng = np.random.default_rng(seed)
-    return [
-        (shape, p, n, cell(rng, shape, n, p, reps))
-        for shape in SHAPES
-        for p in PS
-        for n in ns
-    ]
+    return [(shape, p, n, cell(rng, shape, n, p, reps)) for shape in SHAPES for p in PS for n in ns]
 
 
 def false_winners(

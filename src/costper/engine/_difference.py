@@ -103,9 +103,7 @@ def _solve(f: Callable[[Any], Any], lo: Any, hi: Any, target: float) -> Any:
     return np.where(found, (lo + hi) / 2, np.nan)
 
 
-def compare_bounds(
-    variant: Sums, baseline: Sums, confidence: float = 0.95
-) -> dict[str, Num]:
+def compare_bounds(variant: Sums, baseline: Sums, confidence: float = 0.95) -> dict[str, Num]:
     """Ratio and difference of costs per success with their score intervals, Z and p at 'no
     difference' (arrays in, arrays out; nan where undefined or unbounded)."""
     z = t_value(confidence, np.minimum(_f(variant.n), _f(baseline.n)) - 1)

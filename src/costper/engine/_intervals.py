@@ -209,6 +209,7 @@ def ratio_se(sums: Sums) -> float | None:
 
 def scaled(sums: Sums, k: float) -> Sums:
     """The same mix of sessions, k times as many (means, spread and skewness unchanged)."""
+
     def m(x: Any) -> Any:
         return None if x is None else x * k
 

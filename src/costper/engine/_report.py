@@ -26,9 +26,9 @@ from costper.engine._intervals import (
     sessions_needed,
     wilson,
 )
+from costper.engine._sessions import COST_PARTS, COST_SOURCES, check_keys, session_table
 from costper.engine._trust import Limits
 from costper.engine._trust import warnings as trust_warnings
-from costper.engine._sessions import COST_PARTS, COST_SOURCES, check_keys, session_table
 
 _COLUMN = {"turns": "turn_bucket"}
 
