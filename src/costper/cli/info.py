@@ -10,7 +10,7 @@ import typer
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.options import ConfigOption, DbOption, FormatOption, config, store_for
-from costper.engine._time_filters import parse_time
+from costper._time import parse_time
 from costper.errors import InputError
 
 
