@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
+from costper._time import parse_time
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.options import ConfigOption, DbOption, FormatOption, config, store_for
-from costper._time import parse_time
 from costper.errors import InputError
 
 
