@@ -377,11 +377,13 @@ class Store:
                         "WHERE key = 'data_version'"
                     )
                 self._con.execute("COMMIT")
-            except BaseException:
+            except BaseException as e:
                 try:
                     self._con.execute("ROLLBACK")
-                except duckdb.Error:
+                except (duckdb.Error, RuntimeError):  # an interrupt may already have ended it
                     self._renew_writer()
+                if isinstance(e, RuntimeError) and "interrupted" in str(e).lower():
+                    raise KeyboardInterrupt from e  # DuckDB's word for Ctrl-C mid-query
                 raise
 
     def _renew_writer(self) -> None:
