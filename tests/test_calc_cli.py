@@ -252,3 +252,16 @@ def test_config_price_found_by_calc_as_by_what_if(
     assert (rates.source, rates.input.base, rates.output.base) == ("config", 2e-6, 8e-6)
     code, _, err = run(capsys, *args, "--model", "acme/x-2")
     assert code == 2 and err.startswith("costper: error: --model: unknown model 'acme/x-2'")
+
+
+def test_escalation_override_moves_success_and_note(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "calc", "-s", "chatbot-mini", "--escalation-rate", "0.2", "--escalation-cost", "25"
+    )
+    assert code == 0
+    # by hand: 0.2 x 25 = 5.00 escalation; 0.0019 tokens + 5.00 = 5.0019 an intent;
+    # every failure of the example escalates, so success is 1 - 0.2 = 80%; 5.0019 / 0.8 = 6.25
+    assert cells(out, "escalation") == ["5.00"]
+    assert cells(out, "success rate") == ["80%"]
+    assert cells(out, "cost per success") == ["6.25"]
+    assert "30% escalate" not in out and "escalation_rate = 0.2" in out
