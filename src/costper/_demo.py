@@ -279,8 +279,24 @@ def generate(
     shares = np.array([a.share for a in ARMS])
     counts = rng.multinomial(max(0, sessions - sum(fixed)), shares / shares.sum()) + np.array(fixed)
     written = {"calls": 0, "outcomes": 0}
+    with store.transaction():  # all or nothing: Ctrl-C leaves the store as it was
+        _write_arms(store, counts.tolist(), rng, end, days, seed, chunk, progress, written)
+    return written
+
+
+def _write_arms(
+    store: Store,
+    counts: list[int],
+    rng: np.random.Generator,
+    end: datetime,
+    days: int,
+    seed: int,
+    chunk: int,
+    progress: Callable[[int], None] | None,
+    written: dict[str, int],
+) -> None:
     first = 0
-    for arm, count in zip(ARMS, counts.tolist(), strict=True):
+    for arm, count in zip(ARMS, counts, strict=True):
         done = 0
         while done < count:
             n = min(chunk, count - done)
@@ -292,4 +308,3 @@ def generate(
             done += n
             if progress:
                 progress(n)
-    return written

@@ -5,7 +5,7 @@ success rate, how often a human picks up the pieces. This turns those guesses
 into the article's arithmetic, so "the cheap model" can be priced per solved
 problem before anyone ships it.
 
-Arithmetic is Decimal and exact; rounding happens only in `shown_money` when a
+Arithmetic is Decimal and exact; rounding happens only in `costper._format` when a
 figure is displayed, so the article's tables come out to the cent and two
 scenarios differ by exactly what their inputs differ by.
 
@@ -29,9 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from costper._format import whole_percent
 from costper.config import Price
 from costper.errors import InputError
 from costper.pricing._lookup import call_price
@@ -305,19 +306,6 @@ def evaluate(s: Scenario, prices: Mapping[str, Price] | None = None) -> Result:
     )
 
 
-def shown_money(d: Decimal) -> Decimal:
-    """Round for display: to the cent from 0.10 up, else to two significant digits.
-
-    So 4.5019 shows as 4.50, 0.0807 as 0.081 and 0.0019 as 0.0019, as the
-    article prints them.
-    """
-    if d == 0:
-        return ZERO
-    if abs(d) >= Decimal("0.1"):
-        return d.quantize(Decimal("0.01"), ROUND_HALF_UP)
-    return d.quantize(Decimal(1).scaleb(d.adjusted() - 1), ROUND_HALF_UP)
-
-
 def change_pct(new: Decimal | None, base: Decimal | None) -> Decimal | None:
     """(new - base) / base in percent; negative means cheaper."""
     if new is None or base is None or base == 0:
@@ -325,16 +313,12 @@ def change_pct(new: Decimal | None, base: Decimal | None) -> Decimal | None:
     return (new - base) / base * 100
 
 
-def shown_pct(p: Decimal) -> int:
-    return int(p.to_integral_value(ROUND_HALF_UP))
-
-
 def verdict(new: Decimal | None, base: Decimal | None) -> str:
     """'83% cheaper', '12% dearer', 'the same'."""
     p = change_pct(new, base)
     if p is None:
         return "n/a"
-    whole = shown_pct(p)
+    whole = whole_percent(p)
     if whole == 0:
         return "the same"
     return f"{abs(whole)}% cheaper" if whole < 0 else f"{whole}% dearer"

@@ -191,6 +191,8 @@ class Store:
                     f"{self.path}: store schema version {row[0]} is newer than this costper "
                     f"({SCHEMA_VERSION}); upgrade costper"
                 )
+            if row is not None and int(row[0]) < SCHEMA_VERSION:
+                self._upgrade(int(row[0]))
             if row is None:
                 with self._writing():
                     for name in TABLES:
@@ -199,6 +201,24 @@ class Store:
                         "INSERT INTO meta VALUES ('schema_version', ?), ('data_version', '0')",
                         [str(SCHEMA_VERSION)],
                     )
+
+    def _upgrade(self, version: int) -> None:
+        """Bring an older store to this schema in one transaction (2: bill restatements)."""
+        self._con.execute("BEGIN")
+        try:
+            if version < 2:
+                self._con.execute(
+                    'ALTER TABLE billing ADD COLUMN IF NOT EXISTS "usage_kind" VARCHAR'
+                )
+            for name in TABLES:
+                self._con.execute(_ddl(name))
+            self._con.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
+            )
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
 
     def table(self, name: str) -> ibis.Table:
         """The table as an Ibis expression; built from the schema, so no query runs."""
@@ -267,6 +287,50 @@ class Store:
                     self._con.unregister(view)
         return counts
 
+    def replace(
+        self,
+        deletes: Mapping[str, pa.Table],
+        inserts: Mapping[str, pa.Table],
+        *,
+        keep_identical: tuple[str, ...] = (),
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """Delete the rows of each table that match a row of `deletes[table]` on its
+        columns (nulls match nulls), then insert; one transaction. In the tables
+        named by `keep_identical`, rows whose key is among the inserted ones stay,
+        so counts say what really changed. Returns rows deleted and rows new per
+        table: how a restated bill replaces its old lines."""
+        deleted: dict[str, int] = {}
+        with self._lock, self.transaction():
+            for name, keys in deletes.items():
+                if name not in TABLES:
+                    raise StoreError(f"no table {name!r}")
+                if keys.num_rows == 0:
+                    deleted[name] = 0
+                    continue
+                view, kept = f"_delete_{name}", f"_keep_{name}"
+                on = " AND ".join(
+                    f't."{c}" IS NOT DISTINCT FROM k."{c}"' for c in keys.column_names
+                )
+                where = f'EXISTS (SELECT 1 FROM "{view}" k WHERE {on})'
+                self._con.register(view, keys)
+                if name in keep_identical and name in inserts:
+                    key_cols = list(TABLES[name][1])
+                    self._con.register(kept, inserts[name].select(key_cols))
+                    cols = ", ".join(f'"{c}"' for c in key_cols)
+                    where += f' AND ({cols}) NOT IN (SELECT ({cols}) FROM "{kept}")'.replace(
+                        f"SELECT ({cols})", f"SELECT {cols}"
+                    )
+                try:
+                    before = self._count_raw(name)
+                    self._con.execute(f'DELETE FROM "{name}" t WHERE {where}')
+                    deleted[name] = before - self._count_raw(name)
+                finally:
+                    self._con.unregister(view)
+                    if name in keep_identical and name in inserts:
+                        self._con.unregister(kept)
+            inserted = self.insert_many(inserts) if inserts else {}
+        return deleted, inserted
+
     def _count_raw(self, name: str) -> int:
         row = self._con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
         return int(row[0]) if row else 0
@@ -313,11 +377,13 @@ class Store:
                         "WHERE key = 'data_version'"
                     )
                 self._con.execute("COMMIT")
-            except BaseException:
+            except BaseException as e:
                 try:
                     self._con.execute("ROLLBACK")
-                except duckdb.Error:
+                except (duckdb.Error, RuntimeError):  # an interrupt may already have ended it
                     self._renew_writer()
+                if isinstance(e, RuntimeError) and "interrupted" in str(e).lower():
+                    raise KeyboardInterrupt from e  # DuckDB's word for Ctrl-C mid-query
                 raise
 
     def _renew_writer(self) -> None:
