@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from costper._time import parse_instant
 from costper.billing._focus import FocusFile
 from costper.errors import InputError
 from costper.store._store import Store
@@ -85,7 +86,7 @@ def snapshot_time(f: FocusFile, as_of: datetime | None) -> tuple[datetime, str]:
             latest = pc.max(f.columns.column(name)).as_py()
             if latest:
                 try:
-                    t = datetime.fromisoformat(str(latest).strip().replace(" ", "T"))
+                    t = parse_instant(str(latest))
                 except ValueError:
                     raise InputError(
                         f"column {name}: expected an ISO 8601 date-time, got {latest!r}",
@@ -93,8 +94,6 @@ def snapshot_time(f: FocusFile, as_of: datetime | None) -> tuple[datetime, str]:
                         field=name,
                         value=latest,
                     ) from None
-                if t.tzinfo is not None:
-                    t = t.astimezone(UTC).replace(tzinfo=None)
                 return t, name
     mtime = os.stat(f.path).st_mtime
     return datetime.fromtimestamp(mtime, UTC).replace(tzinfo=None), "file mtime"

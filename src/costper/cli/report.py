@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from costper import _time
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.options import (
@@ -20,7 +21,6 @@ from costper.cli.options import (
     store_for,
 )
 from costper.cli.remote import ServerOption, get_json, server_for
-from costper.engine import _time_filters as time_filters
 from costper.engine._compare import compare as compare_variants
 from costper.engine._report import Report
 from costper.engine._report import report as build_report
@@ -31,7 +31,7 @@ FORMATS = ("table", "json", "csv")
 
 
 def parse_time(text: str | None, option: str) -> datetime | None:
-    return None if text is None else time_filters.parse_time(text, option)
+    return None if text is None else _time.parse_time(text, option)
 
 
 def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
