@@ -61,6 +61,8 @@ class Config:
     implicit_success_after: timedelta | None = timedelta(hours=24)
     confidence: float = 0.95
     min_sessions: int = 100
+    min_successes: int = 5
+    min_failures: int = 5
     prices: Mapping[str, Price] = field(default_factory=dict)
     feature_costs: Mapping[str, Costs] = field(default_factory=dict)
     billing_models: tuple[BillingRule, ...] = ()
@@ -155,7 +157,7 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
             changes["implicit_success_after"] = parse_duration(v, "outcomes.implicit_success_after")
     if "stats" in data:
         t = _table("stats", data["stats"])
-        _check_keys("stats", t, {"confidence", "min_sessions"})
+        _check_keys("stats", t, {"confidence", "min_sessions", "min_successes", "min_failures"})
         if "confidence" in t:
             c = _number("stats", "confidence", t["confidence"])
             if not 0 < c < 1:
@@ -166,6 +168,12 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
             if isinstance(m, bool) or not isinstance(m, int) or m < 1:
                 raise ConfigError(f"stats.min_sessions: expected a positive integer, got {m!r}")
             changes["min_sessions"] = m
+        for key in ("min_successes", "min_failures"):
+            if key in t:
+                m = t[key]
+                if isinstance(m, bool) or not isinstance(m, int) or m < 0:
+                    raise ConfigError(f"stats.{key}: expected an integer >= 0, got {m!r}")
+                changes[key] = m
     if "prices" in data:
         prices = dict(cfg.prices)
         for ref, raw in _table("prices", data["prices"]).items():
