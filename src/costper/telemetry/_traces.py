@@ -189,6 +189,12 @@ def _parse_proto(body: bytes) -> ExportTraceServiceRequest:
 _PRICED = ("estimated_cost", "estimate_source", "cost", "cost_source", "infra_cost")
 
 
+def _trimmed(ids: pa.Array) -> pa.Array:
+    """Session ids as outcome records read them: surrounding blanks dropped, blank is none."""
+    trimmed = pc.utf8_trim_whitespace(ids)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
 def calls_table(rows: SpanRows, config: Config) -> pa.Table:
     """Column lists to a priced Arrow table of `calls` columns, with the DESIGN defaults.
 
@@ -200,7 +206,7 @@ def calls_table(rows: SpanRows, config: Config) -> pa.Table:
     explicit_request = pa.array(cols["turn_id"], pa.string())
     derived = {
         "trace_id": trace,
-        "session_id": pc.coalesce(pa.array(cols["session_id"], pa.string()), trace),
+        "session_id": pc.coalesce(_trimmed(pa.array(cols["session_id"], pa.string())), trace),
         "turn_id": pc.coalesce(explicit_request, trace),
         "request_id": pc.coalesce(explicit_request, pa.array(cols["response_id"], pa.string())),
         "feature": pc.coalesce(pa.array(cols["feature"], pa.string()), service),
