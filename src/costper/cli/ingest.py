@@ -20,6 +20,7 @@ from costper.billing import _join as costjoin
 from costper.cli.app import ingest_app
 from costper.cli.options import ConfigOption, DbOption, config, store_for
 from costper.errors import CostperError
+from costper.pricing._currency import Rates
 from costper.telemetry._outcome_records import ingest_outcome_files
 from costper.telemetry._trace_files import TraceFilesSummary, ingest_trace_files
 
@@ -74,7 +75,7 @@ def traces(paths: Paths, db: DbOption = None, config_file: ConfigOption = None) 
             total.unpriced += s.unpriced
             total.unpriced_models |= s.unpriced_models
         if total.new and store.count("billing"):
-            joined = costjoin.apply(store)
+            joined = costjoin.apply(store, Rates.of(cfg))
             print(
                 f"bill re-joined: {joined.billed_calls:,} call(s) now priced from the stored FOCUS lines"
             )
