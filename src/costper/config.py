@@ -71,6 +71,7 @@ class Config:
     rates: Mapping[str, float] = field(default_factory=dict)
     api_keys: tuple[str, ...] = ()
     max_request_bytes: int = MAX_BODY_BYTES
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
 
     def costs_for(self, feature: str) -> Costs:
         return self.feature_costs.get(feature, self.costs)
@@ -254,7 +255,14 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
             changes["rates"] = rates
     if "server" in data:
         t = _table("server", data["server"])
-        _check_keys("server", t, {"api_keys", "max_request_bytes"})
+        _check_keys("server", t, {"api_keys", "max_request_bytes", "allowed_hosts"})
+        if "allowed_hosts" in t:
+            hosts = t["allowed_hosts"]
+            if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+                raise ConfigError(
+                    f"server.allowed_hosts: expected a list of host names, got {hosts!r}"
+                )
+            changes["allowed_hosts"] = tuple(h.strip().lower().strip("[]") for h in hosts)
         if "api_keys" in t:
             keys = t["api_keys"]
             if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):

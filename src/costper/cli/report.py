@@ -20,6 +20,7 @@ from costper.cli.options import (
     config,
     store_for,
 )
+from costper.cli.remote import ServerOption, get_json, server_for
 from costper.engine._compare import compare as compare_variants
 from costper.engine._intervals import Interval
 from costper.engine._report import Report
@@ -160,14 +161,22 @@ def report_cmd(
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
+    server: ServerOption = None,
 ) -> None:
-    """The metrics table: cost per token beside cost per success, with intervals."""
+    """The metrics table: cost per token beside cost per success, with intervals.
+
+    While `costper serve` holds the store, the report is read through it."""
     check_format(fmt)
     cfg = config(db, config_file)
     keys = check_keys([k for k in by.split(",") if k.strip()])
     s, u = time_range(since, until)
-    with store_for(cfg, must_exist=True) as store:
-        rep = build_report(store, keys, since=s, until=u, feature=feature, config=cfg)
+    url = server_for(cfg, server)
+    if url is not None:
+        params = {"by": ",".join(keys), "since": since, "until": until, "feature": feature}
+        rep = Report.from_dict(get_json(url, "/api/report", params, cfg))
+    else:
+        with store_for(cfg, must_exist=True) as store:
+            rep = build_report(store, keys, since=s, until=u, feature=feature, config=cfg)
     emit(rep, fmt)
 
 

@@ -83,6 +83,26 @@ class Report:
             "unpriced_calls": sum(g.unpriced_calls for g in self.groups),
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        """The inverse of `to_dict` (a report read from the server's API).
+
+        The sufficient statistics are not in the JSON; a report read back can
+        be printed and exported, not coarsened or compared.
+        """
+
+        def iv(x: dict[str, Any], method: str = "") -> Interval:
+            return Interval(x.get("value"), x.get("low"), x.get("high"), x.get("method", method))
+
+        groups = []
+        for g in d["groups"]:
+            fields = dict(g)
+            for name in ("success_rate", "escalation_rate", "cost_per_intent", "cost_per_success"):
+                fields[name] = iv(g[name])
+            fields["sums"] = Sums(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+            groups.append(Group(**fields))
+        return cls(float(d["confidence"]), list(d["by"]), groups)
+
     def rows(self) -> list[dict[str, Any]]:
         """Flat rows (one per group) for CSV, pandas or Arrow."""
         out = []

@@ -93,6 +93,10 @@ def _keys(by: str) -> list[str]:
 def _times(q: Queries, since: str | None, until: str | None) -> tuple[Any, Any]:
     s = parse_time(since, "since", q.now) if since else None
     u = parse_time(until, "until", q.now) if until else None
+    if s is not None and u is not None and u <= s:
+        raise InputError(
+            f"until ({until}) must be later than since ({since})", field="until", value=until
+        )
     return s, u
 
 
