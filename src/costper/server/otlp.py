@@ -35,7 +35,12 @@ from costper.telemetry._outcome_events import (
     traces_needing_sessions,
 )
 from costper.telemetry._outcome_records import outcome_rows
-from costper.telemetry._traces import CallsBatch, calls_from_request, decode_lean_request
+from costper.telemetry._traces import (
+    CallsBatch,
+    calls_from_request,
+    decode_lean_request,
+    settle,
+)
 
 router = APIRouter()
 
@@ -74,7 +79,8 @@ def _ingest_traces(
 ) -> tuple[CallsBatch, int]:
     raw = inflate(body, encoding, cfg.max_request_bytes)
     batch = calls_from_request(decode_lean_request(raw, _MEDIA[kind]), cfg)
-    return batch, writer.write(batch.table)
+    new = writer.write(batch.table)
+    return batch, new - settle(writer.store, cfg, batch)
 
 
 def _group_commit(request: Request) -> GroupCommit:

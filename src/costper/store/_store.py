@@ -130,6 +130,8 @@ class Store:
                     f"{self.path}: store schema version {row[0]} is newer than this costper "
                     f"({SCHEMA_VERSION}); upgrade costper"
                 )
+            if row is not None and int(row[0]) < SCHEMA_VERSION:
+                self._upgrade(int(row[0]))
             if row is None:
                 self._con.execute("BEGIN")
                 for name in TABLES:
@@ -139,6 +141,24 @@ class Store:
                     [str(SCHEMA_VERSION)],
                 )
                 self._con.execute("COMMIT")
+
+    def _upgrade(self, version: int) -> None:
+        """Schema 1 to 2: `calls.tenant`, `.scope`, `.response_id` (appended, so `SELECT *` order
+        still matches the schema) and the `span_tags` table."""
+        self._con.execute("BEGIN")
+        try:
+            if version < 2:
+                self._con.execute("ALTER TABLE calls ADD COLUMN tenant VARCHAR")
+                self._con.execute("ALTER TABLE calls ADD COLUMN scope VARCHAR")
+                self._con.execute("ALTER TABLE calls ADD COLUMN response_id VARCHAR")
+                self._con.execute(_ddl("span_tags"))
+            self._con.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
+            )
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
 
     def table(self, name: str) -> ibis.Table:
         if name not in TABLES:
