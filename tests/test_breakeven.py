@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from costper.cli.options import flag
 from costper.errors import InputError
 from costper.planning._breakeven import (
     Deployment,
@@ -112,7 +113,9 @@ def test_gpus_needed() -> None:
 def test_bad_parameters(params: dict, message: str) -> None:
     with pytest.raises(InputError) as e:
         build_deployment(params)
-    assert str(e.value).startswith(message)
+    # The core names the parameter (gpu_price); the CLI words it as its flag.
+    assert str(e.value).startswith(message.removeprefix("--").split(":")[0].replace("-", "_"))
+    assert e.value.worded(flag).startswith(message)
 
 
 def test_breakeven_json_adds_the_users_volume() -> None:
@@ -203,12 +206,13 @@ def test_png_without_matplotlib_is_a_clear_error(
     c = compare(Deployment())
     # matplotlib hidden from the import system: the one thing simulated here.
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(InputError, match=r"^--plot: writing PNG needs matplotlib"):
+    with pytest.raises(InputError, match=r"^plot: writing PNG needs matplotlib") as e:
         write_plot(c, tmp_path / "be.png")
+    assert e.value.worded(flag).startswith("--plot: writing PNG needs matplotlib")
     assert not (tmp_path / "be.png").exists()
-    with pytest.raises(InputError, match=r"^--plot: expected a .svg or .png file"):
+    with pytest.raises(InputError, match=r"^plot: expected a .svg or .png file"):
         write_plot(c, tmp_path / "be.gif")
-    with pytest.raises(InputError, match=r"^--plot: the folder .*nowhere does not exist"):
+    with pytest.raises(InputError, match=r"^plot: the folder .*nowhere does not exist"):
         write_plot(c, tmp_path / "nowhere" / "be.svg")
 
 

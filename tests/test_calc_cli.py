@@ -229,3 +229,26 @@ def test_installed_console_script() -> None:
         [str(exe), "calc", "--review-rate", "7"], capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--review-rate" in bad.stderr
+
+
+def test_config_price_found_by_calc_as_by_what_if(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 9: `[prices."acme/X-1"]` was found by what_if but `calc --model acme/x-1` failed."""
+    from datetime import UTC, datetime
+
+    from costper.config import load_config
+    from costper.pricing import unit_prices
+
+    cfg = tmp_path / "costper.toml"
+    cfg.write_text('[prices."acme/X-1"]\ninput = 2.0\noutput = 8.0\n')
+    args = ["calc", "--config", str(cfg), "--input-tokens", "1000", "--output-tokens", "500"]
+    code, out, err = run(capsys, *args, "--model", "acme/x-1", "-f", "json")
+    assert code == 0, err
+    (s,) = json.loads(out)["scenarios"]
+    assert s["exact"]["call_cost"] == "0.006"  # 1000 x 2/1M + 500 x 8/1M, by hand
+    assert s["price_source"] == "config"
+    rates = unit_prices("acme/x-1", load_config(str(cfg)).prices, datetime.now(UTC))
+    assert (rates.source, rates.input.base, rates.output.base) == ("config", 2e-6, 8e-6)
+    code, _, err = run(capsys, *args, "--model", "acme/x-2")
+    assert code == 2 and err.startswith("costper: error: --model: unknown model 'acme/x-2'")

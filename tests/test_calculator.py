@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from costper._format import round_money
+from costper.cli.options import flag
 from costper.config import Config, Costs, Price
 from costper.errors import InputError
 from costper.planning._calculator import (
@@ -17,7 +19,6 @@ from costper.planning._calculator import (
     build_scenario,
     change_pct,
     evaluate,
-    shown_money,
     verdict,
 )
 from costper.planning._scenarios import (
@@ -36,9 +37,9 @@ def test_scenario_a_mini_model() -> None:
     assert r.token_cost == D("0.00189975")
     assert r.escalation == D("4.5000")
     assert r.cost_per_intent == D("4.50189975")
-    assert shown_money(r.token_cost) == D("0.0019")
-    assert shown_money(r.cost_per_intent) == D("4.50")
-    assert shown_money(r.cost_per_success) == D("6.43")
+    assert round_money(r.token_cost) == D("0.0019")
+    assert round_money(r.cost_per_intent) == D("4.50")
+    assert round_money(r.cost_per_success) == D("6.43")
     assert r.extra_turns == D("0.00151980")
 
 
@@ -46,8 +47,8 @@ def test_scenario_b_reasoning_model_is_83_percent_cheaper() -> None:
     a, b = evaluate(EXAMPLES["chatbot-mini"]), evaluate(EXAMPLES["chatbot-reasoning"])
     assert b.token_cost == D("0.014")
     assert b.cost_per_intent == D("0.764")
-    assert shown_money(b.cost_per_intent) == D("0.76")
-    assert shown_money(b.cost_per_success) == D("0.80")
+    assert round_money(b.cost_per_intent) == D("0.76")
+    assert round_money(b.cost_per_success) == D("0.80")
     assert verdict(b.cost_per_intent, a.cost_per_intent) == "83% cheaper"
     assert round(b.token_cost / a.token_cost, 1) == D("7.4")  # "7.4x more expensive in tokens"
 
@@ -56,13 +57,13 @@ def test_invoices_before_and_after() -> None:
     before, after = evaluate(EXAMPLES["invoices-before"]), evaluate(EXAMPLES["invoices-after"])
     # 0.08 + 35% x 0.08 + 10% x 2.00
     assert before.cost_per_intent == D("0.308")
-    assert shown_money(before.cost_per_intent) == D("0.31")
+    assert round_money(before.cost_per_intent) == D("0.31")
     # 0.036 + 10% x 0.036 + 2% x 2.00 + 1.1 calls x 0.001
     assert after.retries == D("0.0036")
     assert after.review == D("0.04")
     assert after.orchestration == D("0.0011")
     assert after.cost_per_intent == D("0.0807")
-    assert shown_money(after.cost_per_intent) == D("0.081")
+    assert round_money(after.cost_per_intent) == D("0.081")
     assert verdict(after.cost_per_intent, before.cost_per_intent) == "74% cheaper"
     assert (
         after.cost_per_success == after.cost_per_intent
@@ -90,12 +91,12 @@ def test_json_reproduces_the_article() -> None:
 
 
 def test_shown_money_rounds_only_for_display() -> None:
-    assert shown_money(D("4.50189975")) == D("4.50")
-    assert shown_money(D("0.0807")) == D("0.081")
-    assert shown_money(D("0.00189975")) == D("0.0019")
-    assert shown_money(D("0.125")) == D("0.13")  # half up, not banker's
-    assert shown_money(D("0")) == 0
-    assert shown_money(D("12345.675")) == D("12345.68")
+    assert round_money(D("4.50189975")) == D("4.50")
+    assert round_money(D("0.0807")) == D("0.081")
+    assert round_money(D("0.00189975")) == D("0.0019")
+    assert round_money(D("0.125")) == D("0.13")  # half up, not banker's
+    assert round_money(D("0")) == 0
+    assert round_money(D("12345.675")) == D("12345.68")
 
 
 def test_monthly_total_and_infra_spread_over_intents() -> None:
@@ -134,8 +135,9 @@ def test_catalog_and_config_prices() -> None:
     t = build_scenario({"model": "acme/house-model", "input_tokens": 1000, "output_tokens": 500})
     r2 = evaluate(t, mine)
     assert r2.call_cost == D("0.003") and r2.price_source == "config"
-    with pytest.raises(InputError, match=r"^--model: unknown model 'acme/house-model'"):
+    with pytest.raises(InputError, match=r"^model: unknown model 'acme/house-model'") as e:
         evaluate(t)
+    assert e.value.worded(flag).startswith("--model: unknown model 'acme/house-model'")
 
 
 def test_config_costs_are_the_custom_defaults() -> None:

@@ -195,12 +195,12 @@ def test_repriced_with_the_catalog(known: Store) -> None:
 
 def test_bad_names(known: Store) -> None:
     with pytest.raises(
-        InputError, match=r"^--feature: no labeled sessions for 'nope' \(features: chat\)"
+        InputError, match=r"^feature: no labeled sessions for 'nope' \(features: chat\)"
     ):
         what_if(known, "nope", now=NOW)
-    with pytest.raises(InputError, match=r"^--model: unknown model 'acme/none'"):
+    with pytest.raises(InputError, match=r"^model: unknown model 'acme/none'"):
         what_if(known, "chat", ["acme/none"], now=NOW)
-    with pytest.raises(InputError, match=r"^--baseline: 'x/y' has not served 'chat'"):
+    with pytest.raises(InputError, match=r"^baseline: 'x/y' has not served 'chat'"):
         what_if(known, "chat", baseline="x/y", now=NOW)
 
 

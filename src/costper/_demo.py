@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
-from genai_prices import Usage, calc_price
 
+from costper.pricing import _lookup as pricing
 from costper.store._store import Store
 
 
@@ -146,12 +146,8 @@ PENDING_SHARE = 0.01
 
 def unit_prices(model: str) -> tuple[float, float]:
     """Catalog price per token (input, output), asked once per model."""
-    p = calc_price(
-        Usage(input_tokens=1_000_000, output_tokens=1_000_000),
-        model_ref=model,
-        provider_id=PROVIDER,
-    )
-    return float(p.input_price) / 1e6, float(p.output_price) / 1e6
+    rates = pricing.unit_prices(f"{PROVIDER}/{model}", {}, datetime.now(UTC))
+    return rates.input.base, rates.output.base
 
 
 def _hex(prefix: int, values: np.ndarray, width: int) -> list[str]:
@@ -283,8 +279,24 @@ def generate(
     shares = np.array([a.share for a in ARMS])
     counts = rng.multinomial(max(0, sessions - sum(fixed)), shares / shares.sum()) + np.array(fixed)
     written = {"calls": 0, "outcomes": 0}
+    with store.transaction():  # all or nothing: Ctrl-C leaves the store as it was
+        _write_arms(store, counts.tolist(), rng, end, days, seed, chunk, progress, written)
+    return written
+
+
+def _write_arms(
+    store: Store,
+    counts: list[int],
+    rng: np.random.Generator,
+    end: datetime,
+    days: int,
+    seed: int,
+    chunk: int,
+    progress: Callable[[int], None] | None,
+    written: dict[str, int],
+) -> None:
     first = 0
-    for arm, count in zip(ARMS, counts.tolist(), strict=True):
+    for arm, count in zip(ARMS, counts, strict=True):
         done = 0
         while done < count:
             n = min(chunk, count - done)
@@ -296,4 +308,3 @@ def generate(
             done += n
             if progress:
                 progress(n)
-    return written

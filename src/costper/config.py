@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from costper._io import MAX_BODY_BYTES
 from costper.errors import ConfigError
 
 DEFAULT_DB = "costper.duckdb"
@@ -65,7 +66,7 @@ class Config:
     billing_models: tuple[BillingRule, ...] = ()
     infra: tuple[InfraResource, ...] = ()
     api_keys: tuple[str, ...] = ()
-    max_request_bytes: int = 16 * 1024 * 1024
+    max_request_bytes: int = MAX_BODY_BYTES
 
     def costs_for(self, feature: str) -> Costs:
         return self.feature_costs.get(feature, self.costs)

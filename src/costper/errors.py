@@ -7,6 +7,11 @@ Messages name the bad value so a user can fix it without reading code.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
+_PARAMETER = re.compile(r"[a-z][a-z0-9_]*")
+
 
 class CostperError(Exception):
     """Anything costper refuses, with a message fit to show a user as is."""
@@ -25,16 +30,38 @@ class InputError(CostperError):
         value: object = None,
     ) -> None:
         self.file, self.line, self.field, self.value = file, line, field, value
+        self.message = message
         where = ""
         if file is not None:
             where = file + (f":{line}" if line is not None else "") + ": "
         elif line is not None:
             where = f"line {line}: "
+        self.where = where
         super().__init__(where + message)
+
+    def worded(self, name_of: Callable[[str], str]) -> str:
+        """The message with a parameter's core name (`gpu_price`) as an edge spells it.
+
+        The core names parameters as Python does; the CLI says `--gpu-price`,
+        HTTP the query parameter. Only a message about a parameter (no line,
+        starting with its field) is reworded; data errors stay as they are.
+        """
+        field = self.field
+        if (
+            self.line is None
+            and field
+            and _PARAMETER.fullmatch(field)
+            and self.message.startswith(field + ":")
+        ):
+            return self.where + name_of(field) + self.message[len(field) :]
+        return str(self)
 
 
 class ConfigError(InputError):
     """The config file or a COSTPER_* variable is wrong; names the key."""
+
+    def worded(self, name_of: Callable[[str], str]) -> str:
+        return str(self)
 
 
 class StoreError(CostperError):

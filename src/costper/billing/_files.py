@@ -9,7 +9,6 @@ twice, a row with the wrong number of fields) stop here, with the line.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from collections.abc import Callable
 
@@ -17,32 +16,25 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from costper._io import Opened, open_input
 from costper.billing._columns import NULLS
 from costper.errors import InputError
-
-# What the CSV openers return: a gzip stream, or a plain file opened "rb".
-_Binary = gzip.GzipFile | io.BufferedReader
 
 
 def read_table(path: str) -> tuple[pa.Table, bool]:
     """The file's rows, and whether it was a CSV."""
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-    except OSError as e:
-        raise InputError(f"cannot read the file: {e.strerror}", file=path) from None
+    with open_input(path) as opened:
+        magic = opened.stream.peek(4)[:4]
     if magic == b"PAR1":
         return _read_parquet(path), False
-    return _read_csv(path, gzipped=magic[:2] == b"\x1f\x8b"), True
+    return _read_csv(path), True
 
 
-def _read_csv(path: str, *, gzipped: bool) -> pa.Table:
-    opener: Callable[[], _Binary] = (
-        (lambda: gzip.open(path, "rb")) if gzipped else (lambda: open(path, "rb"))
-    )
+def _read_csv(path: str) -> pa.Table:
+    opener = lambda: open_input(path)  # noqa: E731
     try:
-        with opener() as fh:
-            first = fh.readline()
+        with opener() as opened:
+            first = opened.stream.readline()
     except (OSError, EOFError) as e:
         raise InputError(f"cannot read the file: {e}", file=path) from None
     try:
@@ -65,10 +57,10 @@ def _read_csv(path: str, *, gzipped: bool) -> pa.Table:
         bad_rows.append(row)
         return "skip"
 
-    stream = pa.input_stream(path, compression="gzip" if gzipped else None)
+    opened = opener()
     try:
         table = pacsv.read_csv(
-            stream,
+            opened.stream,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
             parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(
@@ -81,7 +73,7 @@ def _read_csv(path: str, *, gzipped: bool) -> pa.Table:
     except pa.ArrowInvalid as e:
         raise InputError(f"not a readable CSV: {_first_line(e)}", file=path) from None
     finally:
-        stream.close()
+        opened.close()
     if bad_rows:
         r = bad_rows[0]
         number = r.number if r.number is not None else _line_with_fields(opener, r.actual_columns)
@@ -94,10 +86,10 @@ def _read_csv(path: str, *, gzipped: bool) -> pa.Table:
     return table
 
 
-def _line_with_fields(opener: Callable[[], _Binary], count: int) -> int | None:
+def _line_with_fields(opener: Callable[[], Opened], count: int) -> int | None:
     """Where Arrow found a row of the wrong width (it does not say, reading a stream)."""
-    with opener() as fh:
-        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace", newline="")
+    with opener() as opened:
+        text = io.TextIOWrapper(opened.stream, encoding="utf-8-sig", errors="replace", newline="")
         reader = csv.reader(text)
         width = len(next(reader, []))
         for record in reader:

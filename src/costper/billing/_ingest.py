@@ -1,14 +1,18 @@
 """`ingest billing`: check every file, store every line, then re-run the cost join.
 
 All files of one command are checked before anything is written and stored
-in one transaction, so a bill with one bad row writes nothing. Lines are
-keyed by content, so the same export ingested twice changes nothing.
+in one transaction, so a bill with one bad row writes nothing. Each file is a
+snapshot of the bill scopes it covers (billing period x account x issuer): a
+newer snapshot replaces those scopes' lines, an older one is ignored, and
+lines are keyed by content, so the same export ingested twice changes
+nothing (rule in _snapshots.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +21,7 @@ import pyarrow.compute as pc
 from costper.billing import _join as costjoin
 from costper.billing._focus import FocusFile, read_focus
 from costper.billing._models import identify
+from costper.billing._snapshots import Restatement, plan
 from costper.config import Config
 from costper.store._schema import BILLING
 from costper.store._store import Store
@@ -32,6 +37,8 @@ class BillingIngest:
     versions: tuple[str, ...]
     join: costjoin.JoinResult
     warnings: tuple[str, ...] = field(default=())
+    restatements: tuple[Restatement, ...] = field(default=())
+    replaced_lines: int = 0
 
 
 def known_models(store: Store) -> list[str]:
@@ -60,25 +67,37 @@ def billing_batch(f: FocusFile, identity: pa.Table) -> pa.Table:
     return pa.table({k: cols[k] for k in BILLING.names if k in cols})
 
 
-def ingest_billing(store: Store, paths: Sequence[str | Path], config: Config) -> BillingIngest:
+def ingest_billing(
+    store: Store,
+    paths: Sequence[str | Path],
+    config: Config,
+    *,
+    as_of: datetime | None = None,
+) -> BillingIngest:
+    """Check every file, then in one transaction store each scope's newest snapshot."""
     files = [read_focus(p) for p in paths]
     names = known_models(store)
     batches = [billing_batch(f, identify(f.columns, config, names)) for f in files]
+    p = plan(store, files, batches, as_of)
     lines = sum(b.num_rows for b in batches)
-    new = 0
-    if lines:
-        new = store.insert("billing", pa.concat_tables(batches, promote_options="default"))
+    deleted, inserted = store.replace(
+        {"billing": p.replace, "bill_snapshots": p.replace},
+        {"billing": p.lines, "bill_snapshots": p.snapshots} if p.lines.num_rows else {},
+        keep_identical=("billing",),
+    )
     result = costjoin.apply(store)
-    kinds = _count(b.column("allocation") for b in batches)
+    kinds = _count([p.lines.column("allocation")] if p.lines.num_rows else [])
     return BillingIngest(
         files=len(files),
         lines=lines,
-        new_lines=new,
+        new_lines=inserted.get("billing", 0),
         model_lines=kinds.get("model", 0),
         infra_lines=kinds.get("infra", 0),
         versions=tuple(sorted({f.version for f in files})),
         join=result,
         warnings=tuple(w for f in files for w in f.warnings),
+        restatements=tuple(p.restatements),
+        replaced_lines=deleted.get("billing", 0),
     )
 
 

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from costper.billing._columns import KNOWN_COLUMNS
 from costper.config import Config
 from costper.errors import ConfigError
-from costper.pricing._aliases import LLM_PROVIDERS, PROVIDER_ALIASES, canonical_model
+from costper.pricing._aliases import LLM_PROVIDERS, PROVIDER_ALIASES, canonical_model, split_ref
 
 BUILTIN_MODELS = (
     "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o",
@@ -107,14 +107,6 @@ def bill_provider(name: str | None, service: str | None = None) -> str | None:
         if needle in both:
             return value
     return re.sub(r"\s+", "_", n) or None
-
-
-def split_ref(ref: str) -> tuple[str | None, str]:
-    """'provider/model' as (normalized provider, model); a bare model has no provider."""
-    if "/" in ref:
-        p, m = ref.split("/", 1)
-        return bill_provider(p), m
-    return None, ref
 
 
 def _loose(text: str) -> str:
@@ -204,21 +196,21 @@ def _identify(
 ) -> Identity:
     infra = _infra_for(row.get("ResourceId"), config)
     if infra:
-        p, m = split_ref(infra)
+        p, m = split_ref(infra, bill_provider)
         return Identity("infra", p, m, None)
     provider = bill_provider(row.get("ServiceProviderName"), row.get("ServiceName"))
     details = _json_object(row.get("SkuPriceDetails"))
     kind = token_kind(details, row.get("SkuMeter"), row.get("ChargeDescription"), row.get("SkuId"))
     model = _first(details, ("modelid", "model_id", "model"))
     if model is None and tag.get("model"):
-        tp, model = split_ref(str(tag["model"]))
+        tp, model = split_ref(str(tag["model"]), bill_provider)
         provider = tp or (bill_provider(str(tag["provider"])) if tag.get("provider") else provider)
     if model is None:
         for rule in config.billing_models:
             if all(
                 fnmatchcase((row.get(c) or "").lower(), g.lower()) for c, g in rule.match.items()
             ):
-                provider, model = split_ref(rule.model)
+                provider, model = split_ref(rule.model, bill_provider)
                 break
     if model is None:
         unit = f"{row.get('ConsumedUnit') or ''} {row.get('PricingUnit') or ''}".lower()
@@ -260,7 +252,9 @@ def identify(columns: pa.Table, config: Config, known_models: Iterable[str] = ()
     check_rules(config)
     n = columns.num_rows
     names = ModelNames(
-        list(BUILTIN_MODELS) + [split_ref(k)[1] for k in config.prices] + list(known_models)
+        list(BUILTIN_MODELS)
+        + [split_ref(k, bill_provider)[1] for k in config.prices]
+        + list(known_models)
     )
     rule_cols = sorted({c for r in config.billing_models for c in r.match} - set(DECIDING))
     tags = columns.column("Tags") if "Tags" in columns.column_names else pa.nulls(n, pa.string())

@@ -23,11 +23,11 @@ import ibis
 import ibis.expr.types as ir
 
 from costper.billing import _join as costjoin
-from costper.billing._models import split_ref
+from costper.billing._models import bill_provider
 from costper.config import Config
 from costper.engine._sessions import check_keys
 from costper.errors import InputError
-from costper.pricing._aliases import canonical_model
+from costper.pricing._aliases import canonical_model, split_ref
 from costper.store._store import Store
 
 KEYS = ("provider", "model", "day", "week", "month")
@@ -51,9 +51,9 @@ class Reconciliation:
 
 
 def check_by(by: Iterable[str]) -> tuple[str, ...]:
-    out = check_keys(by, KEYS, unknown="--by: unknown key")
+    out = check_keys(by, KEYS, unknown="by: unknown key")
     if not out:
-        raise InputError("--by: at least one key is needed", field="by", value="")
+        raise InputError("by: at least one key is needed", field="by", value="")
     return tuple(out)
 
 
@@ -73,7 +73,7 @@ def _keys(
 def _self_hosted(config: Config) -> list[str]:
     out: list[str] = []
     for res in config.infra:
-        provider, model = split_ref(res.model)
+        provider, model = split_ref(res.model, bill_provider)
         if provider == costjoin.SELF and (name := canonical_model(model)):
             out.append(name)
     return out

@@ -15,3 +15,24 @@ ingest_app = typer.Typer(help="Take in traces, outcomes and FOCUS bills.", no_ar
 export_app = typer.Typer(help="Write stored data out in standard formats.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(export_app, name="export")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from costper import __version__
+
+        typer.echo(f"costper {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version and exit.",
+        callback=_print_version,
+        is_eager=True,
+    ),
+) -> None:
+    """What one successful outcome of an LLM feature really costs."""

@@ -14,7 +14,7 @@ from costper.billing._reconcile import Reconciliation
 from costper.billing._reconcile import reconcile as build_reconciliation
 from costper.cli import render
 from costper.cli.app import app, export_app, ingest_app
-from costper.cli.common import ConfigOption, DbOption, FormatOption, config, store_for
+from costper.cli.options import ConfigOption, DbOption, FormatOption, config, store_for
 from costper.cli.report import check_format, parse_time
 from costper.errors import InputError
 
@@ -24,21 +24,38 @@ def billing(
     paths: Annotated[
         list[str], typer.Argument(help="FOCUS 1.0-1.3 exports: CSV, CSV.gz or Parquet.")
     ],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="When these files were exported (date-time); decides which snapshot of a "
+            "restated bill is newer. Default: RecencyLastUpdated if present, else file mtime.",
+        ),
+    ] = None,
     db: DbOption = None,
     config_file: ConfigOption = None,
 ) -> int:
-    """FOCUS cost-and-usage exports; then re-run the cost join so calls carry the bill."""
+    """FOCUS cost-and-usage exports; then re-run the cost join so calls carry the bill.
+
+    Each file is a snapshot of the billing periods x accounts it covers: a newer one
+    replaces their stored lines, an older one is ignored, disjoint ones add.
+    """
     cfg = config(db, config_file)
     with store_for(cfg) as store:
-        r = ingest_billing(store, paths, cfg)
+        r = ingest_billing(store, paths, cfg, as_of=parse_time(as_of, "--as-of"))
     for w in r.warnings:
         print(f"warning: {w}", file=sys.stderr)
     j = r.join
     print(
         f"{r.files} file(s), FOCUS {', '.join(r.versions)}: {r.lines} lines "
-        f"({r.new_lines} new, {r.lines - r.new_lines} already stored); "
+        f"({r.new_lines} new, {r.lines - r.new_lines} already stored"
+        + (f", {r.replaced_lines} older line(s) replaced" if r.replaced_lines else "")
+        + "); "
         f"{r.model_lines} bill a model, {r.infra_lines} self-hosted hardware"
     )
+    for st in r.restatements:
+        if st.action in ("replaced", "ignored"):
+            print(st.describe())
     print(
         f"cost join: {j.billed_calls} calls now carry billed cost "
         f"({render.money(j.allocated)} of {render.money(j.spread_cost)} spread); "

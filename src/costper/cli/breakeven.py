@@ -7,7 +7,7 @@ from typing import Annotated
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.calc import money, opt, rate
-from costper.cli.common import ConfigOption, DbOption, FormatOption, config
+from costper.cli.options import ConfigOption, DbOption, FormatOption, config
 from costper.cli.report import check_format
 from costper.planning._breakeven import (
     ARTICLE_VOLUMES,

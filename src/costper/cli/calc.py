@@ -14,9 +14,9 @@ import typer
 
 from costper.cli import render
 from costper.cli.app import app
-from costper.cli.common import ConfigOption, DbOption, FormatOption, config
+from costper.cli.options import ConfigOption, DbOption, FormatOption, config
 from costper.cli.report import check_format
-from costper.planning._calculator import EXAMPLES, Result, evaluate, shown_money, verdict
+from costper.planning._calculator import EXAMPLES, Result, evaluate, verdict
 from costper.planning._scenarios import defaults_from, resolve, results_json
 
 
@@ -25,7 +25,7 @@ def opt(help_text: str, *names: str) -> Any:
 
 
 def money(d: Decimal | None) -> str:
-    return "—" if d is None else f"{shown_money(d):,}"
+    return render.money(d)
 
 
 def rate(d: Decimal) -> str:

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from costper.billing import _join as costjoin
 from costper.cli.app import ingest_app
-from costper.cli.common import ConfigOption, DbOption, config, store_for
+from costper.cli.options import ConfigOption, DbOption, config, store_for
 from costper.errors import CostperError
 from costper.telemetry._outcome_records import ingest_outcome_files
 from costper.telemetry._trace_files import TraceFilesSummary, ingest_trace_files

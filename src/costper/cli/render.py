@@ -5,36 +5,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from costper import _format
 from costper.engine._intervals import Interval
 
 
-def money(v: float | None) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    a = abs(v)
-    if a >= 0.1 or a == 0:
-        return f"{v:,.2f}"
-    return f"{v:#.3g}" if a >= 1e-4 else f"{v:.2e}"
+def money(v: Any) -> str:
+    """Amounts in tables: no currency sign, the shared rounding (`costper._format`)."""
+    return _format.money(v)
 
 
-def pct(v: float | None) -> str:
-    return "—" if v is None else f"{v * 100:.1f}%"
+pct = _format.percent
 
 
-def interval(iv: Interval | Mapping[str, Any], fmt: Any = money) -> str:
-    d = iv.to_dict() if isinstance(iv, Interval) else iv
-    if d.get("value") is None:
-        return "—"
-    if d.get("low") is None or d.get("high") is None:
-        return fmt(d["value"])
-    return f"{fmt(d['value'])} ({fmt(d['low'])}–{fmt(d['high'])})"
+def interval(iv: Interval | Mapping[str, Any], fmt: _format.Formatter = money) -> str:
+    return _format.interval(iv.to_dict() if isinstance(iv, Interval) else iv, fmt)
 
 
 def write_json(obj: Any) -> None:

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
+from costper import _time
 from costper.cli import render
 from costper.cli.app import app
-from costper.cli.common import (
+from costper.cli.options import (
     ConfigOption,
     DbOption,
     FeatureOption,
@@ -19,7 +20,6 @@ from costper.cli.common import (
     config,
     store_for,
 )
-from costper.engine import _time_filters as time_filters
 from costper.engine._compare import compare as compare_variants
 from costper.engine._report import Report
 from costper.engine._report import report as build_report
@@ -30,7 +30,7 @@ FORMATS = ("table", "json", "csv")
 
 
 def parse_time(text: str | None, option: str) -> datetime | None:
-    return None if text is None else time_filters.parse_time(text, option)
+    return None if text is None else _time.parse_time(text, option)
 
 
 def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:

@@ -6,14 +6,17 @@ busy port is a one-line error and `--port 0` can print the port it got.
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
 from typing import Annotated
 
 import typer
 
 from costper.cli.app import app
-from costper.cli.common import ConfigOption, DbOption, config, store_for
+from costper.cli.options import ConfigOption, DbOption, config, store_for
 from costper.errors import CostperError
+from costper.store._server_file import server_file
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -47,20 +50,39 @@ def serve(
         if host not in LOOPBACK and not cfg.api_keys:
             typer.echo(f"warning: listening on {host} without API keys", err=True)
         server = _server_class(uvicorn.Server)(
-            uvicorn.Config(create_app(cfg, store), log_level="warning", access_log=False)
+            uvicorn.Config(
+                create_app(cfg, store),
+                log_level="warning",
+                access_log=False,
+                timeout_keep_alive=5,
+                timeout_graceful_shutdown=GRACE_SECONDS,
+                h11_max_incomplete_event_size=64 * 1024,
+            )
         )
-        server.run(sockets=[sock])
+        with server_file(cfg.db, url):
+            server.run(sockets=[sock])
     typer.echo("costper serve: stopped, store closed")
+
+
+GRACE_SECONDS = 5
 
 
 def _server_class(base: type) -> type:
     """uvicorn re-raises SIGTERM after its graceful shutdown, which would kill
-    the process before the store is closed; this one shuts down and returns."""
+    the process before the store is closed; this one shuts down and returns.
+
+    SIGTERM always stops it: in-flight requests get `GRACE_SECONDS`, and if
+    anything still holds the process (a stuck query) it exits hard a few
+    seconds later. Acknowledged data is already committed, so nothing is lost.
+    """
 
     class Server(base):  # type: ignore[misc,valid-type]
         def handle_exit(self, sig: int, frame: object) -> None:
             super().handle_exit(sig, frame)
             getattr(self, "_captured_signals", []).clear()
+            timer = threading.Timer(GRACE_SECONDS + 5, os._exit, (3,))
+            timer.daemon = True
+            timer.start()
 
     return Server
 

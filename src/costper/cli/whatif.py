@@ -7,7 +7,7 @@ from typing import Annotated
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.calc import flatten, opt
-from costper.cli.common import (
+from costper.cli.options import (
     ConfigOption,
     DbOption,
     FormatOption,

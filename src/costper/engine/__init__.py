@@ -21,7 +21,7 @@ _LAZY = {
     "Interval": "_intervals",
     "Report": "_report",
     "compare": "_compare",
-    "parse_time": "_time_filters",
+    "parse_time": "costper._time",
     "report": "_report",
     "session_detail": "_session_detail",
 }
@@ -32,5 +32,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        module = _LAZY[name]
+        module = module if module.startswith("costper.") else f"{__name__}.{module}"
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

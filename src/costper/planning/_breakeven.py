@@ -24,8 +24,9 @@ from dataclasses import dataclass, fields, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
+from costper._format import round_money
 from costper.errors import InputError
-from costper.planning._calculator import flag, shown_money, to_decimal
+from costper.planning._calculator import to_decimal
 
 ZERO, ONE, MILLION = Decimal(0), Decimal(1), Decimal(1_000_000)
 ARTICLE_VOLUMES = (Decimal(100_000), Decimal(1_000_000), Decimal(10_000_000))
@@ -80,10 +81,10 @@ def build_deployment(values: Mapping[str, object], base: Deployment | None = Non
     changes: dict[str, Decimal] = {}
     for key, raw in values.items():
         if key not in PARAMETERS:
-            known = ", ".join(flag(p) for p in PARAMETERS)
-            raise InputError(f"{flag(key)}: unknown parameter (known: {known})", field=flag(key))
+            known = ", ".join(PARAMETERS)
+            raise InputError(f"{key}: unknown parameter (known: {known})", field=key)
         if raw is not None:
-            changes[key] = to_decimal(raw, flag(key))
+            changes[key] = to_decimal(raw, key)
     d = replace(base or Deployment(), **changes)
     for key in _RATES:
         v = getattr(d, key)
@@ -101,10 +102,10 @@ def build_deployment(values: Mapping[str, object], base: Deployment | None = Non
 
 
 def _bad(key: str, value: Decimal, why: str) -> InputError:
-    return InputError(f"{flag(key)}: {why}, got {value}", field=flag(key), value=str(value))
+    return InputError(f"{key}: {why}, got {value}", field=key, value=str(value))
 
 
-def check_volumes(volumes: Sequence[object], label: str = "--requests") -> list[Decimal]:
+def check_volumes(volumes: Sequence[object], label: str = "requests") -> list[Decimal]:
     out = []
     for raw in volumes:
         v = to_decimal(raw, label)
@@ -190,8 +191,8 @@ def breakeven_compute(d: Deployment) -> Breakeven:
     if v is None:
         why = (
             f"one GPU's full month at API prices is worth "
-            f"{shown_money(d.api_per_request * d.requests_per_gpu):,}, not more than its lease of "
-            f"{shown_money(d.gpu_month):,}"
+            f"{round_money(d.api_per_request * d.requests_per_gpu):,}, not more than its lease of "
+            f"{round_money(d.gpu_month):,}"
             if d.api_per_request > 0
             else "the API costs nothing"
         )
@@ -210,8 +211,8 @@ def breakeven_per_success(d: Deployment) -> Breakeven:
     if v is None:
         gap = (sa - ss) * f
         why = (
-            f"the self-hosted model fails more often: {shown_money(gap)} more a request in "
-            f"failures, against {shown_money(p)} of API compute saved"
+            f"the self-hosted model fails more often: {round_money(gap)} more a request in "
+            f"failures, against {round_money(p)} of API compute saved"
             if value <= 0
             else "even fully used, a GPU saves less per success than it costs"
         )
@@ -233,7 +234,7 @@ def compare(d: Deployment, volumes: Sequence[Decimal] = ARTICLE_VOLUMES) -> Comp
 
 
 def _m(x: Decimal | None) -> float | None:
-    return None if x is None else float(shown_money(x))
+    return None if x is None else float(round_money(x))
 
 
 def comparison_json(c: Comparison) -> dict[str, Any]:

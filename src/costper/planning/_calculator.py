@@ -5,7 +5,7 @@ success rate, how often a human picks up the pieces. This turns those guesses
 into the article's arithmetic, so "the cheap model" can be priced per solved
 problem before anyone ships it.
 
-Arithmetic is Decimal and exact; rounding happens only in `shown_money` when a
+Arithmetic is Decimal and exact; rounding happens only in `costper._format` when a
 figure is displayed, so the article's tables come out to the cent and two
 scenarios differ by exactly what their inputs differ by.
 
@@ -29,11 +29,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from costper._format import whole_percent
 from costper.config import Price
 from costper.errors import InputError
+from costper.pricing._lookup import call_price
 
 ZERO, ONE, MILLION = Decimal(0), Decimal(1), Decimal(1_000_000)
 
@@ -133,11 +135,6 @@ EXAMPLES: dict[str, Scenario] = {
 }
 
 
-def flag(name: str) -> str:
-    """How a parameter is named to a CLI user: `retry_rate` -> `--retry-rate`."""
-    return "--" + name.replace("_", "-")
-
-
 def to_decimal(value: object, label: str) -> Decimal:
     """A number from a flag, TOML or JSON value; floats go through str so 0.1 stays 0.1."""
     if isinstance(value, Decimal):
@@ -163,12 +160,12 @@ def build_scenario(
     *,
     base: Scenario | None = None,
     name: str | None = None,
-    label: str = "flag",
+    label: str = "",
 ) -> Scenario:
     """Layer `values` (parameter name -> raw value) over `base` and validate the result.
 
-    `label` says how parameters are named in error messages: "flag" gives
-    `--retry-rate`, anything else is a prefix (`scenarios.mini.retry_rate`).
+    Errors name the parameter (`retry_rate`, which the CLI shows as `--retry-rate`);
+    a `label` is a prefix for parameters read from a file (`scenarios.mini.retry_rate`).
     A base's own `token_cost` is dropped when tokens, prices or a model are
     given without one, so `--price-input` on an example is not silently ignored.
     """
@@ -197,10 +194,10 @@ def build_scenario(
 
 
 def _label(key: str, label: str) -> str:
-    return flag(key) if label == "flag" else f"{label}.{key}"
+    return f"{label}.{key}" if label else key
 
 
-def validate(s: Scenario, label: str = "flag") -> None:
+def validate(s: Scenario, label: str = "") -> None:
     """Refuse what cannot be: a rate above 1, a negative price, no intents."""
     for key in RATES:
         v = getattr(s, key)
@@ -228,51 +225,23 @@ def _bad(key: str, label: str, value: Decimal, why: str) -> InputError:
     return InputError(f"{shown}: {why}, got {value}", field=shown, value=str(value))
 
 
-def catalog_call_cost(model: str, input_tokens: Decimal, output_tokens: Decimal) -> Decimal:
-    """One call's price from genai-prices ('provider/model' or a bare model name)."""
-    from genai_prices import Usage, calc_price
-
-    provider, _, ref = model.partition("/") if "/" in model else ("", "", model)
-    usage = Usage(
-        input_tokens=int(input_tokens.to_integral_value(ROUND_HALF_UP)),
-        output_tokens=int(output_tokens.to_integral_value(ROUND_HALF_UP)),
-    )
-    try:
-        price = calc_price(usage, model_ref=ref, provider_id=provider or None)
-    except LookupError:
-        raise InputError(
-            f"--model: unknown model {model!r} (not in the config's [prices] nor in the "
-            "genai-prices catalog; give --price-input/--price-output instead)",
-            field="--model",
-            value=model,
-        ) from None
-    return Decimal(price.total_price)
-
-
 def call_cost(s: Scenario, prices: Mapping[str, Price] | None = None) -> tuple[Decimal, str]:
     """Price of one call and where it came from ('token cost', 'prices', 'config', 'catalog')."""
     if s.token_cost is not None:
         return s.token_cost, "token cost"
-    pin, pout, source = s.price_input, s.price_output, "prices"
+    pin, pout = s.price_input, s.price_output
     if s.model is not None and (pin is None or pout is None):
-        configured = (prices or {}).get(s.model)
-        if configured is not None:
-            pin = pin if pin is not None else to_decimal(configured.input, "price")
-            pout = pout if pout is not None else to_decimal(configured.output, "price")
-            source = "config"
-        else:
-            whole = catalog_call_cost(s.model, s.input_tokens, s.output_tokens)
-            if pin is None and pout is None:
-                return whole, "catalog"
-            # One price given on the command line, the other from the catalog.
-            only_in = catalog_call_cost(s.model, s.input_tokens, ZERO)
-            cat_in, cat_out = only_in, whole - only_in
-            tin = s.input_tokens * pin / MILLION if pin is not None else cat_in
-            tout = s.output_tokens * pout / MILLION if pout is not None else cat_out
-            return tin + tout, "catalog"
+        looked_up = call_price(
+            s.model, s.input_tokens, s.output_tokens, prices or {},
+            hint="; give price_input and price_output instead",
+        )  # fmt: skip
+        # A price given as a parameter wins over the looked-up one, kind by kind.
+        tin = s.input_tokens * pin / MILLION if pin is not None else looked_up.input
+        tout = s.output_tokens * pout / MILLION if pout is not None else looked_up.output
+        return tin + tout, looked_up.source
     pin = pin if pin is not None else ZERO
     pout = pout if pout is not None else ZERO
-    return s.input_tokens * pin / MILLION + s.output_tokens * pout / MILLION, source
+    return s.input_tokens * pin / MILLION + s.output_tokens * pout / MILLION, "prices"
 
 
 @dataclass(frozen=True)
@@ -337,19 +306,6 @@ def evaluate(s: Scenario, prices: Mapping[str, Price] | None = None) -> Result:
     )
 
 
-def shown_money(d: Decimal) -> Decimal:
-    """Round for display: to the cent from 0.10 up, else to two significant digits.
-
-    So 4.5019 shows as 4.50, 0.0807 as 0.081 and 0.0019 as 0.0019, as the
-    article prints them.
-    """
-    if d == 0:
-        return ZERO
-    if abs(d) >= Decimal("0.1"):
-        return d.quantize(Decimal("0.01"), ROUND_HALF_UP)
-    return d.quantize(Decimal(1).scaleb(d.adjusted() - 1), ROUND_HALF_UP)
-
-
 def change_pct(new: Decimal | None, base: Decimal | None) -> Decimal | None:
     """(new - base) / base in percent; negative means cheaper."""
     if new is None or base is None or base == 0:
@@ -357,16 +313,12 @@ def change_pct(new: Decimal | None, base: Decimal | None) -> Decimal | None:
     return (new - base) / base * 100
 
 
-def shown_pct(p: Decimal) -> int:
-    return int(p.to_integral_value(ROUND_HALF_UP))
-
-
 def verdict(new: Decimal | None, base: Decimal | None) -> str:
     """'83% cheaper', '12% dearer', 'the same'."""
     p = change_pct(new, base)
     if p is None:
         return "n/a"
-    whole = shown_pct(p)
+    whole = whole_percent(p)
     if whole == 0:
         return "the same"
     return f"{abs(whole)}% cheaper" if whole < 0 else f"{whole}% dearer"

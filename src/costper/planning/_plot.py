@@ -187,9 +187,9 @@ def png(c: Comparison, path: Path) -> None:
         from matplotlib import pyplot as plt
     except ImportError:
         raise InputError(
-            f"--plot: writing PNG needs matplotlib (pip install 'costper[plot]'); "
+            f"plot: writing PNG needs matplotlib (pip install 'costper[plot]'); "
             f"or write an SVG: --plot {path.with_suffix('.svg')}",
-            field="--plot",
+            field="plot",
             value=str(path),
         ) from None
     fig, ax = plt.subplots(figsize=(WIDTH / 100, HEIGHT / 100), dpi=100)
@@ -218,12 +218,10 @@ def write_plot(c: Comparison, path: str | Path) -> Path:
     suffix = p.suffix.lower()
     if suffix not in (".svg", ".png"):
         raise InputError(
-            f"--plot: expected a .svg or .png file, got {str(p)!r}", field="--plot", value=str(p)
+            f"plot: expected a .svg or .png file, got {str(p)!r}", field="plot", value=str(p)
         )
     if not p.parent.exists():
-        raise InputError(
-            f"--plot: the folder {p.parent} does not exist", field="--plot", value=str(p)
-        )
+        raise InputError(f"plot: the folder {p.parent} does not exist", field="plot", value=str(p))
     if suffix == ".svg":
         p.write_text(svg(c), encoding="utf-8")
     else:

@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from costper._format import round_money, whole_percent
 from costper.config import Config, Price
 from costper.errors import InputError
 from costper.planning._calculator import (
@@ -27,8 +28,6 @@ from costper.planning._calculator import (
     build_scenario,
     change_pct,
     evaluate,
-    shown_money,
-    shown_pct,
     to_decimal,
     verdict,
 )
@@ -46,7 +45,7 @@ def defaults_from(config: Config | None) -> Scenario:
     )
 
 
-def example(name: str, label: str = "--scenario") -> Scenario:
+def example(name: str, label: str = "scenario") -> Scenario:
     try:
         return EXAMPLES[name]
     except KeyError:
@@ -77,7 +76,7 @@ def load_scenario_file(path: str | Path, defaults: Scenario | None = None) -> li
         with p.open("rb") as f:
             data = tomllib.load(f)
     except FileNotFoundError:
-        raise InputError("--file: scenario file not found", file=str(p), field="--file") from None
+        raise InputError("file: scenario file not found", file=str(p), field="file") from None
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"not valid TOML: {e}", file=str(p)) from None
     extra = set(data) - {"scenarios"}
@@ -131,12 +130,12 @@ def _exact(d: Decimal | None) -> str | None:
 
 
 def _money(d: Decimal | None) -> float | None:
-    return None if d is None else float(shown_money(d))
+    return None if d is None else float(round_money(d))
 
 
 def _pct(new: Decimal | None, base: Decimal | None) -> int | None:
     p = change_pct(new, base)
-    return None if p is None else shown_pct(p)
+    return None if p is None else whole_percent(p)
 
 
 def _ratio(new: Decimal, base: Decimal) -> float | None:

@@ -37,7 +37,7 @@ from costper.engine._intervals import (
 from costper.engine._report import Group, report
 from costper.engine._sessions import session_table
 from costper.errors import InputError
-from costper.pricing._prices import UnitPrices, catalog_prices, config_prices
+from costper.pricing._lookup import unit_prices
 
 SWITCH, KEEP, UNSURE, ALONE = "switch", "keep", "not enough evidence", "only one model"
 _KEYS = ["feature", "provider", "model"]
@@ -235,24 +235,6 @@ def recommend(
     return [recommend_feature(f, gs, config) for f, gs in sorted(by_feature.items())]
 
 
-def unit_prices(ref: str, config: Config, at: datetime) -> UnitPrices:
-    """Per-token rates of 'provider/model': the config's [prices], else the catalog at `at`."""
-    for known, price in config.prices.items():
-        if known.lower() == ref.lower():
-            return config_prices(price)
-    provider, _, model = ref.partition("/") if "/" in ref else ("", "", ref)
-    bucket = int(at.replace(tzinfo=UTC).timestamp() * 1e6) // 1_800_000_000
-    found = catalog_prices(provider or None, model, bucket)
-    if found is None:
-        raise InputError(
-            f"--model: unknown model {ref!r} (not in the config's [prices] nor in the "
-            "genai-prices catalog)",
-            field="--model",
-            value=ref,
-        )
-    return found
-
-
 def repriced(
     source: Any,
     feature: str,
@@ -266,7 +248,7 @@ def repriced(
 ) -> Estimate:
     """The incumbent's labeled sessions with their LLM cost replaced by `ref`'s price of
     the same tokens (base rates; cache reads at the cache rate where the model has one)."""
-    rates = unit_prices(ref, config, now)
+    rates = unit_prices(ref, config.prices, now)
     r_in, r_out = rates.input.base, rates.output.base
     r_cr = rates.cache_read.base if rates.cache_read is not None else r_in
     s = session_table(
@@ -343,18 +325,18 @@ def what_if(
             }
         )
         raise InputError(
-            f"--feature: no labeled sessions for {feature!r} (features: "
+            f"feature: no labeled sessions for {feature!r} (features: "
             f"{', '.join(known) or 'none'})",
-            field="--feature",
+            field="feature",
             value=feature,
         )
     by_ref = {model_ref(g): g for g in groups}
     by_ref.update({str(g.key["model"]): g for g in groups if str(g.key["model"]) not in by_ref})
     if baseline is not None and baseline not in by_ref:
         raise InputError(
-            f"--baseline: {baseline!r} has not served {feature!r} (models: "
+            f"baseline: {baseline!r} has not served {feature!r} (models: "
             f"{', '.join(model_ref(g) for g in groups)})",
-            field="--baseline",
+            field="baseline",
             value=baseline,
         )
     incumbent = by_ref[baseline] if baseline else incumbent_of(groups)

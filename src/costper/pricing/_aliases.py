@@ -10,6 +10,7 @@ same table, so this module is the only place those spellings live.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 LLM_PROVIDERS = frozenset(
     {
@@ -102,3 +103,23 @@ def canonical_model(model: str | None) -> str | None:
     for pattern in CANON_PATTERNS:
         m = re.sub(pattern, "", m)
     return m or None
+
+
+def split_ref(
+    ref: str, normalise: Callable[[str], str | None] = normalise_provider
+) -> tuple[str | None, str]:
+    """'provider/model' as (canonical provider, model); a bare model has no provider.
+
+    Config keys (`[prices."acme/X-1"]`), `--model` values and bill tags all
+    read through here, so `Bedrock/X-1` and `aws.bedrock/x-1` are one model.
+    """
+    if "/" in ref:
+        p, m = ref.split("/", 1)
+        return normalise(p), m
+    return None, ref
+
+
+def ref_key(ref: str) -> str:
+    """The spelling two refs share when they name the same model: 'provider/model', lower case."""
+    provider, model = split_ref(ref.strip())
+    return f"{provider or ''}/{model.strip().lower()}"

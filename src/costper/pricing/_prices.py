@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from costper.config import Config, Price
-from costper.pricing._aliases import catalog_provider
+from costper.pricing._aliases import catalog_provider, ref_key
 
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 _BUCKET_US = 1_800_000_000
@@ -82,15 +82,22 @@ def _catalog_rate(v: Any) -> Rate | None:
 
 
 @lru_cache(maxsize=4096)
-def _catalog_model(provider: str | None, model: str) -> Any:
+def catalog_entry(provider: str | None, model: str) -> tuple[Any, Any] | None:
+    """genai-prices' (provider, model info) for a canonical provider and a model name."""
     from genai_prices import data_snapshot
 
     snapshot = data_snapshot.get_snapshot()
     pid = catalog_provider(provider)
     try:
-        return snapshot.find_provider_model(model, None, pid, None)[1]
+        found: tuple[Any, Any] = snapshot.find_provider_model(model, None, pid, None)
     except LookupError:
         return None
+    return found
+
+
+def _catalog_model(provider: str | None, model: str) -> Any:
+    entry = catalog_entry(provider, model)
+    return None if entry is None else entry[1]
 
 
 def _varies_by_time_of_day(info: Any) -> bool:
@@ -125,7 +132,7 @@ def catalog_prices(provider: str | None, model: str, bucket: int) -> UnitPrices 
 
 
 def _config_lookup(config: Config) -> dict[str, UnitPrices]:
-    return {ref.lower(): config_prices(p) for ref, p in config.prices.items()}
+    return {ref_key(ref): config_prices(p) for ref, p in config.prices.items()}
 
 
 def _tokens(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -173,8 +180,8 @@ def price_calls(calls: pa.Table, config: Config) -> pa.Table:
     by_half_hour = np.zeros(len(refs), dtype=bool)
     for i, ref in enumerate(refs):
         prov, _, mod = ref.partition("/")
-        if ref.lower() in configured:
-            per_ref.append(configured[ref.lower()])
+        if ref_key(ref) in configured:
+            per_ref.append(configured[ref_key(ref)])
         elif mod:
             info = _catalog_model(prov or None, mod)
             per_ref.append((prov or None, mod) if info is not None else None)

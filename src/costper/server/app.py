@@ -15,6 +15,11 @@ from costper.server.auth import ApiKeyMiddleware
 from costper.store._store import Store
 
 
+def query_parameter(field: str) -> str:
+    """A core parameter as HTTP names it: the query parameter has the core's name."""
+    return field
+
+
 def create_app(config: Config, store: Store) -> FastAPI:
     app = FastAPI(title="costper", docs_url=None, redoc_url=None)
     app.state.config = config
@@ -27,7 +32,7 @@ def create_app(config: Config, store: Store) -> FastAPI:
 
     @app.exception_handler(InputError)
     async def _bad_input(request: Request, exc: InputError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"error": exc.worded(query_parameter)}, status_code=400)
 
     @app.exception_handler(AuthError)
     async def _unauthorized(request: Request, exc: AuthError) -> JSONResponse:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from costper.engine._time_filters import parse_time
+from costper._time import parse_time
 from costper.errors import InputError
 
 PERIODS = ("day", "week")

@@ -158,6 +158,7 @@ BILLING = pa.schema(
         ("RegionId", pa.string()),
         ("Tags", pa.string()),
         ("raw", pa.string()),
+        ("usage_kind", pa.string()),
     ]
 )
 """One row per FOCUS line, AI or not. Typed columns are the ones costper uses,
@@ -166,16 +167,38 @@ under their FOCUS 1.3 names (`ServiceProviderName` holds 1.0-1.2's
 lost. `provider`/`model`/`token_kind`/`request_id` are costper's reading of
 the line, filled at ingest: `allocation` is 'model' for a line that bills a
 model's usage, 'infra' for self-hosted hardware of an `[[infra]]` resource,
-null for everything else. `row_hash` is the row's content hash (with an
+null for everything else. `usage_kind` says what usage a model line bills
+(inference, batch, fine_tuning, evals, storage...): only inference goes onto
+calls unless calls of that kind exist. `row_hash` is the row's content hash (with an
 ordinal for identical rows within one file), so a bill ingested twice counts
 once."""
 
 BILLING_KEY = ("row_hash",)
 BILLING_NOT_NULL = ("row_hash",)
 
+SNAPSHOTS = pa.schema(
+    [
+        ("InvoiceIssuerName", pa.string()),
+        ("BillingAccountId", pa.string()),
+        ("BillingPeriodStart", pa.timestamp("us")),
+        ("as_of", pa.timestamp("us")),
+        ("as_of_source", pa.string()),
+        ("source_file", pa.string()),
+        ("lines", pa.int64()),
+    ]
+)
+"""Which snapshot of each bill scope (issuer x billing account x billing period)
+the `billing` table holds. Cloud exports re-deliver the month-to-date file
+with revised rows; a newer snapshot of a scope replaces its lines, an older
+one is ignored (see billing/_ingest.py)."""
+
+SNAPSHOTS_KEY = ("InvoiceIssuerName", "BillingAccountId", "BillingPeriodStart")
+SNAPSHOTS_NOT_NULL = ("as_of",)
+
 TABLES = {
     "calls": (CALLS, CALLS_KEY, CALLS_NOT_NULL),
     "outcomes": (OUTCOMES, OUTCOMES_KEY, OUTCOMES_NOT_NULL),
     "span_tags": (SPAN_TAGS, SPAN_TAGS_KEY, SPAN_TAGS_NOT_NULL),
     "billing": (BILLING, BILLING_KEY, BILLING_NOT_NULL),
+    "bill_snapshots": (SNAPSHOTS, SNAPSHOTS_KEY, SNAPSHOTS_NOT_NULL),
 }

@@ -63,18 +63,38 @@ def conform(name: str, batch: pa.Table) -> pa.Table:
 
 
 class Store:
-    """A costper store in one DuckDB file (or in memory with ':memory:')."""
+    """A costper store in one DuckDB file (or in memory with ':memory:').
+
+    Safe under concurrency by construction. Every write (inserts, cost
+    updates, the session rollup's catch-up, `sql`) goes through one writer
+    cursor under one lock, so transactions never interleave and each batch's
+    `seq` is taken inside the transaction that commits it: sequence numbers
+    are in commit order and the rollup, which reads its high-water mark inside
+    its own transaction under the same lock, can never pass a row that is not
+    yet committed. Readers borrow a cursor of their own from a pool (DuckDB
+    cursors are separate connections to the same database, with snapshot
+    isolation): a report never shares a pending result with a write, never
+    sees half a batch and never waits for the writer. Table expressions are
+    built from the known schema, so naming a table runs no query at all.
+    A write that fails is rolled back; if the rollback itself fails the
+    writer cursor is replaced, so the next request starts clean.
+    """
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False
     ) -> None:
-        self._con = con
+        self._root = con
         self.path = path
         self.read_only = read_only
         self._lock = threading.RLock()
         self._depth = 0
-        self.ibis = ibis.duckdb.from_connection(con)
+        self._con = con.cursor()
+        self.ibis = ibis.duckdb.from_connection(self._con)
+        self._pool: list[tuple[duckdb.DuckDBPyConnection, Any]] = []
+        self._pool_lock = threading.Lock()
+        self._closed = False
         self._rollup_sql: dict[Callable[[ibis.Table], ibis.Table], str] = {}
+        self._schemas = {n: ibis.Schema.from_pyarrow(TABLES[n][0]) for n in TABLES}
         self._migrate()
 
     @classmethod
@@ -90,19 +110,60 @@ class Store:
                 )
         try:
             con = duckdb.connect(p, read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower():
+                from costper.store._server_file import running_server
+
+                server = running_server(p)
+                if server is None:
+                    raise StoreError(
+                        f"{p}: the store is in use by another process; stop it and retry"
+                    ) from None
+                raise StoreError(
+                    f"{p}: the store is in use by `costper serve` at {server['url']}; "
+                    f"read it there ({server['url']}/api/report) or stop the server first"
+                ) from None
+            raise StoreError(f"{p}: cannot open the store: {_first_line(e)}") from None
         except duckdb.Error as e:
-            raise StoreError(f"{p}: cannot open the store: {e}") from None
+            raise StoreError(f"{p}: cannot open the store: {_first_line(e)}") from None
         return cls(con, p, read_only=read_only)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._pool_lock:
+            self._closed = True
+            for cur, _ in self._pool:
+                cur.close()
+            self._pool.clear()
             self._con.close()
+            self._root.close()
 
     def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def _reader(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, Any]]:
+        """A cursor (and an Ibis backend on it) of this thread's own for one read."""
+        with self._pool_lock:
+            if self._closed:
+                raise StoreError(f"{self.path}: the store is closed")
+            pair = self._pool.pop() if self._pool else None
+        if pair is None:
+            cur = self._root.cursor()
+            pair = (cur, ibis.duckdb.from_connection(cur))
+        healthy = False
+        try:
+            yield pair
+            healthy = True
+        finally:
+            with self._pool_lock:
+                if healthy and not self._closed and len(self._pool) < 32:
+                    self._pool.append(pair)
+                    pair = None  # type: ignore[assignment]
+            if pair is not None:
+                pair[0].close()
 
     def _migrate(self) -> None:
         with self._lock:
@@ -133,14 +194,31 @@ class Store:
             if row is not None and int(row[0]) < SCHEMA_VERSION:
                 self._upgrade(int(row[0]))
             if row is None:
-                self._con.execute("BEGIN")
-                for name in TABLES:
-                    self._con.execute(_ddl(name))
+                with self._writing():
+                    for name in TABLES:
+                        self._con.execute(_ddl(name))
+                    self._con.execute(
+                        "INSERT INTO meta VALUES ('schema_version', ?), ('data_version', '0')",
+                        [str(SCHEMA_VERSION)],
+                    )
+
+    def _upgrade(self, version: int) -> None:
+        """Bring an older store to this schema in one transaction (2: bill restatements)."""
+        self._con.execute("BEGIN")
+        try:
+            if version < 2:
                 self._con.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?), ('data_version', '0')",
-                    [str(SCHEMA_VERSION)],
+                    'ALTER TABLE billing ADD COLUMN IF NOT EXISTS "usage_kind" VARCHAR'
                 )
-                self._con.execute("COMMIT")
+            for name in TABLES:
+                self._con.execute(_ddl(name))
+            self._con.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
+            )
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
 
     def _upgrade(self, version: int) -> None:
         """Schema 1 to 2: `calls.tenant`, `.scope`, `.response_id` (appended, so `SELECT *` order
@@ -161,30 +239,30 @@ class Store:
             raise
 
     def table(self, name: str) -> ibis.Table:
+        """The table as an Ibis expression; built from the schema, so no query runs."""
         if name not in TABLES:
             raise StoreError(f"no table {name!r} (tables: {', '.join(TABLES)})")
-        return self.ibis.table(name)
+        return ibis.table(self._schemas[name], name=name)
 
     def version(self) -> int:
-        with self._lock:
-            row = self._con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
-        return int(row[0]) if row else 0
+        with self._reader() as (cur, _):
+            return _version(cur)
 
     def count(self, name: str) -> int:
-        with self._lock:
-            row = self._con.execute(
-                f'SELECT count(*) FROM "{self.table(name).get_name()}"'
-            ).fetchone()
+        if name not in TABLES:
+            raise StoreError(f"no table {name!r} (tables: {', '.join(TABLES)})")
+        with self._reader() as (cur, _):
+            row = cur.execute(f'SELECT count(*) FROM "{name}"').fetchone()
         return int(row[0]) if row else 0
 
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
-        """Run an Ibis expression on this store, serialised with writes."""
-        with self._lock:
-            return self.ibis.to_pyarrow(expr)
+        """Run an Ibis expression on a reader cursor: a consistent committed snapshot."""
+        with self._reader() as (_, backend):
+            return backend.to_pyarrow(expr)
 
     def execute(self, expr: ibis.Expr) -> Any:
-        with self._lock:
-            return self.ibis.execute(expr)
+        with self._reader() as (_, backend):
+            return backend.execute(expr)
 
     def insert(self, name: str, batch: pa.Table) -> int:
         return self.insert_many({name: batch})[name]
@@ -205,7 +283,7 @@ class Store:
         counts: dict[str, int] = {}
         with self._lock, self.transaction():
             if "calls" in prepared:
-                seq = self.version() + 1
+                seq = _version(self._con) + 1  # the version this transaction commits as
                 b = prepared["calls"]
                 i = b.schema.get_field_index("seq")
                 prepared["calls"] = b.set_column(i, "seq", pa.array([seq] * b.num_rows, pa.int64()))
@@ -226,6 +304,50 @@ class Store:
                 finally:
                     self._con.unregister(view)
         return counts
+
+    def replace(
+        self,
+        deletes: Mapping[str, pa.Table],
+        inserts: Mapping[str, pa.Table],
+        *,
+        keep_identical: tuple[str, ...] = (),
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """Delete the rows of each table that match a row of `deletes[table]` on its
+        columns (nulls match nulls), then insert; one transaction. In the tables
+        named by `keep_identical`, rows whose key is among the inserted ones stay,
+        so counts say what really changed. Returns rows deleted and rows new per
+        table: how a restated bill replaces its old lines."""
+        deleted: dict[str, int] = {}
+        with self._lock, self.transaction():
+            for name, keys in deletes.items():
+                if name not in TABLES:
+                    raise StoreError(f"no table {name!r}")
+                if keys.num_rows == 0:
+                    deleted[name] = 0
+                    continue
+                view, kept = f"_delete_{name}", f"_keep_{name}"
+                on = " AND ".join(
+                    f't."{c}" IS NOT DISTINCT FROM k."{c}"' for c in keys.column_names
+                )
+                where = f'EXISTS (SELECT 1 FROM "{view}" k WHERE {on})'
+                self._con.register(view, keys)
+                if name in keep_identical and name in inserts:
+                    key_cols = list(TABLES[name][1])
+                    self._con.register(kept, inserts[name].select(key_cols))
+                    cols = ", ".join(f'"{c}"' for c in key_cols)
+                    where += f' AND ({cols}) NOT IN (SELECT ({cols}) FROM "{kept}")'.replace(
+                        f"SELECT ({cols})", f"SELECT {cols}"
+                    )
+                try:
+                    before = self._count_raw(name)
+                    self._con.execute(f'DELETE FROM "{name}" t WHERE {where}')
+                    deleted[name] = before - self._count_raw(name)
+                finally:
+                    self._con.unregister(view)
+                    if name in keep_identical and name in inserts:
+                        self._con.unregister(kept)
+            inserted = self.insert_many(inserts) if inserts else {}
+        return deleted, inserted
 
     def _count_raw(self, name: str) -> int:
         row = self._con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
@@ -248,25 +370,47 @@ class Store:
                 return
             self._depth = 1
             try:
-                with self._outer_transaction():
+                with self._writing(bump=True):
                     yield
             finally:
                 self._depth = 0
 
     @contextmanager
-    def _outer_transaction(self) -> Iterator[None]:
+    def _writing(self, *, bump: bool = False) -> Iterator[None]:
+        """BEGIN ... COMMIT on the writer cursor; on any failure ROLLBACK, and a
+        fresh writer cursor if even that fails, so no error outlives its request."""
         with self._lock:
-            self._con.execute("BEGIN")
+            if self.read_only:
+                raise StoreError(f"{self.path}: opened read-only")
+            try:
+                self._con.execute("BEGIN")
+            except duckdb.Error:
+                self._renew_writer()
+                self._con.execute("BEGIN")
             try:
                 yield
-                self._con.execute(
-                    "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
-                    "WHERE key = 'data_version'"
-                )
+                if bump:
+                    self._con.execute(
+                        "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
+                        "WHERE key = 'data_version'"
+                    )
                 self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
+            except BaseException as e:
+                try:
+                    self._con.execute("ROLLBACK")
+                except (duckdb.Error, RuntimeError):  # an interrupt may already have ended it
+                    self._renew_writer()
+                if isinstance(e, RuntimeError) and "interrupted" in str(e).lower():
+                    raise KeyboardInterrupt from e  # DuckDB's word for Ctrl-C mid-query
                 raise
+
+    def _renew_writer(self) -> None:
+        try:
+            self._con.close()
+        except duckdb.Error:
+            pass
+        self._con = self._root.cursor()
+        self.ibis = ibis.duckdb.from_connection(self._con)
 
     def update_calls(self, costs: pa.Table) -> int:
         """Set `cost`, `cost_source`, `infra_cost` of the calls named by (trace_id, span_id).
@@ -315,29 +459,34 @@ class Store:
         report, and calls arrive append-only: so the rollup is rebuilt whole
         only when its definition changes or costs were rewritten (a billing
         join), and otherwise catches up on the sessions touched by calls with
-        a `seq` above its watermark. A read-only store with a stale rollup
-        computes on the fly instead.
+        a `seq` above its watermark. The watermark is read inside the catch-up's
+        own transaction on the writer cursor, and every `seq` is taken inside
+        the transaction that commits it under the same lock, so no committed
+        call can sit below the watermark without being in the rollup. A
+        read-only store with a stale rollup (or a rollup asked for inside an
+        open write) computes on the fly instead.
         """
+        calls = self.table("calls")
         with self._lock:
-            calls = self.table("calls")
             if builder not in self._rollup_sql:
                 self._rollup_sql[builder] = str(self.ibis.compile(builder(calls)))
-            full_sql = self._rollup_sql[builder]
-            digest = hashlib.sha1(full_sql.encode()).hexdigest()
-            meta = dict(
-                self._con.execute(
-                    "SELECT key, value FROM meta WHERE key IN ('rollup_seq', 'rollup_digest')"
-                ).fetchall()
-            )
-            row = self._con.execute("SELECT coalesce(max(seq), 0) FROM calls").fetchone()
-            latest = int(row[0]) if row else 0
-            fresh_def = meta.get("rollup_digest") == digest and "rollup_seq" in meta
-            if fresh_def and int(meta["rollup_seq"]) == latest:
-                return self.ibis.table(ROLLUP)
-            if self.read_only:
+        full_sql = self._rollup_sql[builder]
+        digest = hashlib.sha1(full_sql.encode()).hexdigest()
+        rollup = ibis.table(builder(calls).schema(), name=ROLLUP)
+        with self._reader() as (cur, _):
+            if _rollup_current(cur, digest):
+                return rollup
+        if self.read_only:
+            return builder(calls)
+        with self._lock:
+            if self._depth:
                 return builder(calls)
-            self._con.execute("BEGIN")
-            try:
+            with self._writing():
+                meta = _rollup_meta(self._con)
+                latest = _max_seq(self._con)
+                fresh_def = meta.get("rollup_digest") == digest and "rollup_seq" in meta
+                if fresh_def and int(meta["rollup_seq"]) == latest:
+                    return rollup
                 if not fresh_def:
                     self._con.execute(f"CREATE OR REPLACE TABLE {ROLLUP} AS {full_sql}")
                 else:
@@ -356,16 +505,55 @@ class Store:
                     "INSERT OR REPLACE INTO meta VALUES ('rollup_seq', ?), ('rollup_digest', ?)",
                     [str(latest), digest],
                 )
-                self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            return self.ibis.table(ROLLUP)
+            return rollup
 
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
-        """Raw SQL for benchmarks' hand-written baselines and diagnostics only."""
+        """Raw SQL for benchmarks' hand-written baselines and diagnostics only (writer cursor)."""
         with self._lock:
-            return self._con.execute(query, params or []).fetch_arrow_table()
+            try:
+                return self._con.execute(query, params or []).fetch_arrow_table()
+            except duckdb.Error:
+                try:
+                    self._con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _version(cur: duckdb.DuckDBPyConnection) -> int:
+    row = cur.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _rollup_meta(cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    rows = cur.execute(
+        "SELECT key, value FROM meta WHERE key IN ('rollup_seq', 'rollup_digest')"
+    ).fetchall()
+    return {str(k): str(v) for k, v in rows}
+
+
+def _max_seq(cur: duckdb.DuckDBPyConnection) -> int:
+    row = cur.execute("SELECT coalesce(max(seq), 0) FROM calls").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _rollup_current(cur: duckdb.DuckDBPyConnection, digest: str) -> bool:
+    """Is the rollup current in this reader's snapshot? One read, no lock."""
+    cur.execute("BEGIN")
+    try:
+        meta = _rollup_meta(cur)
+        ok = (
+            meta.get("rollup_digest") == digest
+            and "rollup_seq" in meta
+            and int(meta["rollup_seq"]) == _max_seq(cur)
+        )
+    finally:
+        cur.execute("COMMIT")
+    return ok
 
 
 def open_store(target: str | Path, *, read_only: bool = False) -> Store:

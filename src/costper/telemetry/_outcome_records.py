@@ -12,18 +12,18 @@ turn every session into an implicit success.
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import io
 import json
-import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import pyarrow as pa
 
+from costper._io import open_input
+from costper._time import parse_instant
 from costper.errors import InputError
 from costper.store._schema import OUTCOMES
 from costper.store._store import Store
@@ -77,22 +77,15 @@ def parse_time(value: Any, name: str = "at") -> datetime | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, datetime):
-        t = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if text[-1:] in ("z", "Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            t = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(
-                f"{name}: expected an RFC 3339 time such as 2026-01-31T12:00:00Z, got {value!r}"
-            ) from None
-    else:
+        return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+    if not isinstance(value, str):
         raise ValueError(f"{name}: expected an RFC 3339 time, got {value!r}")
-    if t.tzinfo is not None:
-        t = t.astimezone(UTC).replace(tzinfo=None)
-    return t
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise ValueError(
+            f"{name}: expected an RFC 3339 time such as 2026-01-31T12:00:00Z, got {value!r}"
+        ) from None
 
 
 def record_id(
@@ -164,25 +157,10 @@ def _error(source: str, index: int, line: int | None, message: str) -> InputErro
     return InputError(f"{source}: record {index + 1}: {message}", field=field)
 
 
-def _open(path: str) -> tuple[io.BufferedReader, Callable[[], None]]:
-    if path == "-":
-        # Typed BinaryIO, but a buffered stream at run time (BufferedReader, or BytesIO).
-        stdin = cast(io.BufferedIOBase, sys.stdin.buffer)
-        return io.BufferedReader(stdin), lambda: None
-    try:
-        raw = open(path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", file=path) from None
-    buffered: io.BufferedReader = io.BufferedReader(raw)
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
-        return io.BufferedReader(gzip.GzipFile(fileobj=buffered)), raw.close
-    return buffered, raw.close
-
-
 def read_records(path: str) -> Iterator[tuple[int, Any]]:
     """Yield (line number, record) from a CSV or JSONL (or JSON array) outcome file."""
-    name = "<stdin>" if path == "-" else path
-    stream, close = _open(path)
+    opened = open_input(path)
+    stream, name = opened.stream, opened.name
     try:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
         lower = path.lower().removesuffix(".gz")
@@ -199,7 +177,7 @@ def read_records(path: str) -> Iterator[tuple[int, Any]]:
     except (OSError, EOFError) as e:
         raise InputError(f"cannot read: {e}", file=name) from None
     finally:
-        close()
+        opened.close()
 
 
 def _csv_records(text: IO[str], name: str) -> Iterator[tuple[int, Any]]:

@@ -11,21 +11,19 @@ until the commit: about 2 KB per call in the benchmark.)
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
-import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from costper._io import open_input
 from costper.config import Config
 from costper.errors import InputError
 from costper.store._store import Store
@@ -36,9 +34,6 @@ from costper.telemetry._traces import calls_table, request_from_json, unpriced_c
 
 Progress = Callable[[int, int | None], None]
 """Called with (bytes read, total bytes or None for stdin) as a file is read."""
-
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 @dataclass
@@ -62,66 +57,29 @@ def _unpriced_models(table: pa.Table) -> set[str]:
     return {f"{p or '?'}/{m or '?'}" for p, m in set(pairs)}
 
 
-class _Counting(io.RawIOBase):
-    """Counts bytes pulled from the raw file, for the progress bar (gzip reads ahead)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        n = self.raw.readinto(b)  # type: ignore[attr-defined]
-        self.count += n or 0
-        return n or 0
-
-
-def _open(path: str) -> tuple[io.BufferedReader, _Counting, int | None, Callable[[], None]]:
-    if path == "-":
-        raw: IO[bytes] = sys.stdin.buffer
-        total = None
-        close = lambda: None  # noqa: E731
-    else:
-        try:
-            raw = open(path, "rb")  # noqa: SIM115
-        except OSError as e:
-            raise InputError(f"cannot read: {e.strerror}", file=path) from None
-        total = Path(path).stat().st_size
-        close = raw.close
-    counting = _Counting(raw)
-    stream: io.BufferedReader = io.BufferedReader(counting, 1 << 20)
-    if stream.peek(2)[:2] == _GZIP_MAGIC:
-        stream = io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 20)
-    return stream, counting, total, close
-
-
 def read_requests(path: str, progress: Progress | None = None) -> Iterator[tuple[int, Any]]:
     """Yield (line or record number, request) from a trace file; InputError names the line.
 
     Protobuf files give lean requests (`otlp_wire`), JSON files generated ones;
     `rows_from_requests` takes either.
     """
-    stream, counting, total, close = _open(path)
-    name = "<stdin>" if path == "-" else path
+    opened = open_input(path)
+    stream, name = opened.stream, opened.name
     try:
         try:
             head = stream.peek(8)[:8].lstrip()
         except (OSError, EOFError) as e:
             raise InputError(f"not readable gzip: {e}", file=name) from None
-        if head.startswith(_ZSTD_MAGIC):
-            raise InputError("zstd-compressed; decompress it first (zstd -d)", file=name)
         records = _json_records if head[:1] in (b"{", b"[") or not head else _proto_records
         try:
             for number, request in records(stream, name):
                 yield number, request
                 if progress:
-                    progress(counting.count, total)
+                    progress(opened.consumed, opened.size)
         except (OSError, EOFError, zlib.error) as e:
             raise InputError(f"cannot read (corrupt gzip?): {e}", file=name) from None
     finally:
-        close()
+        opened.close()
 
 
 def _json_records(stream: io.BufferedReader, name: str) -> Iterator[tuple[int, Any]]:

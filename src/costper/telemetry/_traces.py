@@ -10,9 +10,7 @@ calls are committed; spans that cannot be calls are refused one by one
 from __future__ import annotations
 
 import base64
-import gzip
 import json
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +20,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from costper._io import MAX_BODY_BYTES, inflate
 from costper.config import Config
 from costper.errors import InputError
 from costper.pricing._prices import price_calls
@@ -123,27 +122,15 @@ def request_from_json(doc: Any) -> ExportTraceServiceRequest:
         raise InputError(f"not an OTLP traces request: {e}") from None
 
 
-def _inflate(body: bytes, content_encoding: str | None) -> bytes:
-    enc = (content_encoding or "").strip().lower()
-    if enc in ("", "identity"):
-        return body
-    if enc != "gzip":
-        raise InputError(
-            f"Content-Encoding: unsupported {content_encoding!r} (gzip or none)",
-            field="Content-Encoding",
-            value=content_encoding,
-        )
-    try:
-        return gzip.decompress(body)
-    except (OSError, EOFError, zlib.error) as e:
-        raise InputError(f"Content-Encoding gzip: body is not valid gzip ({e})") from None
-
-
 def decode_request(
-    body: bytes, content_type: str, content_encoding: str | None = None
+    body: bytes,
+    content_type: str,
+    content_encoding: str | None = None,
+    limit: int = MAX_BODY_BYTES,
 ) -> ExportTraceServiceRequest:
-    """Decode an OTLP/HTTP body (protobuf or JSON, optionally gzip); InputError says why not."""
-    body = _inflate(body, content_encoding)
+    """Decode an OTLP/HTTP body (protobuf or JSON, optionally compressed, inflated to at
+    most `limit` bytes); InputError says why not."""
+    body = inflate(body, content_encoding, limit)
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype == "application/json":
         try:
@@ -160,17 +147,22 @@ def decode_request(
     )
 
 
-def decode_lean_request(body: bytes, content_type: str, content_encoding: str | None = None) -> Any:
+def decode_lean_request(
+    body: bytes,
+    content_type: str,
+    content_encoding: str | None = None,
+    limit: int = MAX_BODY_BYTES,
+) -> Any:
     """Like `decode_request`, but protobuf is parsed lean (`otlp_wire`): the receiver's fast
     path. The result is for `calls_from_request`/`ingest_request`, not for general use."""
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype in ("application/x-protobuf", "application/protobuf"):
-        body = _inflate(body, content_encoding)
+        body = inflate(body, content_encoding, limit)
         try:
             return parse_lean(body)
         except DecodeError as e:
             raise InputError(f"body is not a valid OTLP protobuf request: {e}") from None
-    return decode_request(body, content_type, content_encoding)
+    return decode_request(body, content_type, content_encoding, limit)
 
 
 def ingest_body(
@@ -181,7 +173,8 @@ def ingest_body(
     content_encoding: str | None = None,
 ) -> IngestResult:
     """Decode (lean) and ingest one OTLP/HTTP body; committed on return."""
-    return ingest_request(store, config, decode_lean_request(body, content_type, content_encoding))
+    request = decode_lean_request(body, content_type, content_encoding, config.max_request_bytes)
+    return ingest_request(store, config, request)
 
 
 def _parse_proto(body: bytes) -> ExportTraceServiceRequest:

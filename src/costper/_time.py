@@ -1,7 +1,10 @@
-"""Time filters as people type them: a date, a date-time, or a span back from now.
+"""Times as people and files write them, read one way everywhere.
 
-The CLI's --since/--until and the HTTP API's since/until must accept the same
-forms and refuse the same typos with the same message, so both call this.
+`parse_instant` reads RFC 3339 / ISO 8601 (outcome records, bills, spans'
+exporters); `parse_time` adds what people type as a filter: a date or a span
+back from now. The CLI's --since/--until and the HTTP API's since/until must
+accept the same forms and refuse the same typos with the same message, so both
+call this. Times are naive UTC inside costper: a time without zone is UTC.
 """
 
 from __future__ import annotations
@@ -19,6 +22,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def parse_instant(text: str) -> datetime:
+    """'2026-10-01T12:00:00Z', '...+02:00' or zone-less (UTC) as naive UTC; ValueError if not."""
+    t = text.strip()
+    if t[-1:] in ("z", "Z"):
+        t = t[:-1] + "+00:00"
+    when = datetime.fromisoformat(t)
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when
+
+
 def parse_time(text: str, name: str, now: datetime | None = None) -> datetime:
     """'2026-10-01', '2026-10-01T12:00:00Z' (as naive UTC) or a span back from now ('7d')."""
     t = text.strip()
@@ -30,7 +44,7 @@ def parse_time(text: str, name: str, now: datetime | None = None) -> datetime:
         assert span is not None
         return (now or utc_now()) - span
     try:
-        when = datetime.fromisoformat(t.replace("Z", "+00:00").replace("z", "+00:00"))
+        return parse_instant(t)
     except ValueError:
         raise InputError(
             f"{name}: expected a date (2026-10-01), a time (2026-10-01T12:00:00Z) "
@@ -38,6 +52,3 @@ def parse_time(text: str, name: str, now: datetime | None = None) -> datetime:
             field=name,
             value=text,
         ) from None
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
-    return when

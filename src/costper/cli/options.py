@@ -1,4 +1,4 @@
-"""What every command shares: --db/--config options and opening the store."""
+"""What every command shares: options (--db, --config, --since ...), flag names, opening the store."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ FeatureOption = Annotated[str | None, typer.Option("--feature", help="Only this 
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="Output format: table, json or csv.")
 ]
+
+
+def flag(name: str) -> str:
+    """How a core parameter is named to a CLI user: `retry_rate` -> `--retry-rate`."""
+    return "--" + name.replace("_", "-")
 
 
 def config(db: str | None, config_file: str | None) -> Config:

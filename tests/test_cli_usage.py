@@ -1,0 +1,83 @@
+"""Usage errors as a user meets them: the real console script, one line, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import costper
+
+
+def costper_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["costper", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["reprot"], "No such command 'reprot'"),
+        (["report", "--bogus"], "No such option: --bogus"),
+        (["calc", "--model"], "Option '--model' requires an argument"),
+        (["ingest", "traces"], "Missing argument 'paths'"),
+        (["demo", "--sessions", "abc"], "Invalid value for '--sessions'"),
+    ],
+)
+def test_usage_error_is_one_line_and_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
+    proc = costper_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("costper: error: ") and says in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not list(tmp_path.iterdir())  # nothing written, no store created
+
+
+def test_bare_command_shows_help(tmp_path: Path) -> None:
+    proc = costper_cli(cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "report" in proc.stdout and "Usage" in proc.stdout
+
+
+def test_version(tmp_path: Path) -> None:
+    proc = costper_cli("--version", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"costper {costper.__version__}"
+
+
+def test_ctrl_c_is_one_line(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        ["costper", "demo", "--sessions", "2000000", "--db", str(tmp_path / "d.duckdb")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "costper: interrupted"
+
+
+def test_ctrl_c_in_demo_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    db = tmp_path / "d.duckdb"
+    assert costper_cli("demo", "--sessions", "300", "--db", str(db), cwd=tmp_path).returncode == 0
+    before = costper_cli(
+        "report", "--by", "feature", "--format", "json", "--db", str(db), cwd=tmp_path
+    )
+    proc = subprocess.Popen(
+        ["costper", "demo", "--sessions", "2000000", "--seed", "7", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(5)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    after = costper_cli(
+        "report", "--by", "feature", "--format", "json", "--db", str(db), cwd=tmp_path
+    )
+    assert after.returncode == 0 and after.stdout == before.stdout
