@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from costper.store._store import ROLLUP, Store
+from costper.store._store import ROLLUP, Store, _version
 
 _SLACK_US = 2_000
 """Clock slack when comparing two layers' spans of one call (same process, same clock)."""
@@ -66,7 +66,7 @@ def _touch(store: Store, where: str) -> None:
             )
         con.execute(
             "UPDATE calls SET seq = ? WHERE session_id IN (SELECT session_id FROM _touched)",
-            [store.version() + 1],
+            [_version(store._con) + 1],
         )
     finally:
         con.execute("DROP TABLE IF EXISTS _touched")
@@ -102,7 +102,7 @@ def retag_calls(store: Store, tags: pa.Table) -> int:
                     "prompt_version = t.prompt_version, "
                     "turn_id = coalesce(t.turn_id, calls.trace_id), "
                     "request_id = coalesce(t.turn_id, calls.response_id, calls.request_id), "
-                    f"tenant = t.tenant, seq = {store.version() + 1} FROM _tags t " + changed
+                    f"tenant = t.tenant, seq = {_version(store._con) + 1} FROM _tags t " + changed
                 )
             return count
         finally:

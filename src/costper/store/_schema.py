@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 CALLS = pa.schema(
     [
@@ -60,7 +60,7 @@ the session rollup can catch up on just the calls added since it was built.
 `scope` the instrumentation library that wrote the span (its OTel scope name),
 which tells two layers' records of one call from two calls; `response_id` the
 provider's id of the response, one call's surest mark. These were added
-in schema version 2, so they come last.
+in schema version 3, so they come last.
 """
 
 CALLS_KEY = ("trace_id", "span_id")
