@@ -202,3 +202,63 @@ def test_unknown_key_and_baseline(hand_built: Store) -> None:
 def test_report_rows_for_a_notebook(hand_built: Store) -> None:
     df = report(hand_built, ["feature", "turns"], now=NOW).to_pandas()
     assert set(df["turns"]) == {"1", "2"} and "turns_count" in df and len(df) == 2
+
+
+def test_shape_sums_by_hand(hand_built: Store) -> None:
+    """Issue #11: the third and fourth power sums and max c, per labeled session by hand."""
+    cfg = Config(costs=Costs(escalation_cost=15.0, review_cost=2.0, per_call_overhead=0.01))
+    g = report(hand_built, ["feature"], config=cfg, now=NOW).groups[0]
+    ok, failed = [0.63, 0.51, 2.01], [16.01]  # A, C, E succeeded; B escalated
+    every = ok + failed
+    s = g.sums
+    assert s.ccc == pytest.approx(sum(x**3 for x in every))
+    assert s.cccc == pytest.approx(sum(x**4 for x in every))
+    assert s.ccs == pytest.approx(sum(x**2 for x in ok))
+    assert s.cccs == pytest.approx(sum(x**3 for x in ok))
+    assert s.cmax == pytest.approx(16.01)
+    # 16.01 of 19.16 is 84%, under 2/sqrt(4) = 100%: four sessions cannot show a tail.
+    assert [w["code"] for w in g.warnings] == ["few_sessions", "few_successes", "few_failures",
+                                              "unbounded"]  # fmt: skip
+
+
+def test_coarsened_groups_keep_the_shape_sums(hand_built: Store) -> None:
+    from costper.engine._rollup import coarsen
+
+    cfg = Config()
+    fine = report(hand_built, ["feature", "turns"], config=cfg, now=NOW).groups
+    (whole,) = report(hand_built, ["feature"], config=cfg, now=NOW).groups
+    (merged,) = coarsen(fine, ["feature"], cfg)
+    for f in ("ccc", "ccs", "cccc", "cccs", "cmax"):
+        assert getattr(merged.sums, f) == pytest.approx(getattr(whole.sums, f))
+    assert merged.cost_per_success == whole.cost_per_success or (
+        merged.cost_per_success.low == pytest.approx(whole.cost_per_success.low)
+    )
+    assert merged.warnings == whole.warnings
+
+
+def test_compare_does_not_pool_features(store: Store) -> None:
+    """A model serving only a cheap feature is not 'cheaper' than one serving a dear one."""
+    calls, outcomes = [], []
+    for i in range(200):
+        for feature, model, cost in (("cheap", "a", 0.01), ("dear", "b", 1.0), ("dear", "a", 1.0)):
+            sid = f"{feature}-{model}-{i}"
+            calls.append(call(sid, 0, cost, feature=feature, model=model))
+            outcomes.append(outcome(sid, T0, success=i % 4 != 0))
+    load(store, calls, outcomes)
+    with pytest.raises(InputError, match=r"span 2 features \(cheap, dear\).*--feature"):
+        compare(store, "model", "b", now=NOW)
+    pooled = compare(store, "model", "b", now=NOW, pool_features=True)
+    assert pooled.variants[0].vs_baseline.verdict == "cheaper"  # the confounded answer, asked for
+    within = compare(store, "model", "b", feature="dear", now=NOW)
+    v = within.variants[0].vs_baseline
+    assert v.verdict == "no significant difference" and v.ratio.value == pytest.approx(1.0)
+    assert v.ratio.low < 1 < v.ratio.high  # type: ignore[operator]
+
+
+def test_no_verdict_for_an_arm_that_is_not_enough_to_decide(store: Store) -> None:
+    scenario(store, "mini", 300, 5, 0.0019, 210)
+    scenario(store, "thin", 30, 1, 0.014, 29)
+    cmp = compare(store, "model", "mini", now=NOW)
+    (v,) = cmp.variants
+    assert not v.group.sample_ok and v.vs_baseline.verdict == "not enough data"
+    assert v.vs_baseline.ratio.high is not None and v.vs_baseline.ratio.high < 1

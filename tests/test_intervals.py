@@ -9,12 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from costper.engine._difference import CHEAPER, DEARER, NO_DIFFERENCE, compare_ratios
 from costper.engine._intervals import (
-    CHEAPER,
-    DEARER,
-    NO_DIFFERENCE,
     Sums,
-    compare_ratios,
     mean_interval,
     ratio_interval,
     ratio_se,
@@ -166,3 +163,144 @@ def test_sessions_needed_reaches_ten_percent() -> None:
     iv = ratio_interval(sums)
     half = (iv.high - iv.low) / 2 / iv.value
     assert (200 + more) / 200 == pytest.approx((half / 0.10) ** 2, rel=0.15)
+
+
+# --- Issue #11: skew-corrected intervals, known answers computed independently ---------------
+
+TINY_C = [0.2, 0.3, 0.25, 4.0, 0.5, 0.35, 9.0, 0.4, 0.3, 0.45, 0.6, 0.28]
+TINY_S = [1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1]
+T_975 = 2.200985160082949  # Student t, 0.975 quantile, 11 degrees of freedom (tables)
+
+
+def tiny_sums() -> Sums:
+    c, s = TINY_C, TINY_S
+    return Sums(
+        len(c), sum(c), sum(s), sum(x * x for x in c), sum(s),
+        sum(x * y for x, y in zip(c, s, strict=True)),
+        ccc=sum(x**3 for x in c), ccs=sum(x * x * y for x, y in zip(c, s, strict=True)),
+        cccc=sum(x**4 for x in c), cccs=sum(x**3 * y for x, y in zip(c, s, strict=True)),
+        cmax=max(c),
+    )  # fmt: skip
+
+
+def _hall(w: float, g: float, n: int) -> float:
+    """Hall's (1992) transform of W = (mean − mu)/sd, written out as in the paper."""
+    return w + g * w * w / 3 + g * g * w**3 / 27 + g / (6 * n)
+
+
+def _bisect(f: object, lo: float, hi: float) -> float:
+    fn = f  # type: ignore[assignment]
+    flo = fn(lo)  # type: ignore[operator]
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        fm = fn(mid)  # type: ignore[operator]
+        if (fm > 0) == (flo > 0):
+            lo, flo = mid, fm
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def test_skew_corrected_mean_by_hand() -> None:
+    """From the raw data: sample skewness by its definition, and each end found by
+    solving √n·Hall(W) = ∓t numerically (no closed-form inverse)."""
+    x, n = TINY_C, len(TINY_C)
+    mean = sum(x) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in x) / (n - 1))
+    g = (sum((v - mean) ** 3 for v in x) / n) / sd**3
+    # Each end: mu with √n·Hall((mean − mu)/sd) = ±t.
+    hi = _bisect(lambda mu: math.sqrt(n) * _hall((mean - mu) / sd, g, n) + T_975, mean, mean + 50)
+    lo = _bisect(lambda mu: math.sqrt(n) * _hall((mean - mu) / sd, g, n) - T_975, mean - 50, mean)
+    s = tiny_sums()
+    iv = mean_interval(n, s.c, s.cc, 0.95, s.ccc)
+    assert iv.value == pytest.approx(mean)
+    assert iv.low == pytest.approx(lo, rel=1e-9) and iv.high == pytest.approx(hi, rel=1e-9)
+    # Right-skewed costs: the expensive side is the longer one, unlike the plain t interval.
+    plain = mean_interval(n, s.c, s.cc)
+    assert iv.high - mean > mean - iv.low  # type: ignore[operator]
+    assert iv.high > plain.high  # type: ignore[operator]
+    assert plain.high - mean == pytest.approx(mean - plain.low)  # type: ignore[operator]
+
+
+# 30 sessions, every sixth a failure costing 1.20-1.60; successes 0.22-0.78.
+FIELLER_C = [1.2 + 0.1 * (i // 6) if i % 6 == 0 else 0.2 + 0.02 * i for i in range(30)]
+FIELLER_S = [0 if i % 6 == 0 else 1 for i in range(30)]
+T_975_29 = 2.045229642132703  # Student t, 0.975 quantile, 29 degrees of freedom
+
+
+def test_skew_corrected_fieller_by_hand() -> None:
+    """Cost per success: for each candidate R, D_i = c_i − R·s_i from the raw data; an end
+    is where √n·Hall(mean(D)/sd(D)) = ±t, with the skewness of D taken at R̂."""
+    c, s, n = FIELLER_C, FIELLER_S, len(FIELLER_C)
+    r_hat = sum(c) / sum(s)
+
+    def d_stats(r: float) -> tuple[float, float, float]:
+        d = [ci - r * si for ci, si in zip(c, s, strict=True)]
+        m = sum(d) / n
+        sd = math.sqrt(sum((v - m) ** 2 for v in d) / (n - 1))
+        return m, sd, (sum((v - m) ** 3 for v in d) / n) / sd**3
+
+    g = d_stats(r_hat)[2]
+
+    def pivot(r: float, target: float) -> float:
+        m, sd, _ = d_stats(r)
+        return math.sqrt(n) * _hall(m / sd, g, n) - target
+
+    lo = _bisect(lambda r: pivot(r, T_975_29), 1e-9, r_hat)
+    hi = _bisect(lambda r: pivot(r, -T_975_29), r_hat, r_hat * 20)
+    iv = ratio_interval(full_sums(np.array(c), np.array(s, dtype=float)))
+    assert iv.method == "fieller-skew" and iv.value == pytest.approx(r_hat)
+    assert iv.low == pytest.approx(lo, rel=1e-7) and iv.high == pytest.approx(hi, rel=1e-7)
+    assert (round(lo, 4), round(hi, 4)) == (0.5622, 1.2811)  # and wider above than plain Fieller
+
+
+def test_vectorised_twin_is_the_scalar_function() -> None:
+    """The benchmark's array calls and a report's per-group calls give the same numbers."""
+    from costper.engine._intervals import mean_bounds, ratio_bounds, wilson_bounds
+
+    rng = np.random.default_rng(21)
+    groups = []
+    for _ in range(200):
+        n = int(rng.integers(2, 300))
+        s = (rng.random(n) < rng.uniform(0.02, 0.99)).astype(float)
+        c = rng.lognormal(0, rng.uniform(0.1, 2.5), n) + 15 * (1 - s) * (rng.random() < 0.5)
+        groups.append(full_sums(c, s))
+    arrays = Sums(*(np.array([getattr(g, f) for g in groups]) for f in FIELDS))
+    r, lo, hi, method = ratio_bounds(arrays)
+    mv, mlo, mhi = mean_bounds(arrays.n, arrays.c, arrays.cc, arrays.ccc)
+    wv, wlo, whi = wilson_bounds(arrays.s, arrays.n)
+    for i, g in enumerate(groups):
+        iv = ratio_interval(g)
+        if iv.value is None:
+            assert np.isnan(r[i])
+            continue
+        same = pytest.approx  # equal up to the last bits of scipy's t quantile on arrays
+        assert (iv.value, iv.low, iv.high) == same((r[i], lo[i], hi[i]), rel=1e-12)
+        assert iv.method.startswith(("none", "fieller", "delta")[int(method[i])])
+        m = mean_interval(int(g.n), g.c, g.cc, 0.95, g.ccc)
+        assert (m.value, m.low, m.high) == same((mv[i], mlo[i], mhi[i]), rel=1e-12)
+        w = wilson(g.s, g.n)
+        assert (w.value, w.low, w.high) == same((wv[i], wlo[i], whi[i]), rel=1e-12)
+
+
+FIELDS = ("n", "c", "s", "cc", "ss", "cs", "ccc", "ccs", "cccc", "cccs", "cmax")
+
+
+def full_sums(c: np.ndarray, s: np.ndarray) -> Sums:
+    return Sums(
+        float(len(c)), float(c.sum()), float(s.sum()), float((c * c).sum()), float(s.sum()),
+        float((c * s).sum()), float((c**3).sum()), float((c * c * s).sum()),
+        float((c**4).sum()), float((c**3 * s).sum()), float(c.max()),
+    )  # fmt: skip
+
+
+def test_without_third_moments_the_intervals_are_t_and_fieller() -> None:
+    s = tiny_sums()
+    plain = Sums(s.n, s.c, s.s, s.cc, s.ss, s.cs)
+    iv = ratio_interval(plain)
+    assert iv.method == "fieller"
+    mc, ms, vc, vs, cov = plain.moments()
+    for r in (iv.low, iv.high):
+        assert r is not None
+        stat = abs(mc - r * ms) / math.sqrt((vc - 2 * r * cov + r * r * vs) / s.n)
+        assert stat == pytest.approx(T_975, rel=1e-9)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from costper._demo import generate
 from costper.cli import main
 from costper.config import Config, Price
 from costper.engine._intervals import Sums, ratio_interval
+from costper.engine._intervals import scaled as grown
 from costper.engine._report import report
 from costper.errors import InputError
 from costper.planning._whatif import (
@@ -67,9 +69,11 @@ def test_not_enough_evidence_for_a_thin_feature(demo: Store) -> None:
     assert all(g.labeled_sessions < 100 for g in groups)
     assert sql.verdict == UNSURE and sql.recommended is None
     assert "fewer than 100 labeled sessions" in sql.reason
-    assert sql.sessions_needed is not None
-    shortfall = sum(100 - g.labeled_sessions for g in groups)
-    assert sql.sessions_needed >= shortfall
+    # Issue #11: one escalation carries half of gpt-4.1's cost here (a heavy tail), so the
+    # sample cannot say how many sessions would separate the arms; no number rather than
+    # one several times short.
+    assert any(w["code"] == "heavy_tail" for g in groups for w in g.warnings)
+    assert sql.sessions_needed is None and "cannot estimate" in sql.reason
 
 
 def test_sessions_needed_would_separate_the_intervals(demo: Store) -> None:
@@ -79,12 +83,13 @@ def test_sessions_needed_would_separate_the_intervals(demo: Store) -> None:
         if g.key["feature"] == "sql-helper"
     }
     ranked = sorted(groups.values(), key=lambda g: g.cost_per_success.value)
-    best, other = ranked
+    # The formula itself, for groups without a heavy tail (with one it declines: issue #11).
+    best, other = (dataclasses.replace(g, warnings=[]) for g in ranked)
     needed = sessions_to_separate(best, other, min_sessions=1)
     assert needed is not None and needed > 0
 
     def scaled(s: Sums, m: float) -> Sums:
-        return Sums(round(s.n * m), s.c * m, s.s * m, s.cc * m, s.ss * m, s.cs * m)
+        return dataclasses.replace(grown(s, m), n=round(s.n * m))
 
     n = best.labeled_sessions + other.labeled_sessions
     m = (n + needed) / n
@@ -208,7 +213,7 @@ def test_whatif_cli(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["whatif", "--db", str(demo_db), "--format", "json"]) == 0
     recs = {r["feature"]: r for r in json.loads(capsys.readouterr().out)["recommendations"]}
     assert recs["support-chat"]["recommended"] == REASONING
-    assert recs["sql-helper"]["verdict"] == UNSURE and recs["sql-helper"]["sessions_needed"] > 0
+    assert recs["sql-helper"]["verdict"] == UNSURE and recs["sql-helper"]["sessions_needed"] is None
     assert main(["whatif", "--db", str(demo_db)]) == 0
     out = capsys.readouterr().out
     assert f"support-chat: switch to {REASONING}" in out or f"support-chat: keep {REASONING}" in out

@@ -61,12 +61,15 @@ class Config:
     implicit_success_after: timedelta | None = timedelta(hours=24)
     confidence: float = 0.95
     min_sessions: int = 100
+    min_successes: int = 5
+    min_failures: int = 5
     prices: Mapping[str, Price] = field(default_factory=dict)
     feature_costs: Mapping[str, Costs] = field(default_factory=dict)
     billing_models: tuple[BillingRule, ...] = ()
     infra: tuple[InfraResource, ...] = ()
     api_keys: tuple[str, ...] = ()
     max_request_bytes: int = MAX_BODY_BYTES
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
 
     def costs_for(self, feature: str) -> Costs:
         return self.feature_costs.get(feature, self.costs)
@@ -154,7 +157,7 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
             changes["implicit_success_after"] = parse_duration(v, "outcomes.implicit_success_after")
     if "stats" in data:
         t = _table("stats", data["stats"])
-        _check_keys("stats", t, {"confidence", "min_sessions"})
+        _check_keys("stats", t, {"confidence", "min_sessions", "min_successes", "min_failures"})
         if "confidence" in t:
             c = _number("stats", "confidence", t["confidence"])
             if not 0 < c < 1:
@@ -165,6 +168,12 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
             if isinstance(m, bool) or not isinstance(m, int) or m < 1:
                 raise ConfigError(f"stats.min_sessions: expected a positive integer, got {m!r}")
             changes["min_sessions"] = m
+        for key in ("min_successes", "min_failures"):
+            if key in t:
+                m = t[key]
+                if isinstance(m, bool) or not isinstance(m, int) or m < 0:
+                    raise ConfigError(f"stats.{key}: expected an integer >= 0, got {m!r}")
+                changes[key] = m
     if "prices" in data:
         prices = dict(cfg.prices)
         for ref, raw in _table("prices", data["prices"]).items():
@@ -213,7 +222,14 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
         changes["infra"] = tuple(res)
     if "server" in data:
         t = _table("server", data["server"])
-        _check_keys("server", t, {"api_keys", "max_request_bytes"})
+        _check_keys("server", t, {"api_keys", "max_request_bytes", "allowed_hosts"})
+        if "allowed_hosts" in t:
+            hosts = t["allowed_hosts"]
+            if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+                raise ConfigError(
+                    f"server.allowed_hosts: expected a list of host names, got {hosts!r}"
+                )
+            changes["allowed_hosts"] = tuple(h.strip().lower().strip("[]") for h in hosts)
         if "api_keys" in t:
             keys = t["api_keys"]
             if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):

@@ -16,10 +16,14 @@ credit or refund lowers the calls of its period; Tax is never spread on
 calls (reconcile shows it apart). Unpriced calls take the pool's average
 cost per token as their weight; a pool with no estimate at all splits by
 tokens, then evenly. Lines matching no call are unattributed spend; calls
-matching no line keep their estimate.
+matching no line keep their estimate. Only matching usage gets the money: a
+line for evals, fine-tuning, batch or storage (its `usage_kind`) goes onto
+calls whose operation is of that kind, and stays unattributed otherwise, so
+an eval run's cost is never spread onto the app's chat calls.
 
-The join runs at the end of every `costper ingest billing` and again on
-`costper reconcile`, so calls that arrive after their bill get their share;
+The join runs at the end of every `costper ingest billing`, after any ingest
+of new calls while a bill is stored (`rejoin`), and on `costper reconcile`, so
+calls that arrive after their bill get their share;
 `apply` recomputes everything (the store resets earlier allocations).
 """
 
@@ -48,6 +52,23 @@ def provider_expr(provider: ir.StringValue) -> ir.StringValue:
     return provider.lower().substitute(PROVIDER_ALIASES)
 
 
+CALL_USAGE = {
+    "batch": "batch",
+    "fine_tuning": "fine_tuning",
+    "fine-tuning": "fine_tuning",
+    "training": "fine_tuning",
+    "evals": "evals",
+    "eval": "evals",
+    "evaluation": "evals",
+}
+"""A call's `operation` naming usage other than inference; a bill line of that
+kind (an eval run, a fine-tuning job) only goes onto such calls."""
+
+
+def usage_expr(operation: ir.StringValue) -> ir.StringValue:
+    return operation.lower().substitute(CALL_USAGE, else_="inference").fill_null("inference")
+
+
 def prepared_calls(store: Store) -> ir.Table:
     c = store.table("calls")
     return c.select(
@@ -61,6 +82,7 @@ def prepared_calls(store: Store) -> ir.Table:
         "infra_cost",
         pkey=provider_expr(c.provider),
         mkey=canon_expr(c.model),
+        ukey=usage_expr(c.operation),
         hour=(c.start_time.epoch_seconds() / 3600).floor().cast("int64"),
         tokens=(c.input_tokens.fill_null(0) + c.output_tokens.fill_null(0)).cast("float64"),
     )
@@ -70,7 +92,9 @@ def spread_lines(store: Store) -> ir.Table:
     """Lines whose cost goes onto calls (model or infra, never tax), with match keys."""
     b = store.table("billing")
     b = b.filter(b.allocation.notnull(), b.ChargeCategory.isin(SPREAD))
-    return b.mutate(pkey=b.provider, mkey=canon_expr(b.model))
+    return b.mutate(
+        pkey=b.provider, mkey=canon_expr(b.model), ukey=b.usage_kind.fill_null("inference")
+    )
 
 
 def pools(store: Store) -> ir.Table:
@@ -81,6 +105,7 @@ def pools(store: Store) -> ir.Table:
         kind=b.allocation,
         pkey=b.pkey,
         mkey=b.mkey,
+        ukey=b.ukey,
         period_start=b.ChargePeriodStart,
         period_end=b.ChargePeriodEnd,
     ).aggregate(
@@ -89,7 +114,7 @@ def pools(store: Store) -> ir.Table:
         lines=b.count(),
     )
     # Ids from an ordering, so every evaluation of the query numbers pools alike.
-    order = ["kind", "pkey", "mkey", "period_start", "period_end"]
+    order = ["kind", "pkey", "mkey", "ukey", "period_start", "period_end"]
     return p.mutate(pool_id=ibis.row_number().over(order_by=order))
 
 
@@ -101,6 +126,7 @@ def _exact_pools(store: Store) -> ir.Table:
         pool_billed=b.BilledCost.sum(),
         pkey=b.pkey.max(),
         mkey=b.mkey.max(),
+        ukey=b.ukey.max(),
         period_start=b.ChargePeriodStart.min(),
         lines=b.count(),
     )
@@ -128,6 +154,7 @@ def pairs(store: Store) -> ir.Table:
         h_kind=p.kind,
         h_pkey=p.pkey,
         h_mkey=p.mkey,
+        h_ukey=p.ukey,
         h_start=p.period_start,
         h_end=p.period_end,
         h_hour=ibis.range(
@@ -135,7 +162,10 @@ def pairs(store: Store) -> ir.Table:
             (p.period_end.epoch_seconds() / 3600).ceil().cast("int64"),
         ).unnest(),
     )
-    j = rest.join(hours, [rest.mkey == hours.h_mkey, rest.hour == hours.h_hour])
+    j = rest.join(
+        hours,
+        [rest.mkey == hours.h_mkey, rest.hour == hours.h_hour, rest.ukey == hours.h_ukey],
+    )
     j = j.filter(
         (j.h_pkey == j.pkey) | ((j.h_kind == "infra") & (j.h_pkey == SELF)),
         j.start_time >= j.h_start,
@@ -204,7 +234,7 @@ def matched_pools(store: Store) -> ir.Table:
     with_id = calls.filter(calls.request_id.notnull())
     per_request = with_id.group_by("request_id").aggregate(matched_calls=with_id.count())
     ex = ex.left_join(per_request, "request_id").drop("request_id_right")
-    cols = ("kind", "pkey", "mkey", "period_start", "pool_cost", "pool_billed", "lines")
+    cols = ("kind", "pkey", "mkey", "ukey", "period_start", "pool_cost", "pool_billed", "lines")
     return p.select(*cols, "matched_calls").union(
         ex.mutate(kind=ibis.literal("exact")).select(*cols, "matched_calls")
     )
@@ -217,6 +247,19 @@ class JoinResult:
     allocated: float
     unattributed: float
     unattributed_lines: int
+
+
+def rejoin(store: Store, new_calls: int) -> JoinResult | None:
+    """Give calls that arrive after their bill their billed share.
+
+    Every path that stores calls (trace files, `ingest_request`/`ingest_body`
+    of the Python API, the OTLP receiver) calls this once its new calls are
+    committed, so the rule lives here and not in one edge. None when there was
+    nothing new or no bill is stored.
+    """
+    if not new_calls or store.count("billing") == 0:
+        return None
+    return apply(store)
 
 
 def apply(store: Store) -> JoinResult:

@@ -36,18 +36,28 @@ BUILTIN_MODELS = (
     "o4-mini", "text-embedding-3-small", "text-embedding-3-large", "claude-opus-4-1",
     "claude-opus-4", "claude-sonnet-4", "claude-sonnet-4-5", "claude-haiku-4-5",
     "claude-3-7-sonnet", "claude-3-5-sonnet", "claude-3-5-haiku", "claude-3-opus",
-    "claude-3-haiku", "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.0-flash",
+    "claude-3-haiku", "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash",
+    "gemini-2.0-flash-lite",
     "gemini-1.5-pro", "gemini-1.5-flash", "llama-3-8b", "llama-3-70b", "llama-3.1-8b",
     "llama-3.1-70b", "llama-3.1-405b", "mistral-large", "mistral-small", "command-r",
-    "command-r-plus", "titan-text-express", "nova-pro", "nova-lite", "nova-micro",
+    "command-r-plus", "titan-text-express", "nova-pro", "nova-lite", "nova-micro", "nova-premier",
+    "mistral-7b", "mixtral-8x7b", "llama-3.2-1b", "llama-3.2-3b", "llama-3.3-70b",
     "deepseek-chat", "deepseek-reasoner",
 )  # fmt: skip
 
 DECIDING = (
     "ServiceProviderName", "ServiceName", "ServiceCategory", "SkuPriceDetails", "SkuMeter",
     "SkuId", "ChargeDescription", "ResourceName", "ResourceId", "ConsumedUnit", "PricingUnit",
+    "x_UsageType", "x_SkuMeterName", "x_SkuMeterSubcategory", "x_ServiceTier",
 )  # fmt: skip
-TEXT_FIELDS = ("SkuMeter", "SkuId", "ChargeDescription", "ResourceName")
+# Where clouds put the model: meters (Azure "gpt-4o 1120 Inp glbl Tokens", Google
+# "Gemini 2.0 Flash Text Input - Predictions"), AWS usage types
+# ("USE1-Claude3.5Sonnet-input-tokens") and Marketplace service names ("Claude 3.5
+# Sonnet (Amazon Bedrock Edition)"), cost exports' line items ("evals | gpt-4o-mini").
+TEXT_FIELDS = (
+    "SkuMeter", "x_SkuMeterName", "x_UsageType", "SkuId", "ChargeDescription", "ServiceName",
+    "ResourceName",
+)  # fmt: skip
 MODEL_TAGS = (
     "costper.model",
     "gen_ai.request.model",
@@ -56,7 +66,7 @@ MODEL_TAGS = (
     "modelid",
     "model_id",
 )
-PROVIDER_TAGS = ("costper.provider", "gen_ai.provider.name", "provider")
+PROVIDER_TAGS = ("costper.provider", "gen_ai.provider.name", "provider", "custom_llm_provider")
 REQUEST_TAGS = (
     "request_id",
     "requestid",
@@ -74,6 +84,7 @@ class Identity:
     provider: str | None
     model: str | None
     token_kind: str | None
+    usage_kind: str | None = None
 
 
 def bill_provider(name: str | None, service: str | None = None) -> str | None:
@@ -85,7 +96,7 @@ def bill_provider(name: str | None, service: str | None = None) -> str | None:
     both = f"{n} {s}"
     if n in LLM_PROVIDERS:
         return n
-    if n.replace(" ", "_") in PROVIDER_ALIASES and not s:
+    if n.replace(" ", "_") in PROVIDER_ALIASES:
         return PROVIDER_ALIASES[n.replace(" ", "_")]
     if "bedrock" in both:
         return "aws.bedrock"
@@ -109,29 +120,58 @@ def bill_provider(name: str | None, service: str | None = None) -> str | None:
     return re.sub(r"\s+", "_", n) or None
 
 
-def _loose(text: str) -> str:
-    return re.sub(r"[\s_.]+", "-", text.lower())
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z0-9])|(?<=[0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORDS = re.compile(r"[a-z0-9]+")
+_CLAUDE = re.compile(r"^claude-(opus|sonnet|haiku)-(\d+(?:-\d+)?)$")
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case alphanumeric runs, CamelCase split: 'USE1-Claude3.5Sonnet' ->
+    use1 claude 3 5 sonnet; '4o', '70b' stay whole."""
+    return _WORDS.findall(_CAMEL.sub(" ", text).lower())
 
 
 class ModelNames:
-    """Finds the longest known model name inside free text such as a meter name."""
+    """Finds the longest known model name inside free text such as a meter name.
+
+    Names and text are compared as runs of whole words with separators dropped,
+    so `gpt-4.1-nano` is found in Azure's "gpt 4.1 nano cached Inp glbl Tokens",
+    `claude-3-5-sonnet` in "USE1-Claude3.5Sonnet-input-tokens", and `o3` never
+    inside another word. Anthropic's newer names also read in the order AWS
+    usage types write them (`Claude4.5Sonnet` is `claude-sonnet-4-5`).
+    """
+
+    _SPAN = 8
 
     def __init__(self, names: Iterable[str]) -> None:
-        by_loose: dict[str, str] = {}
+        by_key: dict[str, str] = {}
         for n in names:
             c = canonical_model(n)
-            if c:
-                by_loose.setdefault(_loose(c), c)
-        self._canon = by_loose
-        alternatives = sorted(by_loose, key=len, reverse=True)
-        body = "|".join(re.escape(a) for a in alternatives) or "(?!)"
-        self._re = re.compile(rf"(?<![a-z0-9])({body})(?![a-z0-9])")
+            if not c:
+                continue
+            words = _words(c)
+            by_key.setdefault("".join(words), c)
+            if len(words) > 2 and words[-1] == "instruct":
+                # Bedrock's usage types drop it: "USE1-Llama4-Maverick-17B-input-tokens".
+                by_key.setdefault("".join(words[:-1]), c)
+            m = _CLAUDE.match(c)
+            if m:
+                by_key.setdefault("".join(_words(f"claude-{m[2]}-{m[1]}")), c)
+        self._canon = by_key
 
     def find(self, text: str | None) -> str | None:
         if not text:
             return None
-        m = self._re.search(_loose(text))
-        return self._canon[m.group(1)] if m else None
+        words = _words(text)
+        best: tuple[int, int, str] | None = None
+        for i in range(len(words)):
+            key = ""
+            for j in range(i, min(i + self._SPAN, len(words))):
+                key += words[j]
+                hit = self._canon.get(key)
+                if hit and (best is None or len(key) > best[0]):
+                    best = (len(key), -i, hit)
+        return best[2] if best else None
 
 
 def _json_object(text: str | None) -> dict[str, object]:
@@ -152,24 +192,87 @@ def _first(d: Mapping[str, object], keys: Iterable[str]) -> str | None:
     return None
 
 
+_INPUT = {"input", "inp", "inpt", "prompt"}
+_OUTPUT = {"output", "outp", "outpt", "opt", "completion", "generated"}
+
+
 def token_kind(details: Mapping[str, object], *texts: str | None) -> str | None:
-    """input, output, cache_read or cache_write, from SkuPriceDetails or the meter's words."""
-    cache = str(details.get("tokencacheaction") or "").lower()
-    direction = str(details.get("tokendirection") or details.get("tokentype") or "").lower()
-    if cache in ("read", "hit"):
+    """input, output, cache_read or cache_write, from SkuPriceDetails or the meter's words.
+
+    Meter words as the clouds write them: Azure "Inp"/"Outp"/"cached Inp",
+    Bedrock "-cache-read-input-token-count"/"-cache-write-...", Google "Text
+    Input"/"Input Text Caching", Anthropic "uncached_input_tokens".
+    """
+    cache = str(details.get("tokencacheaction") or details.get("x_tokencacheaction") or "")
+    direction = str(
+        details.get("tokendirection")
+        or details.get("tokentype")
+        or details.get("x_tokendirection")
+        or details.get("x_tokentype")
+        or ""
+    ).lower()
+    if cache.lower() in ("read", "hit"):
         return "cache_read"
-    if cache in ("write", "creation"):
+    if cache.lower() in ("write", "creation"):
         return "cache_write"
     if direction in ("input", "output"):
         return direction
-    t = " ".join(x.lower() for x in texts if x)
-    if "cache" in t or "cached" in t:
-        return "cache_write" if ("write" in t or "creation" in t) else "cache_read"
-    if any(w in t for w in ("output", "completion", "generated", "response token")):
+    words = set(_words(" ".join(x for x in texts if x)))
+    if words & {"cache", "cached", "caching"}:
+        return "cache_write" if words & {"write", "creation", "storage"} else "cache_read"
+    if words & _OUTPUT:
         return "output"
-    if any(w in t for w in ("input", "prompt")):
+    if words & (_INPUT | {"uncached"}):
         return "input"
     return None
+
+
+USAGE_KINDS = {
+    "batch": "batch",
+    "evals": "evals",
+    "eval": "evals",
+    "evaluation": "evals",
+    "finetune": "fine_tuning",
+    "finetuned": "fine_tuning",
+    "finetuning": "fine_tuning",
+    "training": "fine_tuning",
+    "ft": "fine_tuning",
+    "storage": "storage",
+    "hosting": "storage",
+    "vectorstore": "storage",
+}
+"""Words of a meter or line item naming usage other than inference; a line with
+one only goes onto calls whose operation is of that kind."""
+
+
+def usage_kind(*texts: str | None) -> str:
+    """inference, or the kind of other usage a line's words name (first found)."""
+    words = _words(" ".join(x for x in texts if x))
+    pairs = [a + b for a, b in zip(words, words[1:], strict=False)]
+    for w in words + pairs:
+        if w in USAGE_KINDS:
+            return USAGE_KINDS[w]
+    return "inference"
+
+
+def _openai_family(model: str) -> bool:
+    return (
+        re.match(r"(gpt|o\d|text-embedding|dall-e|whisper|tts|chatgpt|davinci|babbage)", model)
+        is not None
+    )
+
+
+def _refine(provider: str | None, model: str) -> str | None:
+    """A cloud's provider once the model is known: Azure's AI Services meters bill
+    Azure OpenAI (`azure.ai.openai`) for OpenAI models, the Foundry inference API
+    for others; a Google or AWS line that bills a model is Vertex AI or Bedrock."""
+    if provider in ("azure", "azure.ai.inference"):
+        return "azure.ai.openai" if _openai_family(model) else "azure.ai.inference"
+    if provider == "gcp":
+        return "gcp.vertex_ai"
+    if provider == "aws":
+        return "aws.bedrock"
+    return provider
 
 
 def check_rules(config: Config) -> None:
@@ -200,8 +303,10 @@ def _identify(
         return Identity("infra", p, m, None)
     provider = bill_provider(row.get("ServiceProviderName"), row.get("ServiceName"))
     details = _json_object(row.get("SkuPriceDetails"))
-    kind = token_kind(details, row.get("SkuMeter"), row.get("ChargeDescription"), row.get("SkuId"))
-    model = _first(details, ("modelid", "model_id", "model"))
+    texts = [row.get(c) for c in TEXT_FIELDS if c != "ResourceName"] + [row.get("x_ServiceTier")]
+    kind = token_kind(details, *texts)
+    usage = usage_kind(*texts)
+    model = _first(details, ("x_modelid", "modelid", "x_model_id", "model_id", "model"))
     if model is None and tag.get("model"):
         tp, model = split_ref(str(tag["model"]), bill_provider)
         provider = tp or (bill_provider(str(tag["provider"])) if tag.get("provider") else provider)
@@ -211,7 +316,7 @@ def _identify(
                 fnmatchcase((row.get(c) or "").lower(), g.lower()) for c, g in rule.match.items()
             ):
                 provider, model = split_ref(rule.model, bill_provider)
-                break
+                return Identity("model", provider, model, kind, usage)
     if model is None:
         unit = f"{row.get('ConsumedUnit') or ''} {row.get('PricingUnit') or ''}".lower()
         ai_line = (
@@ -226,7 +331,7 @@ def _identify(
                     break
     if model is None:
         return Identity(None, provider, None, None)
-    return Identity("model", provider, model, kind)
+    return Identity("model", _refine(provider, canonical_model(model) or model), model, kind, usage)
 
 
 def _tag_info(tags: str | None) -> dict[str, object]:
@@ -278,7 +383,7 @@ def identify(columns: pa.Table, config: Config, known_models: Iterable[str] = ()
     index = pc.index_in(keys, uniques)
     out = {
         field: pc.take(pa.array([getattr(r, field) for r in results], pa.string()), index)
-        for field in ("allocation", "provider", "model", "token_kind")
+        for field in ("allocation", "provider", "model", "token_kind", "usage_kind")
     }
     request = pc.take(pa.array([t["request_id"] for t in tag_infos], pa.string()), tag_index)
     if "x_RequestId" in columns.column_names:

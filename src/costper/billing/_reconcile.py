@@ -2,8 +2,9 @@
 
 This is where "the dashboard said 1,000; the bill says 1,290" shows, and
 where the two kinds of loose ends do: spend on the bill that no call
-explains (unattributed) and calls no bill line covers (they keep their
-estimate). A line belongs to the period its charge period starts in, a call
+explains (unattributed; `unattributed_by_usage` names the evals, fine-tuning,
+batch or storage lines that stayed off calls because no call of that kind
+exists) and calls no bill line covers (they keep their estimate). A line belongs to the period its charge period starts in, a call
 to the period of its start, so a monthly credit shows on the month's first
 day while its share lands on every call of the month (`allocated`).
 
@@ -145,7 +146,14 @@ def reconcile(
         row.update({k: r[k] for k in METRICS})
         row["ratio"] = _ratio(r["effective"], r["estimated"])
         out.append(row)
-    return Reconciliation(keys, out, _totals(store, out, since, until))
+    totals = _totals(store, out, since, until)
+    other = m.filter(m.matched_calls.fill_null(0) == 0, m.ukey != "inference")
+    by_usage = other.group_by("ukey").aggregate(cost=other.pool_cost.sum(), lines=other.lines.sum())
+    totals["unattributed_by_usage"] = {
+        r["ukey"]: {"effective": r["cost"], "lines": int(r["lines"])}
+        for r in store.to_arrow(by_usage.order_by("ukey")).to_pylist()
+    }
+    return Reconciliation(keys, out, totals)
 
 
 def _plain(v: Any) -> Any:

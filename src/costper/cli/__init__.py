@@ -11,7 +11,7 @@ from costper.cli.options import flag
 from costper.errors import CostperError, InputError
 
 # Command modules register themselves on import.
-from costper.cli import billing, calc, demo, ingest, report, serve  # noqa: E402,F401  isort: skip
+from costper.cli import billing, calc, demo, info, ingest, report, serve  # noqa: E402,F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> int:

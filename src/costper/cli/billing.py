@@ -102,6 +102,11 @@ def _print_reconciliation(rec: Reconciliation) -> None:
         f"calls: tax {render.money(tot['tax'])}, other services "
         f"{render.money(tot['other_spend']['effective'])} effective."
     )
+    for kind, u in tot.get("unattributed_by_usage", {}).items():
+        con.print(
+            f"Not on calls: {render.money(u['effective'])} on {u['lines']} {kind} line(s) "
+            f"(no call of that kind; {kind} spend is not spread onto inference calls)."
+        )
 
 
 @app.command("reconcile")

@@ -20,7 +20,9 @@ from costper.cli.options import (
     config,
     store_for,
 )
+from costper.cli.remote import ServerOption, get_json, server_for
 from costper.engine._compare import compare as compare_variants
+from costper.engine._intervals import Interval
 from costper.engine._report import Report
 from costper.engine._report import report as build_report
 from costper.engine._sessions import check_keys
@@ -46,6 +48,14 @@ def check_format(fmt: str) -> str:
             value=fmt,
         )
     return fmt
+
+
+def _ratio(iv: Interval) -> str:
+    if iv.value is None:
+        return "—"
+    hi = "∞" if iv.high is None else f"{iv.high:.2f}"
+    lo = "—" if iv.low is None else f"{iv.low:.2f}"
+    return f"{iv.value:.2f}× ({lo}–{hi})"
 
 
 def print_report(rep: Report, title: str = "Cost per success") -> None:
@@ -101,22 +111,29 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
     con.print(t)
     con.print(b)
     if thin:
-        con.print(
-            f"[dim]* fewer than the minimum labeled sessions: too few to decide on "
-            f"({len(thin)} group(s)).[/dim]"
-        )
-    needing = [g for g in rep.groups if g.sessions_needed]
-    for g in needing[:5]:
-        label = ", ".join(f"{k}={v}" for k, v in g.key.items()) or "all"
-        con.print(
-            f"[dim]{label}: about {g.sessions_needed:,} more sessions for cost per success within ±10%.[/dim]"
-        )
+        con.print(f"[dim]* not enough to decide on ({len(thin)} group(s)):[/dim]")
+        for g in thin[:10]:
+            con.print(
+                f"[dim]  {_label(g.key)}: {'; '.join(w['message'] for w in g.warnings)}[/dim]"
+            )
+    for g in [g for g in rep.groups if g.sessions_needed or g.sessions_needed_note][:5]:
+        if g.sessions_needed:
+            con.print(
+                f"[dim]{_label(g.key)}: about {g.sessions_needed:,} more sessions for cost per "
+                "success within ±10% on both sides.[/dim]"
+            )
+        else:
+            con.print(f"[dim]{_label(g.key)}: sessions needed {g.sessions_needed_note}.[/dim]")
     unpriced = sum(g.unpriced_calls for g in rep.groups)
     if unpriced:
         con.print(
             f"[bold red]{unpriced:,} call(s) have no price: their cost is missing from these figures "
             f"(add a [prices] entry or ingest the bill).[/bold red]"
         )
+
+
+def _label(key: dict[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in key.items()) or "all"
 
 
 def emit(rep: Report, fmt: str) -> None:
@@ -144,14 +161,22 @@ def report_cmd(
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
+    server: ServerOption = None,
 ) -> None:
-    """The metrics table: cost per token beside cost per success, with intervals."""
+    """The metrics table: cost per token beside cost per success, with intervals.
+
+    While `costper serve` holds the store, the report is read through it."""
     check_format(fmt)
     cfg = config(db, config_file)
     keys = check_keys([k for k in by.split(",") if k.strip()])
     s, u = time_range(since, until)
-    with store_for(cfg, must_exist=True) as store:
-        rep = build_report(store, keys, since=s, until=u, feature=feature, config=cfg)
+    url = server_for(cfg, server)
+    if url is not None:
+        params = {"by": ",".join(keys), "since": since, "until": until, "feature": feature}
+        rep = Report.from_dict(get_json(url, "/api/report", params, cfg))
+    else:
+        with store_for(cfg, must_exist=True) as store:
+            rep = build_report(store, keys, since=s, until=u, feature=feature, config=cfg)
     emit(rep, fmt)
 
 
@@ -167,14 +192,25 @@ def compare_cmd(
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
+    pool_features: Annotated[
+        bool,
+        typer.Option(
+            "--pool-features",
+            help="Compare across features pooled (refused by default: a model serving only a "
+            "cheap feature would look cheaper).",
+        ),
+    ] = False,
 ) -> None:
-    """Variants against a baseline: difference in cost per success, interval, verdict."""
+    """Variants against a baseline: ratio of cost per success, interval, verdict."""
     check_format(fmt)
     cfg = config(db, config_file)
     check_keys([by])
     s, u = time_range(since, until)
     with store_for(cfg, must_exist=True) as store:
-        cmp = compare_variants(store, by, baseline, feature=feature, since=s, until=u, config=cfg)
+        cmp = compare_variants(
+            store, by, baseline, feature=feature, since=s, until=u, config=cfg,
+            pool_features=pool_features,
+        )  # fmt: skip
     if fmt == "json":
         render.write_json(cmp.to_dict())
         return
@@ -194,9 +230,12 @@ def compare_cmd(
                 "diff_low": d.difference.low if d else None,
                 "diff_high": d.difference.high if d else None,
                 "ratio": d.ratio.value if d else None,
+                "ratio_low": d.ratio.low if d else None,
+                "ratio_high": d.ratio.high if d else None,
                 "p_value": d.p_value if d else None,
                 "verdict": d.verdict if d else "baseline",
                 "sessions_needed": g.sessions_needed,
+                "warnings": "; ".join(w["code"] for w in g.warnings),
             }
         )
     if fmt == "csv":
@@ -228,10 +267,17 @@ def compare_cmd(
             render.pct(g.success_rate.value),
             render.interval(g.cost_per_success),
             render.interval(d.difference) if d else "—",
-            f"{d.ratio.value:.2f}×" if d and d.ratio.value is not None else "—",
+            _ratio(d.ratio) if d else "—",
             f"{d.p_value:.3g}" if d and d.p_value is not None else "—",
             f"[{color}]{verdict}[/{color}]" if color else verdict,
             f"+{g.sessions_needed:,}" if g.sessions_needed else "—",
             style=None if g.sample_ok else "dim",
         )
-    render.console().print(t)
+    con = render.console()
+    con.print(t)
+    for g in [cmp.baseline, *(v.group for v in cmp.variants)]:
+        if g.warnings:
+            con.print(
+                f"[dim]{by}={g.key[cmp.by]}: not enough to decide on: "
+                f"{'; '.join(w['message'] for w in g.warnings)}[/dim]"
+            )

@@ -15,6 +15,7 @@ import typer
 
 from costper.cli.app import app
 from costper.cli.options import ConfigOption, DbOption, config, store_for
+from costper.config import Config
 from costper.errors import CostperError
 from costper.store._server_file import server_file
 
@@ -40,6 +41,8 @@ def serve(
     cfg = config(db, config_file)
     if api_key:
         cfg = cfg.with_(api_keys=tuple(api_key))
+    if host not in cfg.allowed_hosts and host not in ("0.0.0.0", "::"):
+        cfg = cfg.with_(allowed_hosts=(*cfg.allowed_hosts, host.lower()))
     sock = _bind(host, port)
     with store_for(cfg) as store:
         url = _url(host, sock.getsockname()[1])
@@ -49,6 +52,12 @@ def serve(
         )
         if host not in LOOPBACK and not cfg.api_keys:
             typer.echo(f"warning: listening on {host} without API keys", err=True)
+        if host in ("0.0.0.0", "::") and cfg.allowed_hosts == Config().allowed_hosts:
+            typer.echo(
+                "warning: only requests naming 127.0.0.1/localhost are answered; "
+                "list this machine's names in [server] allowed_hosts",
+                err=True,
+            )
         server = _server_class(uvicorn.Server)(
             uvicorn.Config(
                 create_app(cfg, store),

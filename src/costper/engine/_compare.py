@@ -1,10 +1,14 @@
 """Variants against a baseline: is B really cheaper per success than A?
 
-Groups are compared on cost per success with the delta method on independent
-groups; a verdict is given only when the interval of the difference excludes
-zero. Each row also says how many more sessions the variant needs for its own
-interval to be within ±10%, because "not significant" is only useful with
-"and here is what it would take".
+Groups are compared on cost per success with a score test (`_difference`);
+a verdict is given only when the printed ratio interval excludes 1 and both
+arms are `sample_ok` (enough sessions, successes and failures; no heavy
+tail). Features are not pooled: a model that serves only a cheap feature
+would look cheaper than one serving an expensive one, so without `feature`
+the comparison is refused when the arms span several features, unless
+`pool_features` says that is what is meant. Each row also says how many more
+sessions the variant needs for its own interval to be within ±10%, because
+"not significant" is only useful with "and here is what it would take".
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from costper.config import Config
-from costper.engine._intervals import Difference, compare_ratios
+from costper.engine._difference import Difference, compare_ratios
 from costper.engine._report import Group, report
+from costper.engine._rollup import coarsen
 from costper.engine._sessions import check_keys
 from costper.errors import InputError
 
@@ -56,11 +61,14 @@ def compare(
     until: datetime | None = None,
     config: Config | None = None,
     now: datetime | None = None,
+    pool_features: bool = False,
 ) -> Comparison:
     config = config or Config()
     (key,) = check_keys([by])
-    rep = report(source, [key], since=since, until=until, feature=feature, config=config, now=now)
-    by_value = {str(g.key[key]): g for g in rep.groups}
+    keys = [key] if feature or key == "feature" else [key, "feature"]
+    rep = report(source, keys, since=since, until=until, feature=feature, config=config, now=now)
+    groups = rep.groups if len(keys) == 1 else coarsen(rep.groups, [key], config)
+    by_value = {str(g.key[key]): g for g in groups}
     if baseline not in by_value:
         known = ", ".join(sorted(by_value)) or "none"
         scope = f" in feature {feature!r}" if feature else ""
@@ -69,9 +77,23 @@ def compare(
             field="baseline",
             value=baseline,
         )
+    features = sorted({str(g.key["feature"]) for g in rep.groups if len(keys) > 1})
+    if len(features) > 1 and not pool_features:
+        raise InputError(
+            f"the {key} values span {len(features)} features ({', '.join(features[:6])}"
+            f"{', …' if len(features) > 6 else ''}); compare within one with --feature, "
+            "or pass --pool-features to pool them knowingly",
+            field="feature",
+            value=None,
+        )
     base = by_value[baseline]
     variants = [
-        Variant(g, compare_ratios(g.sums, base.sums, config.confidence))
+        Variant(
+            g,
+            compare_ratios(
+                g.sums, base.sums, config.confidence, decidable=g.sample_ok and base.sample_ok
+            ),
+        )
         for name, g in by_value.items()
         if name != baseline
     ]

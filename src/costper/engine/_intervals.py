@@ -1,12 +1,24 @@
 """Confidence intervals from sufficient statistics.
 
-Every interval here is computed from a handful of sums (n, Σc, Σs, Σc², Σs²,
-Σcs) that any SQL engine produces in one pass, so an interval costs the same
-on ten sessions or ten billion, on any backend. Cost per success is a ratio of
-two means (cost per session over success per session); Fieller's theorem gives
-an exact-in-the-limit interval that is honestly asymmetric and, when the
-denominator is not clearly above zero, unbounded. Then we fall back to the
-delta method rather than print infinity, and say which was used.
+Every interval here is computed from a handful of power sums (`_moments.Sums`)
+that any SQL engine produces in one pass, so an interval costs the same on ten
+sessions or ten billion, on any backend.
+
+Session costs are skewed (agent loops, escalations on failure, rare huge
+sessions), and a plain t or Fieller interval is then too narrow on the
+expensive side: it understates cost. Both intervals here carry Hall's (1992)
+skewness correction: the studentised statistic W = (x̄ − μ)/σ̂ is replaced by
+the monotone cubic W + γW²/3 + γ²W³/27 + γ/(6n), γ the sample skewness, which
+removes the n^-½ skewness term of its Edgeworth expansion and can be inverted
+in closed form. Cost per intent applies it to the mean cost; cost per success
+R = Σc/Σs applies it to the linearised ratio D = c − R·s (Fieller's pivot),
+whose skewness comes from Σc³ and Σc²s. With the skewness set to 0 these are
+exactly the t and Fieller intervals. Where the denominator is not clearly
+above zero Fieller is unbounded; then the delta method (same correction) is
+used and the method says so. bench/calibration.py measures coverage.
+
+The functions taking arrays (`*_bounds`) are the implementation; the
+`Interval`-returning ones wrap them for one group.
 """
 
 from __future__ import annotations
@@ -14,6 +26,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from costper.engine._moments import Num, Sums, _f, _out, d_moments
+
+__all__ = [
+    "NONE",
+    "Interval",
+    "Sums",
+    "mean_bounds",
+    "mean_interval",
+    "ratio_bounds",
+    "ratio_interval",
+    "ratio_se",
+    "sessions_needed",
+    "t_value",
+    "wilson",
+    "wilson_bounds",
+    "z_value",
+]
 
 
 @dataclass(frozen=True)
@@ -28,177 +61,186 @@ class Interval:
 
 
 NONE = Interval(None, None, None, "none")
-
-
-@dataclass(frozen=True)
-class Sums:
-    """Sufficient statistics of per-session cost c and success s."""
-
-    n: int
-    c: float
-    s: float
-    cc: float
-    ss: float
-    cs: float
-
-    def moments(self) -> tuple[float, float, float, float, float]:
-        """Means and (n-1) sample (co)variances: c̄, s̄, var c, var s, cov."""
-        n = self.n
-        mc, ms = self.c / n, self.s / n
-        if n < 2:
-            return mc, ms, 0.0, 0.0, 0.0
-        vc = max(self.cc - n * mc * mc, 0.0) / (n - 1)
-        vs = max(self.ss - n * ms * ms, 0.0) / (n - 1)
-        cov = (self.cs - n * mc * ms) / (n - 1)
-        return mc, ms, vc, vs, cov
+METHODS = ("none", "fieller", "delta")
 
 
 def z_value(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
-def t_value(confidence: float, df: int) -> float:
-    if df < 1:
-        return math.inf
-    if df > 100_000:
-        return z_value(confidence)
+def t_value(confidence: float, df: Num) -> Num:
+    """Two-sided Student t quantile; inf below 1 degree of freedom (array-aware)."""
     from scipy import stats
 
-    return float(stats.t.ppf(0.5 + confidence / 2, df))
+    d = _f(df)
+    q = np.where(d >= 1, stats.t.ppf(0.5 + confidence / 2, np.maximum(d, 1)), np.inf)
+    return _out(q)
+
+
+def hall_w(q: Num, skew: Num, n: Num) -> Num:
+    """W with √n·(Hall's transform of W) = q: the skew-corrected quantile of (x̄ − μ)/σ̂."""
+    q, g, n = _f(q), _f(skew), _f(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = q / np.sqrt(n) - g / (6 * n)
+        w = 3 / g * (np.cbrt(1 + g * u) - 1)
+    return _out(np.where(np.abs(g) < 1e-9, u, w))
+
+
+def wilson_bounds(successes: Num, n: Num, confidence: float = 0.95) -> tuple[Num, Num, Num]:
+    """Wilson score interval: stays inside [0, 1] and behaves at 0% and 100%."""
+    x, n = _f(successes), _f(n)
+    z = z_value(confidence)
+    z2 = z * z
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = x / n
+        denom = 1 + z2 / n
+        centre = (p + z2 / (2 * n)) / denom
+        half = z * np.sqrt(np.maximum(p * (1 - p), 0) / n + z2 / (4 * n * n)) / denom
+    low = np.where(x <= 0, 0.0, np.maximum(0.0, centre - half))
+    high = np.where(x >= n, 1.0, np.minimum(1.0, centre + half))
+    return _out(p), _out(low), _out(high)
 
 
 def wilson(successes: float, n: float, confidence: float = 0.95) -> Interval:
-    """Wilson score interval: stays inside [0, 1] and behaves at 0% and 100%."""
     if n <= 0:
         return NONE
-    p = successes / n
-    z = z_value(confidence)
-    z2 = z * z
-    denom = 1 + z2 / n
-    centre = (p + z2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    low = 0.0 if successes <= 0 else max(0.0, centre - half)
-    high = 1.0 if successes >= n else min(1.0, centre + half)
+    p, low, high = wilson_bounds(successes, n, confidence)
     return Interval(p, low, high, "wilson")
 
 
-def mean_interval(n: int, total: float, total_sq: float, confidence: float = 0.95) -> Interval:
-    """Student t interval for a mean (cost per intent) from n, Σx, Σx²."""
+def mean_bounds(
+    n: Num, total: Num, total_sq: Num, total_cube: Num = None, confidence: float = 0.95
+) -> tuple[Num, Num, Num]:
+    """Cost per intent: the t interval with Hall's skewness correction (none without Σx³)."""
+    n, s1, s2 = _f(n), _f(total), _f(total_sq)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = s1 / n
+        var = np.maximum(s2 - n * mean * mean, 0.0) / (n - 1)
+        sd = np.sqrt(var)
+        if total_cube is None:
+            skew = np.zeros_like(mean)
+        else:
+            m3 = _f(total_cube) / n - 3 * mean * s2 / n + 2 * mean**3
+            skew = np.where(var > 0, m3 / var**1.5, 0.0)
+    q = _f(t_value(confidence, n - 1))
+    low = mean - sd * _f(hall_w(q, skew, n))
+    high = mean - sd * _f(hall_w(-q, skew, n))
+    return _out(mean), _out(low), _out(high)
+
+
+def mean_interval(
+    n: int, total: float, total_sq: float, confidence: float = 0.95, total_cube: float | None = None
+) -> Interval:
     if n <= 0:
         return NONE
-    mean = total / n
     if n < 2:
-        return Interval(mean, None, None, "t")
-    var = max(total_sq - n * mean * mean, 0.0) / (n - 1)
-    half = t_value(confidence, n - 1) * math.sqrt(var / n)
-    return Interval(mean, mean - half, mean + half, "t")
+        return Interval(total / n, None, None, "t")
+    mean, low, high = mean_bounds(n, total, total_sq, total_cube, confidence)
+    return Interval(mean, low, high, "t" if total_cube is None else "t-skew")
+
+
+def _fieller_root(mc: Any, ms: Any, vc: Any, vs: Any, cov: Any, w: Any, upper: bool) -> Any:
+    """The root of (c̄ − R s̄)² = W²·var(c − R s) on the requested side of c̄/s̄ (nan if unbounded)."""
+    w2 = w * w
+    a = ms * ms - w2 * vs
+    b = mc * ms - w2 * cov
+    c = mc * mc - w2 * vc
+    disc = b * b - a * c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.sqrt(np.maximum(disc, 0.0))
+        r = (b + root) / a if upper else (b - root) / a
+    return np.where((a > 0) & (disc >= 0), r, np.nan)
+
+
+def ratio_bounds(
+    sums: Sums, confidence: float = 0.95, *, skew: bool = True
+) -> tuple[Num, Num, Num, Num]:
+    """Cost per success Σc/Σs: value, low, high and method (index into METHODS).
+
+    Skew-corrected Fieller; where Fieller is unbounded, the skew-corrected delta
+    method. Without successes everything is nan and the method "none".
+    """
+    n, s = _f(sums.n), _f(sums.s)
+    mc, ms, vc, vs, cov = (_f(x) for x in sums.moments())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = _f(sums.c) / s
+    _, var_d, g = (_f(x) for x in d_moments(sums, r))
+    if not skew:
+        g = np.zeros_like(g)
+    q = _f(t_value(confidence, n - 1))
+    w_hi, w_lo = _f(hall_w(q, g, n)), _f(hall_w(-q, g, n))
+    low = _fieller_root(mc, ms, vc, vs, cov, w_hi, upper=False)
+    high = _fieller_root(mc, ms, vc, vs, cov, w_lo, upper=True)
+    fieller = np.isfinite(low) & np.isfinite(high)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd_r = np.sqrt(var_d) / ms
+    low = np.where(fieller, low, r - w_hi * sd_r)
+    high = np.where(fieller, high, r - w_lo * sd_r)
+    ok = (s > 0) & (n >= 2)
+    method = np.where(ok, np.where(fieller, 1, 2), 0)
+    nan = np.nan
+    return (
+        _out(np.where(s > 0, r, nan)),
+        _out(np.where(ok, low, nan)),
+        _out(np.where(ok, high, nan)),
+        _out(method),
+    )
+
+
+def ratio_interval(sums: Sums, confidence: float = 0.95) -> Interval:
+    """Cost per success of one group (see `ratio_bounds`)."""
+    if sums.n <= 0 or sums.s <= 0:
+        return NONE
+    if sums.n < 2:
+        return Interval(sums.c / sums.s, None, None, "none")
+    r, low, high, method = ratio_bounds(sums, confidence)
+    name = METHODS[int(method)] + ("-skew" if sums.has_shape else "")
+    return Interval(r, low, high, name)
 
 
 def ratio_se(sums: Sums) -> float | None:
     """Delta-method standard error of c̄/s̄ (None when s̄ = 0)."""
-    if sums.n <= 0:
-        return None
-    mc, ms, vc, vs, cov = sums.moments()
-    if ms <= 0:
-        return None
-    r = mc / ms
-    var = (vc - 2 * r * cov + r * r * vs) / (sums.n * ms * ms)
-    return math.sqrt(max(var, 0.0))
-
-
-def ratio_interval(sums: Sums, confidence: float = 0.95) -> Interval:
-    """Cost per success Σc/Σs: Fieller, or the delta method where Fieller is unbounded."""
     if sums.n <= 0 or sums.s <= 0:
-        return NONE
-    mc, ms, vc, vs, cov = sums.moments()
-    r = mc / ms
-    if sums.n < 2:
-        return Interval(r, None, None, "none")
-    t = t_value(confidence, sums.n - 1)
-    t2 = t * t
-    v11, v22, v12 = vc / sums.n, vs / sums.n, cov / sums.n
-    a = ms * ms - t2 * v22
-    b = mc * ms - t2 * v12
-    c = mc * mc - t2 * v11
-    disc = b * b - a * c
-    if a > 0 and disc >= 0:
-        root = math.sqrt(disc)
-        return Interval(r, (b - root) / a, (b + root) / a, "fieller")
-    se = ratio_se(sums) or 0.0
-    return Interval(r, r - t * se, r + t * se, "delta")
+        return None
+    _, ms, _, _, _ = sums.moments()
+    _, var_d, _ = d_moments(sums, sums.c / sums.s)
+    return math.sqrt(max(var_d, 0.0) / sums.n) / ms
+
+
+def scaled(sums: Sums, k: float) -> Sums:
+    """The same mix of sessions, k times as many (means, spread and skewness unchanged)."""
+
+    def m(x: Any) -> Any:
+        return None if x is None else x * k
+
+    return Sums(
+        sums.n * k, sums.c * k, sums.s * k, sums.cc * k, sums.ss * k, sums.cs * k,
+        m(sums.ccc), m(sums.ccs), m(sums.cccc), m(sums.cccs), sums.cmax,
+    )  # fmt: skip
 
 
 def sessions_needed(sums: Sums, confidence: float = 0.95, precision: float = 0.10) -> int | None:
-    """More labeled sessions needed for the cost-per-success interval to be within ±precision.
+    """More labeled sessions (same mix) until both sides of the printed cost-per-success
+    interval are within ±precision of the estimate; None when nothing succeeded.
 
-    The half-width shrinks as 1/√n, so from the current standard error we can
-    say how many sessions the same mix would need. None when nothing succeeded.
+    Found by recomputing the skew-corrected interval at larger n, so the wider
+    (expensive) side decides and the skewness term's faster shrinking is kept.
     """
-    se = ratio_se(sums)
-    if se is None or sums.n < 2:
-        return None
-    r = sums.c / sums.s
-    if r <= 0:
+    if sums.n < 2 or sums.s <= 0 or sums.c <= 0:
+        return None if sums.n < 2 or sums.s <= 0 else 0
+
+    def within(total: float) -> bool:
+        r, low, high, _ = ratio_bounds(scaled(sums, total / sums.n), confidence)
+        return bool(max(r - low, high - r) <= precision * r)
+
+    if within(sums.n):
         return 0
-    z = z_value(confidence)
-    required = sums.n * (z * se / (precision * r)) ** 2
-    return max(0, math.ceil(required) - sums.n)
-
-
-@dataclass(frozen=True)
-class Difference:
-    """Cost per success of a variant against a baseline (independent groups)."""
-
-    difference: Interval
-    ratio: Interval
-    p_value: float | None
-    verdict: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "difference": self.difference.to_dict(),
-            "ratio": self.ratio.to_dict(),
-            "p_value": self.p_value,
-            "verdict": self.verdict,
-        }
-
-
-CHEAPER, DEARER, NO_DIFFERENCE, UNKNOWN = (
-    "cheaper",
-    "dearer",
-    "no significant difference",
-    "not enough data",
-)
-
-
-def compare_ratios(variant: Sums, baseline: Sums, confidence: float = 0.95) -> Difference:
-    """CPS(variant) − CPS(baseline) and CPS(variant)/CPS(baseline), delta method.
-
-    A verdict other than 'no significant difference' only when the interval of
-    the difference excludes zero, so a winner is never declared on noise.
-    """
-    se_v, se_b = ratio_se(variant), ratio_se(baseline)
-    if se_v is None or se_b is None or variant.n < 2 or baseline.n < 2:
-        return Difference(NONE, NONE, None, UNKNOWN)
-    rv, rb = variant.c / variant.s, baseline.c / baseline.s
-    z = z_value(confidence)
-    d = rv - rb
-    se_d = math.hypot(se_v, se_b)
-    diff = Interval(d, d - z * se_d, d + z * se_d, "delta")
-    if se_d > 0:
-        p = 2 * (1 - NormalDist().cdf(abs(d) / se_d))
-    else:
-        p = 0.0 if d != 0 else 1.0
-    if rv > 0 and rb > 0:
-        lr = math.log(rv / rb)
-        se_lr = math.hypot(se_v / rv, se_b / rb)
-        ratio = Interval(rv / rb, math.exp(lr - z * se_lr), math.exp(lr + z * se_lr), "delta-log")
-    else:
-        ratio = NONE
-    if diff.high is not None and diff.high < 0:
-        verdict = CHEAPER
-    elif diff.low is not None and diff.low > 0:
-        verdict = DEARER
-    else:
-        verdict = NO_DIFFERENCE
-    return Difference(diff, ratio, p, verdict)
+    lo, hi = float(sums.n), float(sums.n) * 2
+    while not within(hi):
+        lo, hi = hi, hi * 2
+        if hi > 1e12:
+            return None
+    while hi - lo > max(1.0, lo * 1e-4):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if within(mid) else (mid, hi)
+    return max(0, math.ceil(hi) - int(sums.n))

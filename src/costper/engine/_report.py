@@ -27,6 +27,8 @@ from costper.engine._intervals import (
     wilson,
 )
 from costper.engine._sessions import COST_PARTS, COST_SOURCES, check_keys, session_table
+from costper.engine._trust import Limits
+from costper.engine._trust import warnings as trust_warnings
 
 _COLUMN = {"turns": "turn_bucket"}
 
@@ -55,12 +57,15 @@ class Group:
     sample_ok: bool
     sessions_needed: int | None
     sums: Sums = field(repr=False)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    sessions_needed_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "sums"}
         for name in ("success_rate", "escalation_rate", "cost_per_intent", "cost_per_success"):
             d[name] = getattr(self, name).to_dict()
         d["cost_per_success"]["method"] = self.cost_per_success.method
+        d["cost_per_intent"]["method"] = self.cost_per_intent.method
         return d
 
 
@@ -77,6 +82,26 @@ class Report:
             "groups": [g.to_dict() for g in self.groups],
             "unpriced_calls": sum(g.unpriced_calls for g in self.groups),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        """The inverse of `to_dict` (a report read from the server's API).
+
+        The sufficient statistics are not in the JSON; a report read back can
+        be printed and exported, not coarsened or compared.
+        """
+
+        def iv(x: dict[str, Any], method: str = "") -> Interval:
+            return Interval(x.get("value"), x.get("low"), x.get("high"), x.get("method", method))
+
+        groups = []
+        for g in d["groups"]:
+            fields = dict(g)
+            for name in ("success_rate", "escalation_rate", "cost_per_intent", "cost_per_success"):
+                fields[name] = iv(g[name])
+            fields["sums"] = Sums(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+            groups.append(Group(**fields))
+        return cls(float(d["confidence"]), list(d["by"]), groups)
 
     def rows(self) -> list[dict[str, Any]]:
         """Flat rows (one per group) for CSV, pandas or Arrow."""
@@ -104,6 +129,7 @@ class Report:
                 row[name], row[f"{name}_low"], row[f"{name}_high"] = iv.value, iv.low, iv.high
             row["sample_ok"] = g.sample_ok
             row["sessions_needed"] = g.sessions_needed
+            row["warnings"] = "; ".join(w["code"] for w in g.warnings)
             out.append(row)
         return out
 
@@ -136,6 +162,9 @@ def group_sums(sessions: ir.Table, by: list[str]) -> ir.Table:
         tokens_output=s.output_tokens.sum(),
         tokens_cache_read=s.cache_read_tokens.sum(),
         sum_cc=(tot * tot).sum(),
+        sum_ccc=(tot * tot * tot).sum(),
+        sum_cccc=(tot * tot * tot * tot).sum(),
+        max_c=tot.max(),
     )
     for part in COST_PARTS:
         aggs[f"cost_{part}"] = s[part].sum()
@@ -161,13 +190,17 @@ def combine_outcomes(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str
                 "labeled_sessions": 0,
                 "successes": 0,
                 "sum_cs": 0.0,
+                "sum_ccs": 0.0,
+                "sum_cccs": 0.0,
             },
         )
         labeled = r["outcome"] is not None
         for name, value in r.items():
             if name == "outcome" or name.startswith("key_"):
                 continue
-            if labeled or name in _ALL_SESSIONS:
+            if name == "max_c":
+                g[name] = max(g.get(name, 0.0), _num(value) if labeled else 0.0)
+            elif labeled or name in _ALL_SESSIONS:
                 g[name] = g.get(name, 0) + _num(value)
             else:
                 g.setdefault(name, 0)
@@ -176,6 +209,8 @@ def combine_outcomes(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str
         if r["outcome"] is True:
             g["successes"] += _num(r["sessions"])
             g["sum_cs"] += _num(r["cost_total"])
+            g["sum_ccs"] += _num(r["sum_cc"])
+            g["sum_cccs"] += _num(r["sum_ccc"])
     return [
         groups[k]
         for k in sorted(
@@ -201,8 +236,13 @@ def build_group(row: dict[str, Any], by: list[str], config: Config) -> Group:
     succ = int(_num(row["successes"]))
     total = _num(row["cost_total"])
     sums = Sums(
-        n=n, c=total, s=float(succ), cc=_num(row["sum_cc"]), ss=float(succ), cs=_num(row["sum_cs"])
-    )
+        n=n, c=total, s=float(succ), cc=_num(row["sum_cc"]), ss=float(succ),
+        cs=_num(row["sum_cs"]), ccc=_num(row["sum_ccc"]), ccs=_num(row["sum_ccs"]),
+        cccc=_num(row["sum_cccc"]), cccs=_num(row["sum_cccs"]), cmax=_num(row["max_c"]),
+    )  # fmt: skip
+    cps = _floor_zero(ratio_interval(sums, config.confidence))
+    warns = trust_warnings(sums, limits(config), cps.method)
+    needed, note = _needed(sums, warns, config.confidence)
     cost = {
         p: _num(row[f"cost_{p}"])
         for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
@@ -230,12 +270,31 @@ def build_group(row: dict[str, Any], by: list[str], config: Config) -> Group:
         success_rate=wilson(succ, n, conf),
         escalation_rate=wilson(_num(row["escalations"]), n, conf),
         cost_per_1m_tokens=cost["llm"] / tokens["total"] * 1e6 if tokens["total"] else None,
-        cost_per_intent=_floor_zero(mean_interval(n, total, sums.cc, conf)),
-        cost_per_success=_floor_zero(ratio_interval(sums, conf)),
-        sample_ok=n >= config.min_sessions,
-        sessions_needed=sessions_needed(sums, conf),
+        cost_per_intent=_floor_zero(mean_interval(n, total, sums.cc, conf, sums.ccc)),
+        cost_per_success=cps,
+        sample_ok=not warns,
+        sessions_needed=needed,
         sums=sums,
+        warnings=warns,
+        sessions_needed_note=note,
     )
+
+
+def limits(config: Config) -> Limits:
+    return Limits(config.min_sessions, config.min_successes, config.min_failures)
+
+
+def _needed(
+    sums: Sums, warns: list[dict[str, str]], confidence: float
+) -> tuple[int | None, str | None]:
+    """Sessions for ±10% on both sides of cost per success, or why it cannot be estimated:
+    with a heavy tail the sample's own spread understates the truth, and a number
+    computed from it would be several times short."""
+    if sums.s <= 0:
+        return None, "cannot estimate: no successes yet"
+    if any(w["code"] == "heavy_tail" for w in warns):
+        return None, "cannot estimate: a few sessions carry most of the cost (heavy tail)"
+    return sessions_needed(sums, confidence), None
 
 
 def _floor_zero(iv: Interval) -> Interval:

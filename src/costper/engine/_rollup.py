@@ -2,7 +2,8 @@
 report by feature and week.
 
 Every metric of a group is built from additive sums (counts, cost parts, and
-the sufficient statistics n, Σc, Σs, Σc², Σcs), so one engine query at the
+the power sums n, Σc, Σs, Σc², Σcs, Σc³, Σc²s, Σc⁴, Σc³s;
+max c is merged by max), so one engine query at the
 finest grouping a page needs gives every coarser view of it exactly (up to
 the order floats are added in). A dashboard page over millions of sessions
 then costs one pass over the data instead of one per chart.
@@ -27,7 +28,9 @@ def _row(g: Group) -> dict[str, Any]:
     row.update({f"tokens_{k}": g.tokens[k] for k in _TOKENS})
     row.update({f"cost_{p}": g.cost[p] for p in COST_PARTS})
     row.update({f"src_{s}": g.cost_sources.get(s, 0) for s in COST_SOURCES})
-    row["sum_cc"], row["sum_cs"] = g.sums.cc, g.sums.cs
+    s = g.sums
+    row.update(sum_cc=s.cc, sum_cs=s.cs, sum_ccc=s.ccc, sum_ccs=s.ccs, sum_cccc=s.cccc,
+               sum_cccs=s.cccs, max_c=s.cmax)  # fmt: skip
     return row
 
 
@@ -49,7 +52,7 @@ def coarsen(groups: Iterable[Group], keys: Sequence[str], config: Config) -> lis
             merged[ident] = row
         else:
             for name, value in row.items():
-                acc[name] += value
+                acc[name] = max(acc[name], value) if name == "max_c" else acc[name] + value
     out = []
     for ident in sorted(merged, key=lambda t: tuple(_order(v) for v in t)):
         row = merged[ident]

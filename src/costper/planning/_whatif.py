@@ -13,7 +13,9 @@ Two kinds of answer, never mixed up:
 Recommendations use observed data only: per feature, the model with the
 lowest cost per success, named only when its interval does not overlap the
 one it is compared with (the incumbent, or the runner-up when the incumbent
-is already cheapest) and both have `min_sessions`; otherwise "not enough
+is already cheapest) is cheaper by the same score test `costper compare`
+uses (its ratio interval excludes 1) and both are `sample_ok` (enough
+sessions, successes and failures, no heavy tail); otherwise "not enough
 evidence" with the labeled sessions still needed at the current split.
 """
 
@@ -25,13 +27,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from costper.config import Config
+from costper.engine._difference import CHEAPER, Difference, compare_ratios
 from costper.engine._intervals import (
-    Difference,
     Interval,
     Sums,
-    compare_ratios,
     mean_interval,
     ratio_interval,
+    scaled,
     wilson,
 )
 from costper.engine._report import Group, report
@@ -128,7 +130,13 @@ def _pct(new: float | None, base: float | None) -> float | None:
 
 
 def observed(g: Group, incumbent: Group, confidence: float) -> Estimate:
-    diff = None if g is incumbent else compare_ratios(g.sums, incumbent.sums, confidence)
+    diff = (
+        None
+        if g is incumbent
+        else compare_ratios(
+            g.sums, incumbent.sums, confidence, decidable=g.sample_ok and incumbent.sample_ok
+        )
+    )
     return Estimate(
         model=model_ref(g),
         basis="observed",
@@ -148,22 +156,49 @@ def sessions_to_separate(best: Group, other: Group, min_sessions: int) -> int | 
     """More labeled sessions (both arms together, at their current split) until the two
     cost-per-success intervals stop overlapping, and each arm has `min_sessions`.
 
-    Interval half-widths shrink as 1/√n, so the facing half-widths must shrink by
-    gap / (h_best + h_other): n grows by that factor squared.
+    Found by recomputing both (skew-corrected) intervals for the same mix at a larger
+    size, not by a 1/√n rule: the skewness term shrinks faster than that and a thin
+    arm's interval is far from its large-sample shape. None when the cheaper one is
+    not cheaper, or a heavy tail makes the sample's spread an understatement.
     """
     b, o = best.cost_per_success, other.cost_per_success
     if None in (b.value, b.high, o.value, o.low):
         return None
-    gap = o.value - b.value  # type: ignore[operator]
-    if gap <= 0:
+    if _heavy(best) or _heavy(other):
+        return None  # the sample's spread understates a heavy tail: a number would be short
+    if o.value - b.value <= 0:  # type: ignore[operator]
         return None
-    reach = (b.high - b.value) + (o.value - o.low)  # type: ignore[operator]
     n = best.labeled_sessions + other.labeled_sessions
-    grow = math.ceil(n * (reach / gap) ** 2) - n if reach > 0 else 0
+
+    def apart(m: float) -> bool:
+        bi = ratio_interval(scaled(best.sums, m))
+        oi = ratio_interval(scaled(other.sums, m))
+        return bi.high is not None and oi.low is not None and bi.high < oi.low
+
+    lo, hi = 1.0, 1.0
+    while not apart(hi):
+        lo, hi = hi, hi * 2
+        if hi > 1e9:
+            return None
+    while hi - lo > max(1e-4, 1 / n):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if apart(mid) else (mid, hi)
+    grow = 0 if hi == 1.0 else math.ceil(n * hi) - n
     short = max(0, min_sessions - best.labeled_sessions) + max(
         0, min_sessions - other.labeled_sessions
     )
     return max(grow, short, 0)
+
+
+def _heavy(g: Group) -> bool:
+    return any(w["code"] == "heavy_tail" for w in g.warnings)
+
+
+def _why_not(g: Group, config: Config) -> str:
+    """Why a group is not enough to decide on, in the words of its warnings."""
+    if g.labeled_sessions < config.min_sessions:
+        return f"fewer than {config.min_sessions} labeled sessions for {model_ref(g)}"
+    return f"{model_ref(g)}: " + "; ".join(w["message"] for w in g.warnings)
 
 
 def recommend_feature(
@@ -198,22 +233,31 @@ def recommend_feature(
     other = inc if best is not inc else ranked[1]
     b, o = best.cost_per_success, other.cost_per_success
     saving = _pct(b.value, o.value)
-    separated = b.high is not None and o.low is not None and b.high < o.low
-    if separated and best.sample_ok and other.sample_ok:
+    d = compare_ratios(
+        best.sums, other.sums, config.confidence, decidable=best.sample_ok and other.sample_ok
+    )
+    if d.verdict == CHEAPER:
+        r = d.ratio
         reason = (
             f"{model_ref(best)} costs {-(saving or 0):.0f}% less per success than "
-            f"{model_ref(other)}; the {config.confidence:.0%} intervals do not overlap"
+            f"{model_ref(other)} (ratio {r.value:.2f}, {config.confidence:.0%} interval "
+            f"{r.low:.2f}–{r.high:.2f})"
         )
         verdict = SWITCH if best is not inc else KEEP
         return rec(
             best, other, verdict, reason, recommended=model_ref(best), saving=saving, needed=0
         )
-    small = [model_ref(g) for g in (best, other) if not g.sample_ok]
+    small = [g for g in (best, other) if not g.sample_ok]
     if small:
-        reason = f"fewer than {config.min_sessions} labeled sessions for {', '.join(small)}"
+        reason = "; ".join(_why_not(g, config) for g in small)
     else:
-        reason = f"the intervals of {model_ref(best)} and {model_ref(other)} overlap"
+        reason = (
+            f"the {config.confidence:.0%} interval of the ratio of {model_ref(best)} to "
+            f"{model_ref(other)} includes 1"
+        )
     needed = sessions_to_separate(best, other, config.min_sessions)
+    if needed is None and (_heavy(best) or _heavy(other)):
+        reason += "; cannot estimate the sessions needed (heavy tail)"
     return rec(best, other, UNSURE, reason, saving=saving, needed=needed)
 
 
@@ -273,6 +317,11 @@ def repriced(
         s=ok.sum(),
         cc=(c * c).sum(),
         cs=(c * ok).sum(),
+        ccc=(c * c * c).sum(),
+        ccs=(c * c * ok).sum(),
+        cccc=(c * c * c * c).sum(),
+        cccs=(c * c * c * ok).sum(),
+        cmax=c.max(),
         esc=s.escalated.cast("int64").sum(),
     )
     row = (source.to_arrow(agg) if hasattr(source, "to_arrow") else agg.to_pyarrow()).to_pylist()[0]
@@ -284,6 +333,7 @@ def repriced(
         cc=float(row["cc"] or 0),
         ss=float(row["s"] or 0),
         cs=float(row["cs"] or 0),
+        **{k: float(row[k] or 0) for k in ("ccc", "ccs", "cccc", "cccs", "cmax")},
     )
     cps = ratio_interval(sums, config.confidence)
     return Estimate(
@@ -292,7 +342,7 @@ def repriced(
         sessions=n,
         success_rate=wilson(sums.s, n, config.confidence),
         escalation_rate=wilson(float(row["esc"] or 0), n, config.confidence),
-        cost_per_intent=mean_interval(n, sums.c, sums.cc, config.confidence),
+        cost_per_intent=mean_interval(n, sums.c, sums.cc, config.confidence, sums.ccc),
         cost_per_success=cps,
         vs_incumbent=None,
         change_pct=_pct(cps.value, incumbent.cost_per_success.value),

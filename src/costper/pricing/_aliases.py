@@ -71,12 +71,16 @@ CATALOG_PROVIDERS = {
 CANON_PATTERNS = (
     r"^(.*/)?((us|eu|apac|global|jp|au)\.)?"
     r"((anthropic|meta|amazon|cohere|ai21|mistral|deepseek|openai|qwen|writer|stability)\.)?",
-    r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8})?(-latest|-preview)?(-v\d+:\d+|:\d+)?$",
+    r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-v\d+@\d{8}|@\d{8}|-\d{3,4})?(-latest|-preview)?"
+    r"(-v\d+:\d+|:\d+)?$",
 )
 """Prefixes (path, region, vendor) then suffixes (date, alias, version), applied
 in order to a lower-cased model name, by Python here and by Ibis in the
 billing join, so a bill's `anthropic.claude-3-5-sonnet-20240620-v1:0` and a
-span's `claude-3-5-sonnet-20240620` both read `claude-3-5-sonnet`."""
+span's `claude-3-5-sonnet-20240620` both read `claude-3-5-sonnet`; Vertex's
+`gemini-2.0-flash-001` and `claude-3-5-sonnet-v2@20241022`, OpenAI's
+`gpt-3.5-turbo-0125` drop their version the same way. No lookaheads: DuckDB's
+RE2 runs them too."""
 
 
 def normalise_provider(value: object) -> str | None:

@@ -93,6 +93,10 @@ def _keys(by: str) -> list[str]:
 def _times(q: Queries, since: str | None, until: str | None) -> tuple[Any, Any]:
     s = parse_time(since, "since", q.now) if since else None
     u = parse_time(until, "until", q.now) if until else None
+    if s is not None and u is not None and u <= s:
+        raise InputError(
+            f"until ({until}) must be later than since ({since})", field="until", value=until
+        )
     return s, u
 
 
@@ -113,8 +117,9 @@ def api_report(
     feature: Feature = None,
 ) -> JSONResponse:
     """Per group: sessions, outcomes, cost parts, cost per 1M tokens beside cost
-    per intent and cost per success with intervals; `sample_ok` false when a
-    group has fewer labeled sessions than `min_sessions`."""
+    per intent and cost per success with intervals; `warnings` says why an
+    interval cannot be trusted (few sessions, successes or failures; heavy
+    tail) and `sample_ok` is false when there is any."""
     keys = _keys(by)
     q = queries(request)
     s, u = _times(q, since, until)
@@ -136,15 +141,19 @@ def api_compare(
     feature: Feature = None,
     since: Since = None,
     until: Until = None,
+    pool_features: Annotated[
+        bool, Query(description="Pool features (refused by default when variants span several).")
+    ] = False,
 ) -> JSONResponse:
-    """Difference and ratio of cost per success against the baseline (delta
-    method); a verdict only when the interval of the difference excludes 0."""
+    """Difference and ratio of cost per success against the baseline (score test
+    at the pooled cost per success); a verdict only when the ratio interval
+    excludes 1 and both arms are sample_ok."""
     keys = _keys(by)
     if len(keys) != 1:
         raise InputError(f"by: compare takes one key, got {by!r}", field="by", value=by)
     q = queries(request)
     s, u = _times(q, since, until)
-    return JSONResponse(finite(q.compare(keys[0], baseline, feature, s, u)))
+    return JSONResponse(finite(q.compare(keys[0], baseline, feature, s, u, pool_features)))
 
 
 @router.get(

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from costper.config import Config
 from costper.errors import AuthError, InputError, TooLarge
 from costper.server.auth import ApiKeyMiddleware
+from costper.server.guard import BodyMiddleware, GuardMiddleware
 from costper.store._store import Store
 
 
@@ -24,7 +25,11 @@ def create_app(config: Config, store: Store) -> FastAPI:
     app = FastAPI(title="costper", docs_url=None, redoc_url=None)
     app.state.config = config
     app.state.store = store
+    app.add_middleware(BodyMiddleware, max_body=config.max_request_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=config.api_keys)
+    app.add_middleware(
+        GuardMiddleware, allowed_hosts=config.allowed_hosts, max_body=config.max_request_bytes
+    )
 
     @app.exception_handler(TooLarge)
     async def _too_large(request: Request, exc: TooLarge) -> JSONResponse:

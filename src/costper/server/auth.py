@@ -7,7 +7,8 @@ forget it and a refused request is answered before its body is read.
 Exporters and scripts send the key in a header. A browser cannot add headers
 to a page load, so the dashboard is opened once as `/?api_key=<key>`; that
 answer sets an HttpOnly, SameSite=Strict cookie which later page loads and
-the dashboard's own API calls carry.
+the dashboard's own API calls carry. The key is taken out of the query string
+before any route sees it, and pages send `Referrer-Policy: no-referrer`.
 """
 
 from __future__ import annotations
@@ -32,11 +33,17 @@ class ApiKeyMiddleware:
         self.keys = tuple(k.encode() for k in keys if k)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        in_query = _query_key(scope)
+        if b"api_key" in scope.get("query_string", b""):
+            scope = {**scope, "query_string": _without_key(scope["query_string"])}
+        if not self.keys or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         presented = _header_key(scope) or _cookie_key(scope)
-        from_query = _query_key(scope) if presented is None else None
+        from_query = in_query if presented is None else None
         key = presented or from_query
         if key is None or not self._known(key):
             why = "no API key" if key is None else "unknown API key"
@@ -88,6 +95,13 @@ def _cookie_key(scope: Scope) -> bytes | None:
             if COOKIE in jar and jar[COOKIE].value:
                 return jar[COOKIE].value.encode()
     return None
+
+
+def _without_key(query: bytes) -> bytes:
+    """The query string minus `api_key`: routes never see the key, so no page
+    can write it into a form, a link or a cache key."""
+    pairs = [p for p in query.split(b"&") if p and p.split(b"=", 1)[0] != b"api_key"]
+    return b"&".join(pairs)
 
 
 def _query_key(scope: Scope) -> bytes | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from costper.engine._intervals import compare_ratios
+from costper.engine._difference import compare_ratios
 from costper.engine._report import Group
 from costper.engine._rollup import coarsen
 from costper.server.charts import Chart, Panel, Point, Series, row_panels, stacked_rows, trend
@@ -134,7 +134,9 @@ def _verdicts(q: Queries, by_model: list[Group]) -> tuple[str | None, dict[str, 
     base = max(by_model, key=lambda m: (m.labeled_sessions, str(m.key["model"])))
     conf = q.config.confidence
     return str(base.key["model"]), {
-        str(m.key["model"]): compare_ratios(m.sums, base.sums, conf).to_dict()
+        str(m.key["model"]): compare_ratios(
+            m.sums, base.sums, conf, decidable=m.sample_ok and base.sample_ok
+        ).to_dict()
         for m in by_model
         if m is not base
     }

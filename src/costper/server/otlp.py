@@ -23,10 +23,12 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 
+from costper.billing._join import rejoin
 from costper.config import Config
 from costper.errors import InputError, TooLarge
 from costper.server.body import inflate, read_body
 from costper.server.group_commit import GroupCommit
+from costper.server.guard import status_protobuf
 from costper.store._store import Store
 from costper.telemetry._outcome_events import (
     decode_logs_request,
@@ -44,6 +46,55 @@ from costper.telemetry._traces import (
 
 router = APIRouter()
 
+_FAILURES = {
+    400: {"description": "The body cannot be read: a google.rpc.Status naming the field."},
+    408: {"description": "The body did not arrive within the read timeout."},
+    413: {"description": "Over max_request_bytes, on the wire or inflated."},
+    415: {"description": "Content-Type is not application/x-protobuf or application/json."},
+}
+
+_FLAG = {"type": ["boolean", "string", "null"], "description": "true/false or empty"}
+_OUTCOME_RECORD = {
+    "type": "object",
+    "required": ["session_id"],
+    "properties": {
+        "session_id": {"type": "string"},
+        "at": {"type": "string", "format": "date-time", "description": "RFC 3339; default now"},
+        "success": _FLAG,
+        "escalated": _FLAG,
+        "reviewed": _FLAG,
+        "signal": {"type": "string"},
+        "source": {"type": "string"},
+    },
+}
+
+
+def _otlp_doc(message: str, partial: str) -> dict[str, Any]:
+    """OpenAPI for an OTLP/HTTP endpoint: the body is protobuf or its JSON mapping."""
+    schema = {"type": "object", "description": f"An {message} (OTLP/HTTP, protobuf or JSON)."}
+    return {
+        "summary": f"OTLP/HTTP {message}",
+        "tags": ["ingest"],
+        "openapi_extra": {
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {"schema": schema},
+                },
+            }
+        },
+        "responses": {
+            200: {
+                "description": f"Committed. {partial} in the response's partial_success; "
+                "headers x-costper-accepted and x-costper-new count rows.",
+                "content": {"application/x-protobuf": {}, "application/json": {}},
+            },
+            **_FAILURES,
+        },
+    }
+
+
 _CONTENT_TYPES = {
     "application/x-protobuf": "protobuf",
     "application/protobuf": "protobuf",
@@ -54,17 +105,19 @@ _INVALID_ARGUMENT, _RESOURCE_EXHAUSTED = 3, 8
 _MAX_REASONS = 5
 
 
-@router.post("/v1/traces")
+@router.post("/v1/traces", **_otlp_doc("ExportTraceServiceRequest", "Rejected spans"))
 async def traces(request: Request) -> Response:
     kind = _kind(request)
     if kind is None:
         return _unsupported(request)
-    cfg, _ = _state(request)
+    cfg, store = _state(request)
     writer = _group_commit(request)
     try:
         body = await read_body(request, cfg.max_request_bytes)
         encoding = request.headers.get("content-encoding")
-        batch, new = await run_in_threadpool(_ingest_traces, cfg, writer, body, kind, encoding)
+        batch, new = await run_in_threadpool(
+            _ingest_traces, cfg, store, writer, body, kind, encoding
+        )
     except InputError as e:
         return _failure(kind, e)
     response = ExportTraceServiceResponse()
@@ -75,12 +128,14 @@ async def traces(request: Request) -> Response:
 
 
 def _ingest_traces(
-    cfg: Config, writer: GroupCommit, body: bytes, kind: str, encoding: str | None
+    cfg: Config, store: Store, writer: GroupCommit, body: bytes, kind: str, encoding: str | None
 ) -> tuple[CallsBatch, int]:
     raw = inflate(body, encoding, cfg.max_request_bytes)
     batch = calls_from_request(decode_lean_request(raw, _MEDIA[kind]), cfg)
     new = writer.write(batch.table)
-    return batch, new - settle(writer.store, cfg, batch)
+    new -= settle(store, cfg, batch)
+    rejoin(store, new)
+    return batch, new
 
 
 def _group_commit(request: Request) -> GroupCommit:
@@ -91,7 +146,7 @@ def _group_commit(request: Request) -> GroupCommit:
     return state.group_commit
 
 
-@router.post("/v1/logs")
+@router.post("/v1/logs", **_otlp_doc("ExportLogsServiceRequest", "Rejected log records"))
 async def logs(request: Request) -> Response:
     kind = _kind(request)
     if kind is None:
@@ -152,7 +207,35 @@ def _sessions_of_traces(store: Store, trace_ids: list[str]) -> dict[str, str]:
     return dict(zip(table["trace_id"].to_pylist(), table["session_id"].to_pylist(), strict=True))
 
 
-@router.post("/v1/outcomes")
+@router.post(
+    "/v1/outcomes",
+    summary="Outcome records (JSON)",
+    tags=["ingest"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [_OUTCOME_RECORD, {"type": "array", "items": _OUTCOME_RECORD}]
+                    }
+                }
+            },
+        }
+    },
+    responses={
+        200: {
+            "description": "All stored: accepted records and how many were new.",
+            "content": {"application/json": {"example": {"accepted": 1, "new": 1}}},
+        },
+        400: {
+            "description": "A bad record: `error` names the record, field and value; none stored."
+        },
+        408: _FAILURES[408],
+        413: _FAILURES[413],
+        415: {"description": "Content-Type is not application/json."},
+    },
+)
 async def outcomes(request: Request) -> JSONResponse:
     """Plain JSON outcome records: one object or a list; all stored or none."""
     cfg, store = _state(request)
@@ -212,25 +295,7 @@ def _failure(kind: str, error: InputError) -> Response:
     text = str(error)
     if kind == "json":
         return JSONResponse({"code": code, "message": text, "error": text}, status)
-    return Response(_status_protobuf(code, text), status, media_type=_MEDIA[kind])
-
-
-def _status_protobuf(code: int, message: str) -> bytes:
-    """google.rpc.Status{code, message}, encoded by hand to avoid a dependency for two fields."""
-    text = message.encode()
-    return b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    return Response(status_protobuf(code, text), status, media_type=_MEDIA[kind])
 
 
 def _summary(reasons: list[Any], count: int) -> str:

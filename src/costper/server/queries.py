@@ -84,13 +84,14 @@ class Queries:
         feature: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        pool_features: bool = False,
     ) -> dict[str, Any]:
         (key,) = check_keys([by])
         return self.cached(
-            ("compare", key, baseline, feature, since, until),
+            ("compare", key, baseline, feature, since, until, pool_features),
             lambda: compare(
                 self.store, key, baseline, feature=feature, since=since, until=until,
-                config=self.config, now=self.now,
+                config=self.config, now=self.now, pool_features=pool_features,
             ).to_dict(),
         )  # fmt: skip
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Store", "open_store"]
+__all__ = ["StoreInfo", "store_info", "Store", "open_store"]
 
 _LAZY = {
+    "StoreInfo": "_info",
+    "store_info": "_info",
     "Store": "_store",
     "open_store": "_store",
 }

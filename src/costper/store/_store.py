@@ -14,6 +14,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -440,6 +441,42 @@ class Store:
             finally:
                 self._con.execute("DROP TABLE IF EXISTS _costs")
             return int(row[0]) if row else 0
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete what ended before `before`, in one transaction; rows per table.
+
+        Whole sessions go (their calls and outcomes) once their last call is
+        older, so no report ever sees half a session; bill lines go once their
+        charge period has ended. The session rollup is rebuilt on next use.
+        `dry_run` counts what would go and deletes nothing.
+        """
+        cutoff = before if before.tzinfo is None else before.astimezone(UTC).replace(tzinfo=None)
+        old = "SELECT session_id FROM calls GROUP BY session_id HAVING max(start_time) < ?"
+        where = {
+            "outcomes": (
+                f'session_id IN ({old}) OR ("at" < ? AND session_id NOT IN '
+                "(SELECT session_id FROM calls))",
+                [cutoff, cutoff],
+            ),
+            "calls": (f"session_id IN ({old})", [cutoff]),
+            "billing": ('"ChargePeriodEnd" <= ?', [cutoff]),
+        }
+        if dry_run:
+            with self._reader() as (cur, _):
+                return {
+                    name: int(
+                        cur.execute(f"SELECT count(*) FROM {name} WHERE {w}", ps).fetchone()[0]
+                    )
+                    for name, (w, ps) in where.items()
+                }
+        deleted: dict[str, int] = {}
+        with self._lock, self.transaction():
+            for name, (w, ps) in where.items():
+                row = self._con.execute(f"SELECT count(*) FROM {name} WHERE {w}", ps).fetchone()
+                self._con.execute(f"DELETE FROM {name} WHERE {w}", ps)
+                deleted[name] = int(row[0]) if row else 0
+            self._con.execute("DELETE FROM meta WHERE key = 'rollup_seq'")
+        return deleted
 
     def session_rollup(self, builder: Callable[[ibis.Table], ibis.Table]) -> ibis.Table:
         """`builder(calls)` materialised as a table and kept current.

@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from costper._io import MAX_BODY_BYTES, inflate
+from costper.billing._join import rejoin
 from costper.config import Config
 from costper.errors import InputError
 from costper.pricing._prices import price_calls
@@ -189,6 +190,12 @@ def _parse_proto(body: bytes) -> ExportTraceServiceRequest:
 _PRICED = ("estimated_cost", "estimate_source", "cost", "cost_source", "infra_cost")
 
 
+def _trimmed(ids: pa.Array) -> pa.Array:
+    """Session ids as outcome records read them: surrounding blanks dropped, blank is none."""
+    trimmed = pc.utf8_trim_whitespace(ids)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
 def calls_table(rows: SpanRows, config: Config) -> pa.Table:
     """Column lists to a priced Arrow table of `calls` columns, with the DESIGN defaults.
 
@@ -200,7 +207,7 @@ def calls_table(rows: SpanRows, config: Config) -> pa.Table:
     explicit_request = pa.array(cols["turn_id"], pa.string())
     derived = {
         "trace_id": trace,
-        "session_id": pc.coalesce(pa.array(cols["session_id"], pa.string()), trace),
+        "session_id": pc.coalesce(_trimmed(pa.array(cols["session_id"], pa.string())), trace),
         "turn_id": pc.coalesce(explicit_request, trace),
         "request_id": pc.coalesce(explicit_request, pa.array(cols["response_id"], pa.string())),
         "feature": pc.coalesce(pa.array(cols["feature"], pa.string()), service),
@@ -237,11 +244,13 @@ def settle(store: Store, config: Config, batch: CallsBatch) -> int:
 
 
 def ingest_request(store: Store, config: Config, request: Any) -> IngestResult:
-    """Map, price and store one request's good spans (partial success); committed on return."""
+    """Map, price and store one request's good spans (partial success); committed on return,
+    with the billing join re-run when a bill is stored."""
     batch = calls_from_request(request, config)
     with store.transaction():
         new = store.insert("calls", batch.table) if batch.table.num_rows else 0
         new -= settle(store, config, batch)
+    rejoin(store, new)
     return IngestResult(
         accepted=batch.spans - len(batch.rejected),
         rejected=len(batch.rejected),
