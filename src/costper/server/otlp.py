@@ -134,7 +134,7 @@ def _ingest_traces(
     batch = calls_from_request(decode_lean_request(raw, _MEDIA[kind]), cfg)
     new = writer.write(batch.table)
     new -= settle(store, cfg, batch)
-    rejoin(store, new)
+    rejoin(store, new, cfg)
     return batch, new
 
 

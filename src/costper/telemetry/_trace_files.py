@@ -183,7 +183,7 @@ def ingest_trace_files(
         summary.unpriced += file.unpriced
         summary.unpriced_models |= file.unpriced_models
         summary.per_file.append((name, file.calls, file.new))
-        summary.rejoined = rejoin(store, file.new) or summary.rejoined
+        summary.rejoined = rejoin(store, file.new, config) or summary.rejoined
     return summary
 
 

@@ -250,7 +250,7 @@ def ingest_request(store: Store, config: Config, request: Any) -> IngestResult:
     with store.transaction():
         new = store.insert("calls", batch.table) if batch.table.num_rows else 0
         new -= settle(store, config, batch)
-    rejoin(store, new)
+    rejoin(store, new, config)
     return IngestResult(
         accepted=batch.spans - len(batch.rejected),
         rejected=len(batch.rejected),
