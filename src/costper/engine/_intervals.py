@@ -206,7 +206,7 @@ def ratio_se(sums: Sums) -> float | None:
         return None
     _, ms, _, _, _ = sums.moments()
     _, var_d, _ = d_moments(sums, sums.c / sums.s)
-    return math.sqrt(max(var_d, 0.0) / sums.n) / ms
+    return float(math.sqrt(max(var_d, 0.0) / sums.n) / ms)
 
 
 def scaled(sums: Sums, k: float) -> Sums:
