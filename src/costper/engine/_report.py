@@ -338,9 +338,9 @@ def _floor_zero(iv: Interval) -> Interval:
 
 
 def _execute(source: Any, expr: ir.Table) -> list[dict[str, Any]]:
-    if hasattr(source, "to_arrow"):
-        return source.to_arrow(expr).to_pylist()
-    return expr.to_pyarrow().to_pylist()
+    table = source.to_arrow(expr) if hasattr(source, "to_arrow") else expr.to_pyarrow()
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
 
 
 def report(
