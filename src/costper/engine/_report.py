@@ -60,6 +60,9 @@ class Group:
     sums: Sums = field(repr=False)
     warnings: list[dict[str, str]] = field(default_factory=list)
     sessions_needed_note: str | None = None
+    pending: dict[str, Any] = field(default_factory=dict)
+    """Pending sessions' own figures (calls, tokens, spend), which the ratios and the
+    labeled sums above leave out: fresh traffic is visible at once, never hidden."""
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "sums"}
@@ -176,6 +179,16 @@ def group_sums(sessions: ir.Table, by: list[str]) -> ir.Table:
 
 
 _ALL_SESSIONS = ("sessions", "unpriced_calls")
+PENDING_SUMS = (
+    "calls",
+    "failed_calls",
+    "tokens_input",
+    "tokens_output",
+    "tokens_cache_read",
+    "cost_llm",
+    "cost_total",
+)
+"""Sums kept apart for pending sessions (`Group.pending`)."""
 
 
 def combine_outcomes(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str, Any]]:
@@ -205,6 +218,9 @@ def combine_outcomes(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str
                 g[name] = g.get(name, 0) + _num(value)
             else:
                 g.setdefault(name, 0)
+        if not labeled:
+            for name in PENDING_SUMS:
+                g[f"pending_{name}"] = g.get(f"pending_{name}", 0) + _num(r[name])
         if labeled:
             g["labeled_sessions"] += _num(r["sessions"])
         if r["outcome"] is True:
@@ -278,7 +294,21 @@ def build_group(row: dict[str, Any], by: list[str], config: Config) -> Group:
         sums=sums,
         warnings=warns,
         sessions_needed_note=note,
+        pending=_pending(row),
     )
+
+
+def _pending(row: dict[str, Any]) -> dict[str, Any]:
+    p = {name: _num(row.get(f"pending_{name}")) for name in PENDING_SUMS}
+    tokens = {k: int(p[f"tokens_{k}"]) for k in ("input", "output", "cache_read")}
+    tokens["total"] = tokens["input"] + tokens["output"]
+    return {
+        "sessions": int(_num(row["sessions"])) - int(_num(row["labeled_sessions"])),
+        "calls": int(p["calls"]),
+        "failed_calls": int(p["failed_calls"]),
+        "tokens": tokens,
+        "cost": {"llm": p["cost_llm"], "total": p["cost_total"]},
+    }
 
 
 def limits(config: Config) -> Limits:

@@ -53,7 +53,10 @@ REPORT_EXAMPLE = {
         {
             "key": {"feature": "support-chat"}, "sessions": 1200, "labeled_sessions": 1000,
             "pending_sessions": 200, "successes": 950, "escalations": 50,
-            "cost_per_success": {"value": 0.80, "low": 0.74, "high": 0.87}, "sample_ok": True,
+            "cost_per_success": {"value": 0.80, "low": 0.74, "high": 0.87,
+                                 "method": "fieller-skew"},
+            "sample_ok": True, "warnings": [], "sessions_needed": 2400,
+            "sessions_needed_note": None,
             "...": "see DESIGN.md: tokens, cost parts, cost_sources, intervals",
         }
     ],
