@@ -50,6 +50,12 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+def _p(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "<1e-15" if p < 1e-15 else f"{p:.3g}"
+
+
 def _ratio(iv: Interval) -> str:
     if iv.value is None:
         return "—"
@@ -123,7 +129,7 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
                 "success within ±10% on both sides.[/dim]"
             )
         else:
-            con.print(f"[dim]{_label(g.key)}: sessions needed {g.sessions_needed_note}.[/dim]")
+            con.print(f"[dim]{_label(g.key)}: {g.sessions_needed_note}.[/dim]")
     unpriced = sum(g.unpriced_calls for g in rep.groups)
     if unpriced:
         con.print(
@@ -268,7 +274,7 @@ def compare_cmd(
             render.interval(g.cost_per_success),
             render.interval(d.difference) if d else "—",
             _ratio(d.ratio) if d else "—",
-            f"{d.p_value:.3g}" if d and d.p_value is not None else "—",
+            _p(d.p_value) if d else "—",
             f"[{color}]{verdict}[/{color}]" if color else verdict,
             f"+{g.sessions_needed:,}" if g.sessions_needed else "—",
             style=None if g.sample_ok else "dim",

@@ -291,9 +291,12 @@ def _needed(
     with a heavy tail the sample's own spread understates the truth, and a number
     computed from it would be several times short."""
     if sums.s <= 0:
-        return None, "cannot estimate: no successes yet"
+        return None, "cannot estimate the sessions needed: no successes yet"
     if any(w["code"] == "heavy_tail" for w in warns):
-        return None, "cannot estimate: a few sessions carry most of the cost (heavy tail)"
+        return None, (
+            "cannot estimate the sessions needed: a few sessions carry most of the cost "
+            "(heavy tail)"
+        )
     return sessions_needed(sums, confidence), None
 
 
