@@ -242,7 +242,7 @@ _EMPTY: dict[str, Any] = {
 def _decimal_text(col: pa.ChunkedArray) -> pa.Array:
     """Decimals as plain text with a point ('0.0', '2.041666666667'): Arrow would write
     0 at scale 12 as '0E-12'."""
-    out = []
+    out: list[str | None] = []
     for v in col.to_pylist():
         if v is None:
             out.append(None)
