@@ -184,7 +184,7 @@ class Store:
             with self._pool_lock:
                 if healthy and not self._closed and len(self._pool) < 32:
                     self._pool.append(pair)
-                    pair = None  # type: ignore[assignment]
+                    pair = None
             if pair is not None:
                 pair[0].close()
 
@@ -495,7 +495,10 @@ class Store:
             with self._reader() as (cur, _):
                 return {
                     name: int(
-                        cur.execute(f"SELECT count(*) FROM {name} WHERE {w}", ps).fetchone()[0]
+                        (
+                            cur.execute(f"SELECT count(*) FROM {name} WHERE {w}", ps).fetchone()
+                            or (0,)
+                        )[0]
                     )
                     for name, (w, ps) in where.items()
                 }

@@ -369,7 +369,7 @@ class _Tree:
             trace_of = self.trace_of
             for record, sid in zip(records, self.calls, strict=True):
                 if trace_of[sid] in open_traces:
-                    own[sid] = tuple(record[i] for i in _TAG_POSITIONS)  # type: ignore[assignment]
+                    own[sid] = tuple(record[i] for i in _TAG_POSITIONS)
         resolved, wrappers = inherit(self.parent_of, self.tags_of, self.calls)
         for record, tags in zip(records, resolved, strict=True):
             if tags is not NO_TAGS:
@@ -427,7 +427,7 @@ def inherit(parents: dict[Any, Any], tags_of: Any, calls: list[Any]) -> tuple[li
             call, tags = state
             t = tags_of(q)
             if t is not None:
-                tags = tuple(x if x is not None else y for x, y in zip(t, tags, strict=True))  # type: ignore[assignment]
+                tags = tuple(x if x is not None else y for x, y in zip(t, tags, strict=True))
             state = memo[q] = (q if q in is_call else call, tags)
         return state
 

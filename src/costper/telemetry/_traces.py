@@ -118,7 +118,10 @@ def request_from_json(doc: Any) -> ExportTraceServiceRequest:
             raise InputError(f"not a traces export request: it has {other[0]}", field=other[0])
     _fix_ids(doc)
     try:
-        return json_format.ParseDict(doc, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+        request: ExportTraceServiceRequest = json_format.ParseDict(
+            doc, ExportTraceServiceRequest(), ignore_unknown_fields=True
+        )
+        return request
     except json_format.ParseError as e:
         raise InputError(f"not an OTLP traces request: {e}") from None
 
