@@ -37,7 +37,7 @@ def parse_time(text: str | None, option: str) -> datetime | None:
 
 def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
     """The --since/--until pair every reporting command takes."""
-    return parse_time(since, "--since"), parse_time(until, "--until")
+    return _time.time_range(since, until)
 
 
 def check_format(fmt: str) -> str:

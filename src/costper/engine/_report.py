@@ -29,6 +29,7 @@ from costper.engine._intervals import (
 from costper.engine._sessions import COST_PARTS, COST_SOURCES, check_keys, session_table
 from costper.engine._trust import Limits
 from costper.engine._trust import warnings as trust_warnings
+from costper.errors import InputError
 
 _COLUMN = {"turns": "turn_bucket"}
 
@@ -367,6 +368,21 @@ def report(
         source, config, now=now, since=since, until=until, feature=feature, keys=keys
     )
     rows = combine_outcomes(_execute(source, group_sums(sessions, keys)), keys)
-    return Report(
-        config.confidence, keys, [build_group(r, keys, config) for r in rows if r["sessions"]]
-    )
+    groups = [build_group(r, keys, config) for r in rows if r["sessions"]]
+    if feature is not None and not groups:
+        check_feature(source, feature)
+    return Report(config.confidence, keys, groups)
+
+
+def check_feature(source: Any, feature: str) -> None:
+    """A feature filter that matches nothing ever stored is a typo, not an empty report."""
+    calls = source.table("calls")
+    known = _execute(source, calls.select("feature").distinct().order_by("feature"))
+    names = [r["feature"] for r in known]
+    if feature not in names:
+        shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
+        raise InputError(
+            f"feature: no feature {feature!r} in the store (known: {shown or 'none yet'})",
+            field="feature",
+            value=feature,
+        )
