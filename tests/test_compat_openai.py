@@ -99,6 +99,7 @@ def test_openinference_openai(tmp_path: Path) -> None:
 
 
 def test_openllmetry_openai(tmp_path: Path) -> None:
+    pytest.importorskip("opentelemetry.instrumentation.openai")
     from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
     check(all_modes(run(OpenAIInstrumentor()), tmp_path))
