@@ -93,7 +93,14 @@ def test_vercel_ai_sdk(tmp_path: Path) -> None:
             f.write(len(body).to_bytes(4, "big") + body)
     from_file = tmp_path / "vercel-file.duckdb"
     out = subprocess.run(
-        [shutil.which("costper") or "costper", "ingest", "traces", str(file), "--db", str(from_file)],
+        [
+            shutil.which("costper") or "costper",
+            "ingest",
+            "traces",
+            str(file),
+            "--db",
+            str(from_file),
+        ],
         capture_output=True,
         text=True,
     )
@@ -109,4 +116,3 @@ def test_vercel_ai_sdk(tmp_path: Path) -> None:
     assert emb["provider"] == "openai" and emb["model"].startswith("text-embedding-3-small")
     expected = price("text-embedding-3-small", "openai", input_tokens=40, output_tokens=0)
     assert emb["estimated_cost"] == pytest.approx(float(expected))
-

@@ -70,13 +70,18 @@ def test_langfuse_path_basic_auth_nested_usage_and_a_bad_usage_object(tmp_path: 
     with ServeProcess(db, "--api-key", f"{PUBLIC}:{SECRET}") as server:
         url = server.url + "/api/public/otel/v1/traces"
         wrong = "Basic " + base64.b64encode(f"{PUBLIC}:nope".encode()).decode()
-        assert httpx.post(url, content=body, headers={**headers, "Authorization": wrong}).status_code == 401
+        assert (
+            httpx.post(url, content=body, headers={**headers, "Authorization": wrong}).status_code
+            == 401
+        )
         r = httpx.post(url, content=body, headers={**headers, "Authorization": auth})
         assert r.status_code == 200, r.text
         partial = r.json()["partialSuccess"]
         assert int(partial["rejectedSpans"]) == 2
         message = partial["errorMessage"]
-        assert f"span {2:016x}" in message and "usage_details.input" in message and "'lots'" in message
+        assert (
+            f"span {2:016x}" in message and "usage_details.input" in message and "'lots'" in message
+        )
         assert f"span {3:016x}" in message and "not json" in message
         pb = httpx.post(
             url,

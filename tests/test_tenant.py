@@ -34,7 +34,9 @@ def test_tenant_from_every_convention_and_report_by_tenant(tmp_path: Path) -> No
     tp.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = tp.get_tracer("app")
     for i, key in enumerate(TENANT_KEYS):
-        with tracer.start_as_current_span("turn", attributes={key: f"t{i % 2}", "session.id": f"s{i}"}):
+        with tracer.start_as_current_span(
+            "turn", attributes={key: f"t{i % 2}", "session.id": f"s{i}"}
+        ):
             with tracer.start_as_current_span("chat", attributes=CALL):
                 pass
     with tracer.start_as_current_span("chat", attributes={**CALL, "costper.tenant": "t1"}):
