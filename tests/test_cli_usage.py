@@ -108,3 +108,43 @@ def test_ctrl_c_in_demo_leaves_the_store_as_it_was(tmp_path: Path) -> None:
         "report", "--by", "feature", "--format", "json", "--db", str(db), cwd=tmp_path
     )
     assert after.returncode == 0 and after.stdout == before.stdout
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("small") / "s.duckdb"
+    proc = costper_cli("demo", "--sessions", "200", "--db", str(db), cwd=db.parent)
+    assert proc.returncode == 0, proc.stderr
+    return db
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["report", "--feature", "nope"],
+            "--feature: no feature 'nope' in the store (known: assistant, invoice-extraction, "
+            "sql-helper, support-chat)",
+        ),
+        (
+            ["compare", "--by", "model", "--baseline", "gpt-4o-mini", "--feature", "nope"],
+            "no feature 'nope'",
+        ),
+        (
+            ["report", "--since", "2026-11-20", "--until", "2026-11-10"],
+            "until (2026-11-10) must be later than since (2026-11-20)",
+        ),
+    ],
+)
+def test_empty_by_mistake_is_an_error(small_store: Path, args: list[str], says: str) -> None:
+    proc = costper_cli(*args, "--db", str(small_store), cwd=small_store.parent)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and says in proc.stderr
+
+
+def test_known_feature_outside_the_range_is_an_empty_table(small_store: Path) -> None:
+    proc = costper_cli(
+        "report", "--feature", "assistant", "--since", "2099-01-01", "--format", "json",
+        "--db", str(small_store), cwd=small_store.parent,
+    )  # fmt: skip
+    assert proc.returncode == 0 and '"groups": []' in proc.stdout

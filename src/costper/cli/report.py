@@ -37,7 +37,7 @@ def parse_time(text: str | None, option: str) -> datetime | None:
 
 def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
     """The --since/--until pair every reporting command takes."""
-    return parse_time(since, "--since"), parse_time(until, "--until")
+    return _time.time_range(since, until)
 
 
 def check_format(fmt: str) -> str:
@@ -130,6 +130,17 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
             )
         else:
             con.print(f"[dim]{_label(g.key)}: {g.sessions_needed_note}.[/dim]")
+    pend = [g.pending for g in rep.groups if g.pending and g.pending.get("calls")]
+    if pend:
+        calls = sum(p["calls"] for p in pend)
+        tokens = sum(p["tokens"]["total"] for p in pend)
+        spend = sum(p["cost"]["llm"] for p in pend)
+        sessions = sum(p["sessions"] for p in pend)
+        con.print(
+            f"Pending (no outcome yet, left out of the ratios and the sums above): "
+            f"{sessions:,} session(s), {calls:,} call(s), {tokens:,} tokens, "
+            f"{render.money(spend)} spent on tokens."
+        )
     unpriced = sum(g.unpriced_calls for g in rep.groups)
     if unpriced:
         con.print(

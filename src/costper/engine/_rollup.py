@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from costper.config import Config
-from costper.engine._report import Group, build_group
+from costper.engine._report import PENDING_SUMS, Group, build_group
 from costper.engine._sessions import COST_PARTS, COST_SOURCES
 
 _COUNTS = ("sessions", "labeled_sessions", "successes", "escalations", "reviewed", "calls",
@@ -30,6 +30,14 @@ def _row(g: Group) -> dict[str, Any]:
     row.update({f"src_{s}": g.cost_sources.get(s, 0) for s in COST_SOURCES})
     s = g.sums
     row.update(sum_cc=s.cc, sum_cs=s.cs, sum_ccc=s.ccc, sum_ccs=s.ccs, max_c=s.cmax)
+    p = g.pending or {}
+    flat = {
+        "calls": p.get("calls", 0),
+        "failed_calls": p.get("failed_calls", 0),
+        **{f"tokens_{k}": p.get("tokens", {}).get(k, 0) for k in _TOKENS},
+        **{f"cost_{k}": p.get("cost", {}).get(k, 0.0) for k in ("llm", "total")},
+    }
+    row.update({f"pending_{name}": flat[name] for name in PENDING_SUMS})
     return row
 
 

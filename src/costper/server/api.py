@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from costper._time import time_range
 from costper.billing._reconcile import KEYS as RECONCILE_KEYS
 from costper.billing._reconcile import check_by
 from costper.config import Config
@@ -24,7 +25,7 @@ from costper.errors import InputError
 from costper.planning._breakeven import breakeven_json
 from costper.planning._calculator import EXAMPLES
 from costper.planning._scenarios import calc_json, examples_json
-from costper.server.params import Filters, parse_time
+from costper.server.params import Filters
 from costper.server.queries import Queries
 from costper.server.rendering import render
 from costper.server.result_cache import cache_of
@@ -94,13 +95,7 @@ def _keys(by: str) -> list[str]:
 
 
 def _times(q: Queries, since: str | None, until: str | None) -> tuple[Any, Any]:
-    s = parse_time(since, "since", q.now) if since else None
-    u = parse_time(until, "until", q.now) if until else None
-    if s is not None and u is not None and u <= s:
-        raise InputError(
-            f"until ({until}) must be later than since ({since})", field="until", value=until
-        )
-    return s, u
+    return time_range(since, until, q.now)
 
 
 @router.get(
