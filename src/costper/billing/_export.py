@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from costper import _spreadsheet
 from costper.billing._columns import DATETIME
 from costper.config import Config
 from costper.engine._sessions import session_table
@@ -183,6 +184,7 @@ def export_focus(
         pq.write_table(table, str(out))
         return table.num_rows
     opts = pacsv.WriteOptions(quoting_style="needed")
+    table = _spreadsheet.table(table)
     if isinstance(out, (str, Path)):
         if str(out).endswith(".gz"):
             with gzip.open(out, "wb") as fh:
