@@ -103,7 +103,10 @@ def grid(
 
 
 def false_winners(
-    rng: np.random.Generator, reps: int, arms: tuple[tuple[str, int, float, float], ...]
+    rng: np.random.Generator,
+    reps: int,
+    arms: tuple[tuple[str, int, float, float], ...],
+    before: bool = False,
 ) -> tuple[float, float]:
     """Percent of pairs called 'cheaper' and 'dearer' (variant, baseline) at the 95% level."""
     made = []
@@ -111,8 +114,24 @@ def false_winners(
         s = (rng.random((reps, n)) < p).astype(float)
         c, _ = SHAPES[shape](rng, s, p)
         made.append(sums_of(c * scale, s))
+    if before:
+        return wald_before(made[0], made[1])
     b = compare_bounds(made[0], made[1])
     return float(np.mean(b["ratio_high"] < 1) * 100), float(np.mean(b["ratio_low"] > 1) * 100)
+
+
+def wald_before(v: Sums, b: Sums) -> tuple[float, float]:
+    """The pre-#11 verdict, written out: difference ± 1.96·√(se_v² + se_b²), each arm's
+    delta-method variance at its own estimate. Percent called cheaper / dearer."""
+
+    def se2(x: Sums) -> np.ndarray:
+        mc, ms, vc, vs, cov = x.moments()
+        r = mc / ms
+        return (vc - 2 * r * cov + r * r * vs) / (x.n * ms * ms)
+
+    d = v.c / v.s - b.c / b.s
+    half = 1.959963984540054 * np.sqrt(se2(v) + se2(b))
+    return float(np.mean(d + half < 0) * 100), float(np.mean(d - half > 0) * 100)
 
 
 COMPARISONS = {
@@ -153,11 +172,12 @@ def main() -> None:
             f"| {r['cpi_before']:.1f} | **{r['cpi']:.1f}** | {r['cpi_below']:.1f}/{r['cpi_above']:.1f} "
             f"| {r['sr']:.1f} | {r['flagged']:.0f}% |"
         )
-    print(f"\ncompare, {reps:,} pairs each: percent called cheaper / dearer at 95%\n")
-    rng = np.random.default_rng(args.seed + 1)
+    print(f"\ncompare, {reps:,} pairs each: percent called cheaper / dearer at 95% "
+          "(before: own-estimate delta method; now: score test)\n")  # fmt: skip
     for name, arms in COMPARISONS.items():
-        cheaper, dearer = false_winners(rng, reps, arms)
-        print(f"- {name}: cheaper {cheaper:.1f}%, dearer {dearer:.1f}%")
+        was = false_winners(np.random.default_rng(args.seed + 1), reps, arms, before=True)
+        now = false_winners(np.random.default_rng(args.seed + 1), reps, arms)
+        print(f"- {name}: before {was[0]:.1f}% / {was[1]:.1f}%, now {now[0]:.1f}% / {now[1]:.1f}%")
     print(f"\n{time.perf_counter() - t0:.0f} s")
 
 

@@ -129,3 +129,13 @@ def test_session_rollup_catches_up_incrementally_and_rebuilds_after_cost_updates
         )
         rows = _rollup_rows(s)
         assert (rows[1]["llm"], rows[1]["infra"], rows[1]["src_billed"]) == (2.5, 0.25, 1)
+
+
+def test_duckdb_errors_stop_at_the_seam(tmp_path: Path) -> None:
+    """Only costper.store speaks DuckDB: its exceptions come out as costper's (issue 9)."""
+    with open_store(tmp_path / "e.duckdb") as store:
+        with pytest.raises(StoreError, match=r"e\.duckdb: .*nope"):
+            store.sql("SELECT * FROM nope")
+        with pytest.raises(InputError, match=r"e\.duckdb: Conversion Error"):
+            store.sql("SELECT CAST('x' AS INTEGER)")
+        assert store.count("calls") == 0  # and the store still works

@@ -12,6 +12,7 @@ __all__ = [
     "ingest_billing",
     "read_focus",
     "reconcile",
+    "rejoin",
 ]
 
 _LAZY = {
@@ -22,6 +23,7 @@ _LAZY = {
     "ingest_billing": "_ingest",
     "read_focus": "_focus",
     "reconcile": "_reconcile",
+    "rejoin": "_join",
 }
 
 

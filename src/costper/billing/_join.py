@@ -21,8 +21,9 @@ line for evals, fine-tuning, batch or storage (its `usage_kind`) goes onto
 calls whose operation is of that kind, and stays unattributed otherwise, so
 an eval run's cost is never spread onto the app's chat calls.
 
-The join runs at the end of every `costper ingest billing` and again on
-`costper reconcile`, so calls that arrive after their bill get their share;
+The join runs at the end of every `costper ingest billing`, after any ingest
+of new calls while a bill is stored (`rejoin`), and on `costper reconcile`, so
+calls that arrive after their bill get their share;
 `apply` recomputes everything (the store resets earlier allocations).
 """
 
@@ -246,6 +247,19 @@ class JoinResult:
     allocated: float
     unattributed: float
     unattributed_lines: int
+
+
+def rejoin(store: Store, new_calls: int) -> JoinResult | None:
+    """Give calls that arrive after their bill their billed share.
+
+    Every path that stores calls (trace files, `ingest_request`/`ingest_body`
+    of the Python API, the OTLP receiver) calls this once its new calls are
+    committed, so the rule lives here and not in one edge. None when there was
+    nothing new or no bill is stored.
+    """
+    if not new_calls or store.count("billing") == 0:
+        return None
+    return apply(store)
 
 
 def apply(store: Store) -> JoinResult:

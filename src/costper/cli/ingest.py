@@ -16,7 +16,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-from costper.billing import _join as costjoin
 from costper.cli.app import ingest_app
 from costper.cli.options import ConfigOption, DbOption, config, store_for
 from costper.errors import CostperError
@@ -73,11 +72,12 @@ def traces(paths: Paths, db: DbOption = None, config_file: ConfigOption = None) 
             total.new += s.new
             total.unpriced += s.unpriced
             total.unpriced_models |= s.unpriced_models
-        if total.new and store.count("billing"):
-            joined = costjoin.apply(store)
-            print(
-                f"bill re-joined: {joined.billed_calls:,} call(s) now priced from the stored FOCUS lines"
-            )
+            total.rejoined = s.rejoined or total.rejoined
+    if total.rejoined:
+        print(
+            f"bill re-joined: {total.rejoined.billed_calls:,} call(s) now priced from the "
+            "stored FOCUS lines"
+        )
     print(
         f"{total.files} file(s): {total.spans} spans read, {total.calls} calls "
         f"({total.new} new, {total.duplicates} already stored), {refused} file(s) rejected, "

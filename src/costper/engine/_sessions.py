@@ -5,15 +5,15 @@ this module is where calls are rolled up, outcomes resolved (latest value of
 each field wins; escalated means failed; no record and quiet for
 `implicit_success_after` means an implicit success; otherwise pending) and
 DESIGN.md's cost model applied. Everything is an Ibis expression, so it runs
-on whichever engine holds the data.
+on whichever engine holds the data; engine-specific speed-ups come from the
+store (`store._dialect`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import ibis
@@ -21,35 +21,11 @@ import ibis.expr.types as ir
 
 from costper.config import Config
 from costper.errors import InputError
+from costper.store._dialect import PORTABLE, Dialect, dialect_of
 
 GROUP_KEYS = ("feature", "model", "provider", "prompt_version", "day", "week", "month", "turns")
 COST_SOURCES = ("billed", "reported", "config", "catalog", "unpriced")
 COST_PARTS = ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
-
-
-@ibis.udf.agg.builtin(name="arg_min")
-def _arg_min_str(arg: str, key: dt.datetime) -> str: ...  # type: ignore[empty-body]
-
-
-@ibis.udf.agg.builtin(name="arg_max")
-def _arg_max_bool(arg: bool, key: dt.datetime) -> bool: ...  # type: ignore[empty-body]
-
-
-def _first(col: ir.StringValue, by: ir.TimestampValue, fast: bool) -> ir.StringValue:
-    """The value at the earliest time. Ibis compiles argmin to an ordered
-    FIRST(... ORDER BY ...), which sorts every group; DuckDB's own arg_min
-    does not, and is several times faster on millions of sessions."""
-    return _arg_min_str(col, by) if fast else col.argmin(by)
-
-
-def _latest(col: ir.BooleanValue, at: ir.TimestampValue, fast: bool) -> ir.BooleanValue:
-    where = col.notnull()
-    return _arg_max_bool(col, at, where=where) if fast else col.argmax(at, where=where)
-
-
-def _is_duckdb(source: Any) -> bool:
-    backend = getattr(source, "ibis", source)
-    return getattr(backend, "name", "") == "duckdb"
 
 
 def check_keys(
@@ -86,26 +62,18 @@ def _by_feature(feature: ir.StringValue, config: Config, attr: str) -> ir.Floati
     return ibis.cases(*[(feature == f, v) for f, v in overrides], else_=default)
 
 
-def resolved_outcomes(outcomes: ir.Table, fast: bool = False) -> ir.Table:
+def resolved_outcomes(outcomes: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
     """Per session: the latest non-null value of each outcome field."""
     o = outcomes
     return o.group_by("session_id").aggregate(
-        o_success=_latest(o.success, o.at, fast),
-        o_escalated=_latest(o.escalated, o.at, fast),
-        o_reviewed=_latest(o.reviewed, o.at, fast),
+        o_success=dialect.latest(o.success, o.at),
+        o_escalated=dialect.latest(o.escalated, o.at),
+        o_reviewed=dialect.latest(o.reviewed, o.at),
         o_records=o.count(),
     )
 
 
-def _int_sum(col: ir.IntegerValue, fast: bool) -> ir.IntegerValue:
-    """DuckDB widens integer sums to 128 bits, and a stored 128-bit column
-    scans a hundred times slower than a 64-bit one in every later report;
-    token counts are never negative (ingest rejects them), so unsigned 64."""
-    total = col.fill_null(0).sum()
-    return total.cast("uint64") if fast else total
-
-
-def call_rollup(calls: ir.Table, fast: bool = False) -> ir.Table:
+def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
     """Per session, everything the calls say: one pass plus a per-model pass.
 
     The store materialises this and keeps it current incrementally (it is the
@@ -116,15 +84,15 @@ def call_rollup(calls: ir.Table, fast: bool = False) -> ir.Table:
     c = calls
     cost = c.cost.fill_null(0.0)
     aggs: dict[str, Any] = dict(
-        feature=_first(c.feature, c.start_time, fast),
-        prompt_version=_first(c.prompt_version, c.start_time, fast),
+        feature=dialect.first(c.feature, c.start_time),
+        prompt_version=dialect.first(c.prompt_version, c.start_time),
         first_call=c.start_time.min(),
         last_call=c.start_time.max(),
         calls=c.count(),
         failed_calls=c.count(where=c.failed),
-        input_tokens=_int_sum(c.input_tokens, fast),
-        output_tokens=_int_sum(c.output_tokens, fast),
-        cache_read_tokens=_int_sum(c.cache_read_tokens, fast),
+        input_tokens=dialect.token_sum(c.input_tokens),
+        output_tokens=dialect.token_sum(c.output_tokens),
+        cache_read_tokens=dialect.token_sum(c.cache_read_tokens),
         llm=cost.sum(),
         retries=c.failed.ifelse(cost, 0.0).sum(),
         infra=c.infra_cost.fill_null(0.0).sum(),
@@ -150,7 +118,10 @@ def call_rollup(calls: ir.Table, fast: bool = False) -> ir.Table:
     return s.left_join(top, "session_id").drop("session_id_right")
 
 
-duckdb_call_rollup: Callable[[ir.Table], ir.Table] = partial(call_rollup, fast=True)
+@cache
+def rollup_builder(dialect: Dialect) -> Callable[[ir.Table], ir.Table]:
+    """One builder object per dialect: the store caches compiled rollups by builder."""
+    return partial(call_rollup, dialect=dialect)
 
 
 def session_table(
@@ -172,10 +143,10 @@ def session_table(
     if keys is not None:
         check_keys(keys)
     calls, outcomes = _tables(source)
-    fast = _is_duckdb(source)
+    dialect = dialect_of(source)
     rollup = getattr(source, "session_rollup", None)
-    s = rollup(duckdb_call_rollup) if rollup is not None else call_rollup(calls, fast)
-    o = resolved_outcomes(outcomes, fast)
+    s = rollup(rollup_builder(dialect)) if rollup is not None else call_rollup(calls, dialect)
+    o = resolved_outcomes(outcomes, dialect)
     s = s.left_join(o, "session_id").drop("session_id_right")
 
     escalated = s.o_escalated.fill_null(False)

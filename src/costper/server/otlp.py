@@ -23,6 +23,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 
+from costper.billing._join import rejoin
 from costper.config import Config
 from costper.errors import InputError, TooLarge
 from costper.server.body import inflate, read_body
@@ -104,12 +105,14 @@ async def traces(request: Request) -> Response:
     kind = _kind(request)
     if kind is None:
         return _unsupported(request)
-    cfg, _ = _state(request)
+    cfg, store = _state(request)
     writer = _group_commit(request)
     try:
         body = await read_body(request, cfg.max_request_bytes)
         encoding = request.headers.get("content-encoding")
-        batch, new = await run_in_threadpool(_ingest_traces, cfg, writer, body, kind, encoding)
+        batch, new = await run_in_threadpool(
+            _ingest_traces, cfg, store, writer, body, kind, encoding
+        )
     except InputError as e:
         return _failure(kind, e)
     response = ExportTraceServiceResponse()
@@ -120,11 +123,13 @@ async def traces(request: Request) -> Response:
 
 
 def _ingest_traces(
-    cfg: Config, writer: GroupCommit, body: bytes, kind: str, encoding: str | None
+    cfg: Config, store: Store, writer: GroupCommit, body: bytes, kind: str, encoding: str | None
 ) -> tuple[CallsBatch, int]:
     raw = inflate(body, encoding, cfg.max_request_bytes)
     batch = calls_from_request(decode_lean_request(raw, _MEDIA[kind]), cfg)
-    return batch, writer.write(batch.table)
+    new = writer.write(batch.table)
+    rejoin(store, new)
+    return batch, new
 
 
 def _group_commit(request: Request) -> GroupCommit:

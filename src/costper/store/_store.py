@@ -10,13 +10,14 @@ can cache query results by it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import duckdb
 import ibis
@@ -25,7 +26,28 @@ import pyarrow as pa
 from costper.errors import InputError, StoreError
 from costper.store._schema import SCHEMA_VERSION, TABLES
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 ROLLUP = "session_rollup"
+_BAD_DATA = (duckdb.ConversionException, duckdb.ConstraintException, duckdb.InvalidInputException)
+
+
+def _translates(method: Callable[P, R]) -> Callable[P, R]:
+    """DuckDB's exceptions stop at the seam: bad data becomes InputError, anything
+    else StoreError, one line naming the store."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except duckdb.Error as e:
+            where = getattr(args[0], "path", "store")
+            kind = InputError if isinstance(e, _BAD_DATA) else StoreError
+            raise kind(f"{where}: {_first_line(e)}") from e
+
+    return wrapper
+
 
 _SQL_TYPES = {
     pa.string(): "VARCHAR",
@@ -227,10 +249,12 @@ class Store:
             raise StoreError(f"no table {name!r} (tables: {', '.join(TABLES)})")
         return ibis.table(self._schemas[name], name=name)
 
+    @_translates
     def version(self) -> int:
         with self._reader() as (cur, _):
             return _version(cur)
 
+    @_translates
     def count(self, name: str) -> int:
         if name not in TABLES:
             raise StoreError(f"no table {name!r} (tables: {', '.join(TABLES)})")
@@ -238,11 +262,13 @@ class Store:
             row = cur.execute(f'SELECT count(*) FROM "{name}"').fetchone()
         return int(row[0]) if row else 0
 
+    @_translates
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
         """Run an Ibis expression on a reader cursor: a consistent committed snapshot."""
         with self._reader() as (_, backend):
             return backend.to_pyarrow(expr)
 
+    @_translates
     def execute(self, expr: ibis.Expr) -> Any:
         with self._reader() as (_, backend):
             return backend.execute(expr)
@@ -250,6 +276,7 @@ class Store:
     def insert(self, name: str, batch: pa.Table) -> int:
         return self.insert_many({name: batch})[name]
 
+    @_translates
     def insert_many(self, batches: Mapping[str, pa.Table]) -> dict[str, int]:
         """Insert batches into their tables in one transaction; return rows new to the store."""
         prepared = {}
@@ -395,6 +422,7 @@ class Store:
         self._con = self._root.cursor()
         self.ibis = ibis.duckdb.from_connection(self._con)
 
+    @_translates
     def update_calls(self, costs: pa.Table) -> int:
         """Set `cost`, `cost_source`, `infra_cost` of the calls named by (trace_id, span_id).
 
@@ -412,6 +440,7 @@ class Store:
             finally:
                 self._con.unregister("_costs_in")
 
+    @_translates
     def update_calls_from(self, expr: ibis.Table) -> int:
         """`update_calls` from an Ibis expression run inside the store, so millions of
         allocated costs never travel through Python."""
@@ -435,6 +464,7 @@ class Store:
                 self._con.execute("DROP TABLE IF EXISTS _costs")
             return int(row[0]) if row else 0
 
+    @_translates
     def prune(self, before: datetime, *, dry_run: bool = False) -> dict[str, int]:
         """Delete what ended before `before`, in one transaction; rows per table.
 
@@ -471,6 +501,7 @@ class Store:
             self._con.execute("DELETE FROM meta WHERE key = 'rollup_seq'")
         return deleted
 
+    @_translates
     def session_rollup(self, builder: Callable[[ibis.Table], ibis.Table]) -> ibis.Table:
         """`builder(calls)` materialised as a table and kept current.
 
@@ -526,6 +557,7 @@ class Store:
                 )
             return rollup
 
+    @_translates
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
         """Raw SQL for benchmarks' hand-written baselines and diagnostics only (writer cursor)."""
         with self._lock:

@@ -24,6 +24,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from costper._io import open_input
+from costper.billing._join import JoinResult, rejoin
 from costper.config import Config
 from costper.errors import InputError
 from costper.store._store import Store
@@ -44,6 +45,8 @@ class TraceFilesSummary:
     unpriced: int = 0
     unpriced_models: set[str] = field(default_factory=set)
     per_file: list[tuple[str, int, int]] = field(default_factory=list)
+    rejoined: JoinResult | None = None
+    """The billing join re-run for the new calls, when a bill is stored."""
 
     @property
     def duplicates(self) -> int:
@@ -179,6 +182,7 @@ def ingest_trace_files(
         summary.unpriced += file.unpriced
         summary.unpriced_models |= file.unpriced_models
         summary.per_file.append((name, file.calls, file.new))
+        summary.rejoined = rejoin(store, file.new) or summary.rejoined
     return summary
 
 

@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from costper._io import MAX_BODY_BYTES, inflate
+from costper.billing._join import rejoin
 from costper.config import Config
 from costper.errors import InputError
 from costper.pricing._prices import price_calls
@@ -232,9 +233,11 @@ def calls_from_request(request: Any, config: Config, *, source: str = "") -> Cal
 
 
 def ingest_request(store: Store, config: Config, request: Any) -> IngestResult:
-    """Map, price and store one request's good spans (partial success); committed on return."""
+    """Map, price and store one request's good spans (partial success); committed on return,
+    with the billing join re-run when a bill is stored."""
     batch = calls_from_request(request, config)
     new = store.insert("calls", batch.table) if batch.table.num_rows else 0
+    rejoin(store, new)
     return IngestResult(
         accepted=batch.spans - len(batch.rejected),
         rejected=len(batch.rejected),
