@@ -129,3 +129,44 @@ def _number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_no_traceback_reaches_a_user_for_any_bad_input(tmp_path: Path) -> None:
+    """Corrupt files of every kind the CLI reads: one line, exit 2."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COSTPER_")}
+    db = str(tmp_path / "x.duckdb")
+    gz = tmp_path / "bad.jsonl.gz"
+    gz.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 5000)
+    surrogate = tmp_path / "s.jsonl"
+    surrogate.write_text('{"session_id": "\\ud800", "success": true}\n')
+    old = tmp_path / "old.jsonl"
+    old.write_text('{"session_id": "a", "at": "0001-01-01T00:00:00+01:00"}\n')
+    nan = tmp_path / "nan.parquet"
+    import pyarrow.parquet as pq
+    from conftest import FOCUS_SAMPLE
+    from pyarrow import csv as pacsv
+
+    t = pacsv.read_csv(FOCUS_SAMPLE)
+    t = t.set_column(t.schema.get_field_index("BilledCost"), "BilledCost",
+                     __import__("pyarrow").array([float("nan")] * t.num_rows))  # fmt: skip
+    pq.write_table(t, nan)
+    for args in (
+        ("ingest", "traces", str(gz)),
+        ("ingest", "traces", str(deep)),
+        ("ingest", "outcomes", str(gz)),
+        ("ingest", "outcomes", str(deep)),
+        ("ingest", "outcomes", str(surrogate)),
+        ("ingest", "outcomes", str(old)),
+        ("ingest", "billing", str(gz)),
+        ("ingest", "billing", str(nan)),
+        ("report", "--since", "9999999999999d"),
+        ("report", "--until", "0001-01-01T00:00:00+01:00"),
+        ("breakeven", "--requests", "1e400"),
+    ):
+        r = subprocess.run([COSTPER, *args, "--db", db], capture_output=True, text=True,
+                           timeout=120, env=env, cwd=tmp_path)  # fmt: skip
+        assert r.returncode == 2, (args, r.stderr)
+        assert "Traceback" not in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
