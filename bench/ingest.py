@@ -108,9 +108,13 @@ def child_naive(path: str) -> None:
     )
 
 
-def run_child(*args: str) -> dict[str, Any]:
+def run_child(*args: str, src: str | None = None) -> dict[str, Any]:
+    """Run this script as a child; `src` puts another costper source tree first on its path."""
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = src
     out = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=True
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=True, env=env
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -262,6 +266,12 @@ def main() -> None:
         default=5_000,
         help="spans sent to Phoenix (it is slow; costper is timed on the same ones)",
     )
+    ap.add_argument(
+        "--baseline-src",
+        help="another costper source tree (e.g. `git archive <commit> src | tar -x -C DIR`, "
+        "then DIR/src): its file path is timed in the same run, interleaved, and the ratio printed",
+    )
+    ap.add_argument("--file-only", action="store_true", help="only the file path (and baseline)")
     ap.add_argument("--child-file", nargs=2, metavar=("PATH", "DB"), help=argparse.SUPPRESS)
     ap.add_argument("--child-naive", metavar="PATH", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -294,11 +304,23 @@ def main() -> None:
             f"{size / 1e6:.0f} MB protobuf, made with the OTel SDK in {time.perf_counter() - t:.0f}s"
         )
 
-        files = [
-            run_child("--child-file", str(path), str(work / f"file-{i}.duckdb"))
-            for i in range(args.repeat)
-        ]
+        files, base = [], []
+        for i in range(args.repeat):
+            files.append(run_child("--child-file", str(path), str(work / f"file-{i}.duckdb")))
+            if args.baseline_src:
+                db = str(work / f"base-{i}.duckdb")
+                base.append(run_child("--child-file", str(path), db, src=args.baseline_src))
         assert all(f["calls"] == calls and f["new"] == calls for f in files), files
+        if base:
+            mine_cpu = statistics.median(f["cpu"] for f in files)
+            base_cpu = statistics.median(b["cpu"] for b in base)
+            print(
+                f"file path against {args.baseline_src} (same payload, interleaved, medians of "
+                f"{args.repeat}): {spans / mine_cpu:,.0f} vs {spans / base_cpu:,.0f} spans/s CPU, "
+                f"ratio {base_cpu / mine_cpu:.3f}"
+            )
+        if args.file_only:
+            return
         small = run_child("--child-file", str(quarter), str(work / "quarter.duckdb"))
         naive = [run_child("--child-naive", str(path)) for _ in range(args.repeat)]
         wall = statistics.median(f["wall"] for f in files)

@@ -118,6 +118,10 @@ SELECT feature, count(*) AS sessions, count(ok) AS labeled, sum(ok::INT) AS succ
   sum(llm) FILTER (WHERE ok IS NOT NULL), sum(retries) FILTER (WHERE ok IS NOT NULL),
   sum(infra) FILTER (WHERE ok IS NOT NULL), sum(total) FILTER (WHERE ok IS NOT NULL) AS total,
   sum(total * total) FILTER (WHERE ok IS NOT NULL) AS sum_cc, sum(total) FILTER (WHERE ok) AS sum_cs,
+  sum(total * total * total) FILTER (WHERE ok IS NOT NULL) AS sum_ccc,
+  sum(total * total * total * total) FILTER (WHERE ok IS NOT NULL) AS sum_cccc,
+  sum(total * total) FILTER (WHERE ok) AS sum_ccs, sum(total * total * total) FILTER (WHERE ok) AS sum_cccs,
+  max(total) FILTER (WHERE ok IS NOT NULL) AS max_c,
   sum(src_billed) FILTER (WHERE ok IS NOT NULL), sum(src_reported) FILTER (WHERE ok IS NOT NULL),
   sum(src_config) FILTER (WHERE ok IS NOT NULL), sum(src_catalog) FILTER (WHERE ok IS NOT NULL),
   sum(src_unpriced) FILTER (WHERE ok IS NOT NULL)

@@ -1,7 +1,9 @@
-"""A tiny OpenAI-compatible HTTP server on 127.0.0.1, for end-to-end tests.
+"""A tiny OpenAI- and Anthropic-compatible HTTP server on 127.0.0.1, for end-to-end tests.
 
-It answers `POST /v1/chat/completions` the way the OpenAI API does, with a
-`usage` block (cached prompt tokens included). What it answers is chosen by
+It answers `POST /v1/chat/completions` and `/v1/embeddings` the way the OpenAI
+API does, with a `usage` block (cached prompt tokens included), and
+`POST /v1/messages` the way Anthropic's does (input tokens not counting the
+cache reads and writes, which come apart). What it answers is chosen by
 the test: each user message carries a `SCRIPT:<name>` marker naming a reply
 in `replies`, so a test knows the exact token counts of every call.
 """
@@ -24,6 +26,8 @@ class Reply:
     cached_tokens: int = 0
     text: str = "ok"
     status: int = 200
+    cache_write_tokens: int = 0
+    """Anthropic only: `prompt_tokens` is then the uncached input, as Anthropic reports it."""
 
 
 class FakeOpenAI:
@@ -44,11 +48,13 @@ class FakeOpenAI:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def reply(self, body: dict[str, Any]) -> Reply:
         self.requests.append(body)
-        text = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
-        m = re.search(r"SCRIPT:(\w+)", text)
-        reply = self.replies.get(m.group(1) if m else "", Reply(status=400))
+        m = re.search(r"SCRIPT:(\w+)", json.dumps(body))
+        return self.replies.get(m.group(1) if m else "", Reply(status=400))
+
+    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        reply = self.reply(body)
         if reply.status != 200:
             kind = "rate_limit_exceeded" if reply.status == 429 else "invalid_request_error"
             return reply.status, {"error": {"message": "scripted failure", "type": kind}}
@@ -75,16 +81,63 @@ class FakeOpenAI:
             },
         }
 
+    def embed(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        reply = self.reply(body)
+        if reply.status != 200:
+            return reply.status, {"error": {"message": "scripted failure", "type": "invalid"}}
+        inputs = body.get("input")
+        n = len(inputs) if isinstance(inputs, list) else 1
+        return 200, {
+            "object": "list",
+            "model": body.get("model", self.model),
+            "data": [
+                {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(n)
+            ],
+            "usage": {"prompt_tokens": reply.prompt_tokens, "total_tokens": reply.prompt_tokens},
+        }
+
+    def message(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        reply = self.reply(body)
+        if reply.status != 200:
+            kind = "rate_limit_error" if reply.status == 429 else "invalid_request_error"
+            return reply.status, {
+                "type": "error",
+                "error": {"type": kind, "message": "scripted failure"},
+            }
+        return 200, {
+            "id": f"msg_{len(self.requests):04d}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "claude-3-5-haiku-20241022"),
+            "content": [{"type": "text", "text": reply.text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": reply.prompt_tokens,
+                "output_tokens": reply.completion_tokens,
+                "cache_creation_input_tokens": reply.cache_write_tokens,
+                "cache_read_input_tokens": reply.cached_tokens,
+            },
+        }
+
+
+_ROUTES = {
+    "/v1/chat/completions": FakeOpenAI.answer,
+    "/v1/embeddings": FakeOpenAI.embed,
+    "/v1/messages": FakeOpenAI.message,
+}
+
 
 def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            if self.path.rstrip("/") != "/v1/chat/completions":
+            route = _ROUTES.get(self.path.split("?")[0].rstrip("/"))
+            if route is None:
                 status, doc = 404, {"error": {"message": f"no route {self.path}"}}
             else:
-                status, doc = fake.answer(body)
+                status, doc = route(fake, body)
             payload = json.dumps(doc).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -93,6 +93,7 @@ def test_report_params_group_and_filter(live: tuple[LiveServer, Store]) -> None:
         ({"by": "feature; DROP TABLE calls"}, "'feature; DROP TABLE calls'"),
         ({"by": "model) OR 1=1 --"}, "'model) OR 1=1 --'"),
         ({"since": "last tuesday"}, "'last tuesday'"),
+        ({"feature": "nope"}, "no feature 'nope' in the store"),
     ],
 )
 def test_bad_parameters_are_400_naming_the_value(

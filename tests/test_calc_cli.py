@@ -144,7 +144,7 @@ def test_breakeven_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[
     code, out, _ = run(capsys, "breakeven", "--requests", "250000")
     assert code == 0
     assert "2.00/h x 730 h = 1,460.00 a month per GPU" in out
-    assert cells(out, "100,000")[:4] == ["1", "1,000.00", "1,460.00", "API"]
+    assert cells(out, "100,000")[:4] == ["1", "1,000.00", "1,460.00", "API 1.5x"]  # 1,460 / 1,000
     assert cells(out, "250,000")[:4] == ["1", "2,500.00", "1,460.00", "self-hosted 1.7x"]
     assert cells(out, "1,000,000")[:4] == ["1", "10,000.00", "1,460.00", "self-hosted 6.8x"]
     assert cells(out, "10,000,000")[:4] == ["7", "100,000.00", "10,220.00", "self-hosted 9.8x"]
@@ -252,3 +252,32 @@ def test_config_price_found_by_calc_as_by_what_if(
     assert (rates.source, rates.input.base, rates.output.base) == ("config", 2e-6, 8e-6)
     code, _, err = run(capsys, *args, "--model", "acme/x-2")
     assert code == 2 and err.startswith("costper: error: --model: unknown model 'acme/x-2'")
+
+
+def test_escalation_override_moves_success_and_note(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "calc", "-s", "chatbot-mini", "--escalation-rate", "0.2", "--escalation-cost", "25"
+    )
+    assert code == 0
+    # by hand: 0.2 x 25 = 5.00 escalation; 0.0019 tokens + 5.00 = 5.0019 an intent;
+    # every failure of the example escalates, so success is 1 - 0.2 = 80%; 5.0019 / 0.8 = 6.25
+    assert cells(out, "escalation") == ["5.00"]
+    assert cells(out, "success rate") == ["80%"]
+    assert cells(out, "cost per success") == ["6.25"]
+    assert "30% escalate" not in out and "escalation_rate = 0.2" in out
+
+
+def test_breakeven_table_and_verdict_agree(capsys: pytest.CaptureFixture[str]) -> None:
+    """A 5-point worse self-hosted model: cheaper on compute from 1M requests, never all-in."""
+    code, out, _ = run(capsys, "breakeven", "--self-success-rate", "0.90", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert [r["cheaper_on_compute"] for r in doc["rows"]] == ["api", "self-hosted", "self-hosted"]
+    assert {r["cheaper_per_success"] for r in doc["rows"]} == {"api"}
+    assert doc["breakeven"]["per_success"]["requests"] is None
+    code, out, _ = run(capsys, "breakeven", "--self-success-rate", "0.90")
+    # by hand at 1M requests: API 0.010 + 5% x 15.00 = 0.76 a request, /0.95 = 0.80 a success;
+    # self-hosted 1,460 / 1M + 10% x 15.00 = 1.50146, /0.90 = 1.67 a success: API 2.1x cheaper
+    row = next(line for line in out.splitlines() if "1,000,000" in line)
+    assert "self-hosted 6.8x" in row and "API 2.1x" in row
+    assert "self-hosting never wins" in out

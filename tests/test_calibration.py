@@ -14,9 +14,9 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from power_sums import power_sums
 
 from costper.config import Config, parse_config
-from costper.engine._moments import Sums
 from costper.engine._trust import Limits, any_flag, warnings
 
 
@@ -76,22 +76,22 @@ def test_flags_each_reason() -> None:
     # 200 sessions, 3 failures costing 15.00 each, successes 0.02: few failures, heavy tail.
     c = np.array([15.0] * 3 + [0.02] * 197)
     s = np.array([0.0] * 3 + [1.0] * 197)
-    codes = [w["code"] for w in warnings(_sums(c, s), limits)]
+    codes = [w["code"] for w in warnings(power_sums(c, s), limits)]
     assert codes == ["few_failures", "heavy_tail"]
     # Largest share 15/(45+3.94) = 30.6% > 2/sqrt(200) = 14.1%.
-    message = warnings(_sums(c, s), limits)[1]["message"]
+    message = warnings(power_sums(c, s), limits)[1]["message"]
     assert "31% of the cost" in message and "more than 14%" in message
     c2, s2 = np.ones(50), np.array([1.0] * 47 + [0.0] * 3)
-    assert [w["code"] for w in warnings(_sums(c2, s2), limits)] == [
+    assert [w["code"] for w in warnings(power_sums(c2, s2), limits)] == [
         "few_sessions", "few_failures"
     ]  # fmt: skip
     c3, s3 = np.ones(300), np.array([1.0] * 4 + [0.0] * 296)
-    assert [w["code"] for w in warnings(_sums(c3, s3), limits)] == ["few_successes"]
+    assert [w["code"] for w in warnings(power_sums(c3, s3), limits)] == ["few_successes"]
     # Light tail, enough of everything: no warning. Largest share 1.3/300 ≈ 0.4% < 11.5%.
     rng = np.random.default_rng(1)
     c4, s4 = rng.uniform(0.7, 1.3, 300), (rng.random(300) < 0.5).astype(float)
-    assert warnings(_sums(c4, s4), limits) == []
-    assert not any_flag(_sums(c4, s4), limits)
+    assert warnings(power_sums(c4, s4), limits) == []
+    assert not any_flag(power_sums(c4, s4), limits)
 
 
 def test_min_successes_and_failures_come_from_the_config() -> None:
@@ -109,7 +109,7 @@ def test_sessions_needed_cannot_be_estimated_under_a_heavy_tail() -> None:
 
     c = np.array([15.0] * 3 + [0.02] * 197)
     s = np.array([0.0] * 3 + [1.0] * 197)
-    sums = _sums(c, s)
+    sums = power_sums(c, s)
     needed, note = _needed(sums, warnings(sums, Limits()), 0.95)
     assert needed is None and note and note.startswith("cannot estimate")
 
@@ -123,7 +123,7 @@ def test_sessions_needed_sizes_the_wider_side() -> None:
     n, p = 300, 0.7
     s = (rng.random(n) < p).astype(float)
     c = rng.lognormal(0, 1, n)
-    more = sessions_needed(_sums(c, s))
+    more = sessions_needed(power_sums(c, s))
     assert more is not None and more > 0
     big = n + more
     sb = (rng.random((200, big)) < p).astype(float)
@@ -151,11 +151,3 @@ def test_compare_has_power_at_a_30_percent_difference() -> None:
     arms = cal.COMPARISONS["power: variant 30% cheaper (lognormal σ=1, 70%), 1,000 each"]
     cheaper, dearer = cal.false_winners(rng, 1000, arms)
     assert cheaper >= 95.0 and dearer == 0.0
-
-
-def _sums(c: np.ndarray, s: np.ndarray) -> Sums:
-    return Sums(
-        float(len(c)), float(c.sum()), float(s.sum()), float((c * c).sum()), float(s.sum()),
-        float((c * s).sum()), float((c**3).sum()), float((c * c * s).sum()),
-        float((c**4).sum()), float((c**3 * s).sum()), float(c.max()),
-    )  # fmt: skip

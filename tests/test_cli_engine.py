@@ -216,3 +216,33 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
         text=True,
     )
     assert proc.returncode == 2 and "unknown group key 'nope'" in proc.stderr
+
+
+def test_compare_refuses_to_pool_features_unless_asked(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys, "compare", "--db", str(demo_db), "--by", "model", "--baseline", "gpt-4o-mini"
+    )
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "--pool-features" in err
+    assert "span 4 features (assistant, invoice-extraction, sql-helper, support-chat)" in err
+    code, out, _ = run(
+        capsys, "compare", "--db", str(demo_db), "--by", "model", "--baseline", "gpt-4o-mini",
+        "--pool-features", "--format", "json",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["baseline"]["key"] == {"model": "gpt-4o-mini"}
+
+
+def test_report_says_why_a_group_is_not_enough(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(capsys, "report", "--db", str(demo_db), "--by", "feature,model")
+    assert "* not enough to decide on" in out
+    words = " ".join(out.split())  # Rich wraps long footnotes
+    assert "sql-helper, model=gpt-4.1: 30 labeled sessions (fewer than 100); 3 failures" in words
+    assert "model=gpt-4.1: cannot estimate the sessions needed" in words
+    _, out, _ = run(capsys, "report", "--db", str(demo_db), "--by", "model", "--format", "json")
+    for g in json.loads(out)["groups"]:
+        assert g["sample_ok"] == (g["warnings"] == [])
+        assert all(set(w) == {"code", "message"} for w in g["warnings"])

@@ -145,3 +145,22 @@ def test_code_spans_in_api_docs_are_escaped() -> None:
     assert str(code_spans("run `costper <x>` & see <b>")) == (
         "run <code>costper &lt;x&gt;</code> &amp; see &lt;b&gt;"
     )
+
+
+def test_verdict_badges_only_between_arms_enough_to_decide_on(store: Store) -> None:
+    """Issue #11: the feature page's badges are compare's verdicts, and a thin arm gets none."""
+    from costper.server import dashboard
+    from costper.server.queries import Queries
+
+    end = datetime(2025, 6, 1)
+    generate(store, sessions=4000, seed=5, end=end)
+    q = Queries(store, Config(), ResultCache(), now=end)
+    f = parse_filters({}, end)
+    chat = dashboard.feature(q, f, "support-chat")
+    assert chat["baseline"] == "gpt-4o-mini"
+    assert chat["verdicts"]["gpt-4-turbo"]["verdict"] == "cheaper"
+    assert chat["verdicts"]["gpt-4-turbo"]["ratio"]["high"] < 1
+    thin = dashboard.feature(q, f, "sql-helper")
+    (v,) = thin["verdicts"].values()
+    assert v["verdict"] == "not enough data"
+    assert all(not m["sample_ok"] and m["warnings"] for m in thin["by_model"])

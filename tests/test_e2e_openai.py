@@ -125,8 +125,9 @@ def test_openai_app_to_report(tmp_path: Path, instrumented) -> None:
     assert group["key"] == {"feature": "support-chat"}
     assert (group["sessions"], group["labeled_sessions"], group["pending_sessions"]) == (3, 3, 0)
     assert (group["successes"], group["escalations"]) == (2, 1)
-    # The rate-limited call has neither tokens nor a response model: counted as unpriced, loudly.
-    assert (group["calls"], group["failed_calls"], group["unpriced_calls"]) == (5, 1, 1)
+    # The rate-limited call has no tokens; its model is read from OpenInference's
+    # invocation parameters, so the catalog prices it: a refused call costs nothing.
+    assert (group["calls"], group["failed_calls"], group["unpriced_calls"]) == (5, 1, 0)
     assert group["tokens"] == {
         "input": 1200 + 800 + 1000 + 1000,
         "output": 300 + 150 + 200 + 250,
@@ -142,7 +143,7 @@ def test_openai_app_to_report(tmp_path: Path, instrumented) -> None:
     assert cost["retries"] == 0.0  # the rate-limited call carried no tokens
     assert (cost["escalation"], cost["review"]) == (escalation, review)
     assert cost["total"] == pytest.approx(total)
-    assert group["cost_sources"] == {"catalog": 4, "unpriced": 1}
+    assert group["cost_sources"] == {"catalog": 5}
     assert group["cost_per_intent"]["value"] == pytest.approx(total / 3)
     assert group["cost_per_success"]["value"] == pytest.approx(total / 2)
     assert group["cost_per_success"]["value"] == pytest.approx(8.5005124)

@@ -189,7 +189,8 @@ def test_article_scenarios_from_session_level_data(store: Store) -> None:
 def test_time_and_feature_filters(hand_built: Store) -> None:
     g = report(hand_built, ["day"], since=NOW - timedelta(hours=2), now=NOW).groups
     assert [x.sessions for x in g] == [1]
-    assert report(hand_built, ["feature"], feature="nope", now=NOW).groups == []
+    with pytest.raises(InputError, match="no feature 'nope' in the store"):  # issue #13: a typo
+        report(hand_built, ["feature"], feature="nope", now=NOW)
 
 
 def test_unknown_key_and_baseline(hand_built: Store) -> None:

@@ -7,7 +7,7 @@ loaded lazily so that `import costper.sdk` stays light inside applications.
 
 from __future__ import annotations
 
-from typing import Any
+from costper._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 __all__ = [
@@ -35,10 +35,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Resolve public names on first use, so importing `costper` loads no engine."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'costper' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -65,7 +65,7 @@ class Opened:
     bytes read from the file itself (for progress), `size` is the file's (None for stdin)."""
 
     def __init__(
-        self, name: str, stream: io.BufferedReader, raw: _Counting, size: int | None,
+        self, name: str, stream: io.BufferedReader[Any], raw: _Counting, size: int | None,
         close: Callable[[], None], compressed: bool,
     ) -> None:  # fmt: skip
         self.name, self.stream, self.size, self.compressed = name, stream, size, compressed

@@ -59,3 +59,16 @@ def parse_time(text: str, name: str, now: datetime | None = None) -> datetime:
             field=name,
             value=text,
         ) from None
+
+
+def time_range(
+    since: str | None, until: str | None, now: datetime | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """A since/until filter pair; an empty range is a mistake, not an empty report."""
+    s = None if not since else parse_time(since, "since", now)
+    u = None if not until else parse_time(until, "until", now)
+    if s is not None and u is not None and u <= s:
+        raise InputError(
+            f"until ({until}) must be later than since ({since})", field="until", value=until
+        )
+    return s, u

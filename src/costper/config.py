@@ -67,6 +67,8 @@ class Config:
     feature_costs: Mapping[str, Costs] = field(default_factory=dict)
     billing_models: tuple[BillingRule, ...] = ()
     infra: tuple[InfraResource, ...] = ()
+    currency: str = "USD"
+    rates: Mapping[str, float] = field(default_factory=dict)
     api_keys: tuple[str, ...] = ()
     max_request_bytes: int = MAX_BODY_BYTES
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
@@ -133,13 +135,30 @@ def _price(section: str, raw: Any) -> Price:
     return Price(**{k: _number(section, k, v) for k, v in t.items()})
 
 
+def _currency_code(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+        raise ConfigError(f"{key}: expected an ISO 4217 code such as 'EUR', got {value!r}")
+    return value.strip().upper()
+
+
 def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
     """Validate a parsed TOML document into a Config layered over `base`."""
     cfg = base or Config()
     _check_keys(
         "",
         data,
-        {"costs", "outcomes", "stats", "prices", "features", "billing", "infra", "server", "db"},
+        {
+            "costs",
+            "outcomes",
+            "stats",
+            "prices",
+            "features",
+            "billing",
+            "infra",
+            "server",
+            "db",
+            "currency",
+        },  # fmt: skip
     )
     changes: dict[str, Any] = {}
     if "db" in data:
@@ -223,6 +242,20 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
                     raise ConfigError(f"infra[{i}].{k}: required string, got {r.get(k)!r}")
             res.append(InfraResource(resource_id=r["resource_id"], model=r["model"]))
         changes["infra"] = tuple(res)
+    if "currency" in data:
+        t = _table("currency", data["currency"])
+        _check_keys("currency", t, {"report", "rates"})
+        if "report" in t:
+            changes["currency"] = _currency_code("currency.report", t["report"])
+        if "rates" in t:
+            rates = {}
+            for code, v in _table("currency.rates", t["rates"]).items():
+                key = _currency_code(f"currency.rates.{code}", code)
+                rate = _number("currency.rates", code, v)
+                if rate <= 0:
+                    raise ConfigError(f"currency.rates.{code}: must be > 0, got {v!r}")
+                rates[key] = rate
+            changes["rates"] = rates
     if "server" in data:
         t = _table("server", data["server"])
         _check_keys("server", t, {"api_keys", "max_request_bytes", "allowed_hosts"})

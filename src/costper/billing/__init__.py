@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from costper._lazy import lazy_getattr
 
 __all__ = [
     "BillingIngest",
@@ -27,10 +27,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load submodules on first use: importing the package stays cheap and free of cycles."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

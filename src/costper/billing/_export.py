@@ -76,7 +76,8 @@ def usage_rows(
             "sources"
         )
         q = q.order_by(["day", "provider", "model", "feature", "prompt_version"])
-    return store.to_arrow(q).to_pylist()
+    rows: list[dict[str, Any]] = store.to_arrow(q).to_pylist()
+    return rows
 
 
 def _iso(t: datetime) -> str:
@@ -182,7 +183,7 @@ def export_focus(
             ts = pc.cast(table.column(name), pa.timestamp("us", tz="UTC"))
             table = table.set_column(i, name, ts)
         pq.write_table(table, str(out))
-        return table.num_rows
+        return int(table.num_rows)
     opts = pacsv.WriteOptions(quoting_style="needed")
     table = _spreadsheet.table(table)
     if isinstance(out, (str, Path)):
@@ -196,4 +197,4 @@ def export_focus(
         pacsv.write_csv(table, buf, write_options=opts)
         out.write(buf.getvalue().to_pybytes().decode())
         out.flush()
-    return table.num_rows
+    return int(table.num_rows)

@@ -31,7 +31,9 @@ def read_table(path: str) -> tuple[pa.Table, bool]:
 
 
 def _read_csv(path: str) -> pa.Table:
-    opener = lambda: open_input(path)  # noqa: E731
+    def opener() -> Opened:
+        return open_input(path)
+
     try:
         with opener() as opened:
             first = opened.stream.readline()

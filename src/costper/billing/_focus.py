@@ -52,7 +52,7 @@ class FocusFile:
 
     @property
     def num_rows(self) -> int:
-        return self.columns.num_rows
+        return int(self.columns.num_rows)
 
     def where(self, index: int) -> str:
         """A row for a message: 1-based data row, and its line for a CSV."""

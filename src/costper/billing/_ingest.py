@@ -23,6 +23,7 @@ from costper.billing._focus import FocusFile, read_focus
 from costper.billing._models import identify
 from costper.billing._snapshots import Restatement, plan
 from costper.config import Config
+from costper.pricing._currency import ESTIMATES, Rates
 from costper.store._schema import BILLING
 from costper.store._store import Store
 
@@ -79,13 +80,17 @@ def ingest_billing(
     names = known_models(store)
     batches = [billing_batch(f, identify(f.columns, config, names)) for f in files]
     p = plan(store, files, batches, as_of)
+    rates = Rates.of(config)
+    if p.lines.num_rows:
+        # Refused before anything is written: no rate, no mixing.
+        rates.factors(pc.unique(p.lines.column("BillingCurrency")).to_pylist(), ESTIMATES)
     lines = sum(b.num_rows for b in batches)
     deleted, inserted = store.replace(
         {"billing": p.replace, "bill_snapshots": p.replace},
         {"billing": p.lines, "bill_snapshots": p.snapshots} if p.lines.num_rows else {},
         keep_identical=("billing",),
     )
-    result = costjoin.apply(store)
+    result = costjoin.apply(store, rates)
     kinds = _count([p.lines.column("allocation")] if p.lines.num_rows else [])
     return BillingIngest(
         files=len(files),

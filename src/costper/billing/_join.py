@@ -34,8 +34,13 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from costper.config import Config
 from costper.pricing._aliases import CANON_PATTERNS, PROVIDER_ALIASES
+from costper.pricing._currency import ESTIMATES, Rates
 from costper.store._store import Store
+
+FX = dict[str, float]
+"""Per BillingCurrency, what one unit is worth in the calls' currency (USD)."""
 
 SPREAD = ("Usage", "Purchase", "Credit", "Adjustment")
 SELF = "self"
@@ -88,18 +93,38 @@ def prepared_calls(store: Store) -> ir.Table:
     )
 
 
-def spread_lines(store: Store) -> ir.Table:
-    """Lines whose cost goes onto calls (model or infra, never tax), with match keys."""
+def line_factors(store: Store, rates: Rates | None = None) -> FX:
+    """Conversion of every stored bill currency into the calls' currency; refuses
+    (naming both) where `[currency.rates]` gives none."""
     b = store.table("billing")
+    found = store.to_arrow(b.select("BillingCurrency").distinct()).column(0).to_pylist()
+    return (rates or Rates()).factors(found, ESTIMATES)
+
+
+def fx_expr(currency: ir.StringValue, fx: FX) -> ir.FloatingValue:
+    return currency.upper().substitute(fx, else_=ibis.null("float64")).cast("float64")
+
+
+def converted(b: ir.Table, fx: FX | None) -> ir.Table:
+    """Bill lines with their money in the calls' currency."""
+    if not fx:
+        return b
+    f = fx_expr(b.BillingCurrency, fx)
+    return b.mutate(EffectiveCost=b.EffectiveCost * f, BilledCost=b.BilledCost * f)
+
+
+def spread_lines(store: Store, fx: FX | None = None) -> ir.Table:
+    """Lines whose cost goes onto calls (model or infra, never tax), with match keys."""
+    b = converted(store.table("billing"), fx)
     b = b.filter(b.allocation.notnull(), b.ChargeCategory.isin(SPREAD))
     return b.mutate(
         pkey=b.provider, mkey=canon_expr(b.model), ukey=b.usage_kind.fill_null("inference")
     )
 
 
-def pools(store: Store) -> ir.Table:
+def pools(store: Store, fx: FX | None = None) -> ir.Table:
     """One row per (kind, provider, model, charge period): the unit a cost is spread in."""
-    b = spread_lines(store)
+    b = spread_lines(store, fx)
     b = b.filter(b.request_id.isnull())
     p = b.group_by(
         kind=b.allocation,
@@ -118,8 +143,8 @@ def pools(store: Store) -> ir.Table:
     return p.mutate(pool_id=ibis.row_number().over(order_by=order))
 
 
-def _exact_pools(store: Store) -> ir.Table:
-    b = spread_lines(store)
+def _exact_pools(store: Store, fx: FX | None = None) -> ir.Table:
+    b = spread_lines(store, fx)
     b = b.filter(b.request_id.notnull())
     e = b.group_by("request_id").aggregate(
         pool_cost=b.EffectiveCost.sum(),
@@ -133,10 +158,10 @@ def _exact_pools(store: Store) -> ir.Table:
     return e.mutate(pool_id=-(ibis.row_number().over(order_by="request_id") + 1))
 
 
-def pairs(store: Store) -> ir.Table:
+def pairs(store: Store, fx: FX | None = None) -> ir.Table:
     """(pool, call) pairs: which calls share which line's cost, with each call's weight inputs."""
     calls = prepared_calls(store)
-    exact = _exact_pools(store)
+    exact = _exact_pools(store, fx)
     exact_pairs = calls.join(exact, calls.request_id == exact.request_id).select(
         kind=ibis.literal("exact"),
         pool_id=exact.pool_id,
@@ -147,7 +172,7 @@ def pairs(store: Store) -> ir.Table:
         tokens=calls.tokens,
     )
     rest = calls.anti_join(exact, calls.request_id == exact.request_id)
-    p = pools(store)
+    p = pools(store, fx)
     hours = p.select(
         "pool_id",
         "pool_cost",
@@ -183,9 +208,9 @@ def pairs(store: Store) -> ir.Table:
     return exact_pairs.union(pooled_pairs)
 
 
-def allocations(store: Store) -> ir.Table:
+def allocations(store: Store, fx: FX | None = None) -> ir.Table:
     """Per billed call: cost (its share of model lines), infra_cost, cost_source 'billed'."""
-    pr = pairs(store)
+    pr = pairs(store, fx)
     # DuckDB folds identifier case: no two names here may differ by case alone.
     stats = pr.group_by("pool_id").aggregate(
         est_sum=pr.est.sum(),
@@ -223,13 +248,13 @@ def allocations(store: Store) -> ir.Table:
     )
 
 
-def matched_pools(store: Store) -> ir.Table:
+def matched_pools(store: Store, fx: FX | None = None) -> ir.Table:
     """Every spread line group with the number of calls it found (0: unattributed)."""
-    pr = pairs(store)
+    pr = pairs(store, fx)
     n = pr.group_by("pool_id").aggregate(matched_calls=pr.count())
-    p = pools(store)
+    p = pools(store, fx)
     p = p.left_join(n, "pool_id").drop("pool_id_right")
-    ex = _exact_pools(store)
+    ex = _exact_pools(store, fx)
     calls = prepared_calls(store)
     with_id = calls.filter(calls.request_id.notnull())
     per_request = with_id.group_by("request_id").aggregate(matched_calls=with_id.count())
@@ -247,30 +272,33 @@ class JoinResult:
     allocated: float
     unattributed: float
     unattributed_lines: int
+    currency: str = ESTIMATES
 
 
-def rejoin(store: Store, new_calls: int) -> JoinResult | None:
+def rejoin(store: Store, new_calls: int, config: Config | None = None) -> JoinResult | None:
     """Give calls that arrive after their bill their billed share.
 
     Every path that stores calls (trace files, `ingest_request`/`ingest_body`
     of the Python API, the OTLP receiver) calls this once its new calls are
     committed, so the rule lives here and not in one edge. None when there was
-    nothing new or no bill is stored.
+    nothing new or no bill is stored. `config` gives the currency rates.
     """
     if not new_calls or store.count("billing") == 0:
         return None
-    return apply(store)
+    return apply(store, Rates.of(config) if config is not None else None)
 
 
-def apply(store: Store) -> JoinResult:
-    """Recompute every call's billed cost from the stored bill; idempotent."""
+def apply(store: Store, rates: Rates | None = None) -> JoinResult:
+    """Recompute every call's billed cost from the stored bill; idempotent. Money of
+    a bill in another currency than the calls' is converted by `rates`, or refused."""
     if store.count("billing") == 0:
         return JoinResult(0, 0.0, 0.0, 0.0, 0)
-    n = store.update_calls_from(allocations(store))
+    fx = line_factors(store, rates)
+    n = store.update_calls_from(allocations(store, fx))
     c = store.table("calls")
     billed = c.filter(c.cost_source == "billed")
     allocated = (billed.cost.fill_null(0.0) + billed.infra_cost.fill_null(0.0)).sum()
-    m = matched_pools(store)
+    m = matched_pools(store, fx)
     unmatched = m.matched_calls.fill_null(0) == 0
     totals = m.aggregate(
         spread=m.pool_cost.sum(),

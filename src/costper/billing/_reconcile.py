@@ -8,6 +8,10 @@ exists) and calls no bill line covers (they keep their estimate). A line belongs
 to the period of its start, so a monthly credit shows on the month's first
 day while its share lands on every call of the month (`allocated`).
 
+Every amount is in the report currency (`[currency] report`, default USD):
+bill lines converted from their BillingCurrency and estimates from USD by
+`[currency.rates]`; with a currency and no rate, reconcile refuses.
+
 The totals' `ratio` is like for like: effective over estimated on the rows
 that have both, so self-hosted models (no estimate) and calls without a line
 (no bill) do not distort it.
@@ -29,9 +33,13 @@ from costper.config import Config
 from costper.engine._sessions import check_keys
 from costper.errors import InputError
 from costper.pricing._aliases import canonical_model, split_ref
+from costper.pricing._currency import ESTIMATES, Rates
 from costper.store._store import Store
 
 KEYS = ("provider", "model", "day", "week", "month")
+MONEY = frozenset(
+    {"estimated", "billed", "effective", "allocated", "unattributed", "unbilled_estimate"}
+)
 METRICS = (
     "calls", "unpriced_calls", "estimated", "billed", "effective", "allocated", "unattributed",
     "calls_without_line", "unbilled_estimate",
@@ -43,12 +51,17 @@ class Reconciliation:
     by: tuple[str, ...]
     rows: list[dict[str, Any]]
     totals: dict[str, Any]
+    currency: str = ESTIMATES
 
     def to_dict(self) -> dict[str, Any]:
-        return {"by": list(self.by), "rows": self.rows, "totals": self.totals}
+        return {"by": list(self.by), "currency": self.currency, "rows": self.rows,
+                "totals": self.totals}  # fmt: skip
 
     def flat_rows(self) -> list[dict[str, Any]]:
-        return [{**r["key"], **{k: v for k, v in r.items() if k != "key"}} for r in self.rows]
+        return [
+            {**r["key"], **{k: v for k, v in r.items() if k != "key"}, "currency": self.currency}
+            for r in self.rows
+        ]
 
 
 def check_by(by: Iterable[str]) -> tuple[str, ...]:
@@ -99,8 +112,11 @@ def reconcile(
 ) -> Reconciliation:
     """Rows of estimate vs bill; `rejoin` first re-runs the cost join so late calls count."""
     keys = check_by(by)
+    rates = Rates.of(config)
+    fx = costjoin.line_factors(store, rates)
+    to_report = rates.factor(ESTIMATES, rates.report)
     if rejoin:
-        costjoin.apply(store)
+        costjoin.apply(store, rates)
     c = _window(costjoin.prepared_calls(store), "start_time", since, until)
     own = _self_hosted(config)
     provider = ibis.cases((c.mkey.isin(own), costjoin.SELF), else_=c.pkey) if own else c.pkey
@@ -119,7 +135,7 @@ def reconcile(
     calls = calls.mutate(billed=nothing, effective=nothing, unattributed=nothing).select(
         *group, *METRICS
     )
-    m = costjoin.matched_pools(store)
+    m = costjoin.matched_pools(store, fx)
     m = _window(m, "period_start", since, until)
     lines = m.group_by(**_keys(m.pkey, m.mkey, m.period_start, keys)).aggregate(
         billed=m.pool_billed.sum(),
@@ -143,17 +159,22 @@ def reconcile(
     out = []
     for r in store.to_arrow(rows).to_pylist():
         row: dict[str, Any] = {"key": {k: _plain(r[k]) for k in keys}}
-        row.update({k: r[k] for k in METRICS})
+        row.update({k: _in(r[k], to_report) if k in MONEY else r[k] for k in METRICS})
         row["ratio"] = _ratio(r["effective"], r["estimated"])
         out.append(row)
-    totals = _totals(store, out, since, until)
+    totals = _totals(store, out, since, until, fx, to_report)
+    totals["currency"] = rates.report
     other = m.filter(m.matched_calls.fill_null(0) == 0, m.ukey != "inference")
     by_usage = other.group_by("ukey").aggregate(cost=other.pool_cost.sum(), lines=other.lines.sum())
     totals["unattributed_by_usage"] = {
-        r["ukey"]: {"effective": r["cost"], "lines": int(r["lines"])}
+        r["ukey"]: {"effective": _in(r["cost"], to_report), "lines": int(r["lines"])}
         for r in store.to_arrow(by_usage.order_by("ukey")).to_pylist()
     }
-    return Reconciliation(keys, out, totals)
+    return Reconciliation(keys, out, totals, rates.report)
+
+
+def _in(v: float | None, factor: float) -> float | None:
+    return None if v is None else v * factor
 
 
 def _plain(v: Any) -> Any:
@@ -167,7 +188,12 @@ def _ratio(effective: float | None, estimated: float | None) -> float | None:
 
 
 def _totals(
-    store: Store, rows: list[dict[str, Any]], since: datetime | None, until: datetime | None
+    store: Store,
+    rows: list[dict[str, Any]],
+    since: datetime | None,
+    until: datetime | None,
+    fx: costjoin.FX,
+    to_report: float,
 ) -> dict[str, Any]:
     t: dict[str, Any] = {}
     for k in METRICS:
@@ -181,7 +207,7 @@ def _totals(
     t["matched_estimated"] = sum(r["estimated"] for r in both)
     t["matched_effective"] = sum(r["effective"] for r in both)
     t["ratio"] = _ratio(t["matched_effective"], t["matched_estimated"])
-    b = _window(store.table("billing"), "ChargePeriodStart", since, until)
+    b = _window(costjoin.converted(store.table("billing"), fx), "ChargePeriodStart", since, until)
     tax = b.ChargeCategory == "Tax"
     other = b.allocation.isnull() & ~tax
     agg = b.aggregate(
@@ -191,7 +217,7 @@ def _totals(
         bill_billed=b.BilledCost.sum(),
         bill_effective=b.EffectiveCost.sum(),
     )
-    r = store.to_arrow(agg).to_pylist()[0]
+    r = {k: (v or 0.0) * to_report for k, v in store.to_arrow(agg).to_pylist()[0].items()}
     t["tax"] = r["tax"] or 0.0
     t["other_spend"] = {
         "billed": r["other_billed"] or 0.0,

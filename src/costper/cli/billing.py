@@ -58,8 +58,9 @@ def billing(
             print(st.describe())
     print(
         f"cost join: {j.billed_calls} calls now carry billed cost "
-        f"({render.money(j.allocated)} of {render.money(j.spread_cost)} spread); "
-        f"unattributed spend {render.money(j.unattributed)} on {j.unattributed_lines} line(s)"
+        f"({render.money(j.allocated)} of {render.money(j.spread_cost)} {j.currency} spread); "
+        f"unattributed spend {render.money(j.unattributed)} {j.currency} on "
+        f"{j.unattributed_lines} line(s)"
     )
     return 0
 
@@ -71,7 +72,7 @@ def _print_reconciliation(rec: Reconciliation) -> None:
         for c in ("calls", "estimated", "billed", "effective", "ratio", "allocated",
                   "unattributed", "no line", "unpriced")
     ]  # fmt: skip
-    t = render.table("Telemetry estimate against the bill (FOCUS)", cols)
+    t = render.table(f"Telemetry estimate against the bill (FOCUS), in {rec.currency}", cols)
 
     def cells(r: dict[str, Any]) -> list[str]:
         return [
@@ -92,8 +93,9 @@ def _print_reconciliation(rec: Reconciliation) -> None:
     t.add_row(*(["total"] + [""] * (len(rec.by) - 1)), *cells(tot), style="bold")
     con.print(t)
     ratio = "" if tot["ratio"] is None else f" ({tot['ratio']:.2f}×)"
+    cur = rec.currency
     con.print(
-        f"Where both exist, telemetry estimated {render.money(tot['matched_estimated'])} and the "
+        f"Amounts in {cur}. Where both exist, telemetry estimated {render.money(tot['matched_estimated'])} and the "
         f"bill says {render.money(tot['matched_effective'])}{ratio}. All model and self-hosted "
         f"lines: {render.money(tot['effective'])} effective, {render.money(tot['billed'])} billed, "
         f"against {render.money(tot['estimated'])} estimated. Unattributed spend "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 from costper.cli import render
@@ -124,26 +125,23 @@ def print_breakeven(c: Comparison, plot: str | None) -> None:
                 "GPUs",
                 "API compute",
                 "self-hosted",
-                "cheaper",
+                "cheaper on compute",
                 "API per success",
                 "self-hosted per success",
+                "cheaper all-in",
             )
         ],
     )
     for r in c.rows:
-        ratio = r.compute_ratio
-        if r.self_compute < r.api_compute:
-            cheaper = f"self-hosted {ratio:.1f}x" if ratio is not None else "self-hosted"
-        else:
-            cheaper = "API" if r.api_compute < r.self_compute else "same"
         t.add_row(
             f"{int(r.requests):,}",
             str(r.gpus),
             money(r.api_compute),
             money(r.self_compute),
-            cheaper,
+            _cheaper(*r.cheaper()),
             money(r.api_per_success),
             money(r.self_per_success),
+            _cheaper(*r.cheaper(all_in=True)),
         )
     con.print(t)
     for b, what in (
@@ -159,3 +157,8 @@ def print_breakeven(c: Comparison, plot: str | None) -> None:
             )
     if plot:
         con.print(f"[dim]Chart written to {plot}.[/dim]")
+
+
+def _cheaper(side: str, ratio: Decimal | None) -> str:
+    name = {"api": "API", "self-hosted": "self-hosted", "same": "same"}[side]
+    return f"{name} {ratio:.1f}x" if ratio is not None and side != "same" else name

@@ -38,7 +38,7 @@ def parse_time(text: str | None, option: str) -> datetime | None:
 
 def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
     """The --since/--until pair every reporting command takes."""
-    return parse_time(since, "--since"), parse_time(until, "--until")
+    return _time.time_range(since, until)
 
 
 def check_format(fmt: str) -> str:
@@ -49,6 +49,12 @@ def check_format(fmt: str) -> str:
             value=fmt,
         )
     return fmt
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "<1e-15" if p < 1e-15 else f"{p:.3g}"
 
 
 def _ratio(iv: Interval) -> str:
@@ -124,7 +130,18 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
                 "success within ±10% on both sides.[/dim]"
             )
         else:
-            con.print(f"[dim]{_label(g.key)}: sessions needed {g.sessions_needed_note}.[/dim]")
+            con.print(f"[dim]{_label(g.key)}: {g.sessions_needed_note}.[/dim]")
+    pend = [g.pending for g in rep.groups if g.pending and g.pending.get("calls")]
+    if pend:
+        calls = sum(p["calls"] for p in pend)
+        tokens = sum(p["tokens"]["total"] for p in pend)
+        spend = sum(p["cost"]["llm"] for p in pend)
+        sessions = sum(p["sessions"] for p in pend)
+        con.print(
+            f"Pending (no outcome yet, left out of the ratios and the sums above): "
+            f"{sessions:,} session(s), {calls:,} call(s), {tokens:,} tokens, "
+            f"{render.money(spend)} spent on tokens."
+        )
     unpriced = sum(g.unpriced_calls for g in rep.groups)
     if unpriced:
         con.print(
@@ -269,7 +286,7 @@ def compare_cmd(
             render.interval(g.cost_per_success),
             render.interval(d.difference) if d else "—",
             _ratio(d.ratio) if d else "—",
-            f"{d.p_value:.3g}" if d and d.p_value is not None else "—",
+            _p(d.p_value) if d else "—",
             Text(verdict, style=color),
             f"+{g.sessions_needed:,}" if g.sessions_needed else "—",
             style=None if g.sample_ok else "dim",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from costper._lazy import lazy_getattr
 
 __all__ = [
     "Comparison",
@@ -27,12 +27,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load submodules on first use: importing the package stays cheap and free of cycles."""
-    if name in _LAZY:
-        import importlib
-
-        module = _LAZY[name]
-        module = module if module.startswith("costper.") else f"{__name__}.{module}"
-        return getattr(importlib.import_module(module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

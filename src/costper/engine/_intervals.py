@@ -24,6 +24,7 @@ The functions taking arrays (`*_bounds`) are the implementation; the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -41,6 +42,7 @@ __all__ = [
     "ratio_bounds",
     "ratio_interval",
     "ratio_se",
+    "separating_scale",
     "sessions_needed",
     "t_value",
     "wilson",
@@ -204,7 +206,7 @@ def ratio_se(sums: Sums) -> float | None:
         return None
     _, ms, _, _, _ = sums.moments()
     _, var_d, _ = d_moments(sums, sums.c / sums.s)
-    return math.sqrt(max(var_d, 0.0) / sums.n) / ms
+    return float(math.sqrt(max(var_d, 0.0) / sums.n) / ms)
 
 
 def scaled(sums: Sums, k: float) -> Sums:
@@ -229,18 +231,37 @@ def sessions_needed(sums: Sums, confidence: float = 0.95, precision: float = 0.1
     if sums.n < 2 or sums.s <= 0 or sums.c <= 0:
         return None if sums.n < 2 or sums.s <= 0 else 0
 
-    def within(total: float) -> bool:
-        r, low, high, _ = ratio_bounds(scaled(sums, total / sums.n), confidence)
+    def within(m: float) -> bool:
+        r, low, high, _ = ratio_bounds(scaled(sums, m), confidence)
         return bool(max(r - low, high - r) <= precision * r)
 
-    if within(sums.n):
-        return 0
-    lo, hi = float(sums.n), float(sums.n) * 2
-    while not within(hi):
+    m = _smallest_scale(within, float(sums.n))
+    return None if m is None else max(0, math.ceil(sums.n * m - 1e-9) - int(sums.n))
+
+
+def _smallest_scale(ok: Callable[[float], bool], n: float) -> float | None:
+    """The least m ≥ 1 (to about one session in n) with ok(m), ok monotone; None past 10⁹."""
+    lo, hi = 1.0, 1.0
+    while not ok(hi):
         lo, hi = hi, hi * 2
-        if hi > 1e12:
+        if hi > 1e9:
             return None
-    while hi - lo > max(1.0, lo * 1e-4):
+    while hi - lo > max(1e-4, 1 / n):
         mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if within(mid) else (mid, hi)
-    return max(0, math.ceil(hi) - int(sums.n))
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
+
+
+def separating_scale(cheap: Sums, dear: Sums, n: float, confidence: float = 0.95) -> float | None:
+    """By how much both arms must grow (same mix, same split) before the cheaper one's
+    cost-per-success interval ends below the dearer one's: 1.0 if it already does,
+    None beyond 10⁹. Recomputes the corrected intervals, so skew is accounted for."""
+
+    def apart(m: float) -> bool:
+        a, b = (
+            ratio_interval(scaled(cheap, m), confidence),
+            ratio_interval(scaled(dear, m), confidence),
+        )
+        return a.high is not None and b.low is not None and a.high < b.low
+
+    return _smallest_scale(apart, n)

@@ -29,6 +29,7 @@ from costper.engine._intervals import (
 from costper.engine._sessions import COST_PARTS, COST_SOURCES, check_keys, session_table
 from costper.engine._trust import Limits
 from costper.engine._trust import warnings as trust_warnings
+from costper.errors import InputError
 
 _COLUMN = {"turns": "turn_bucket"}
 
@@ -59,6 +60,9 @@ class Group:
     sums: Sums = field(repr=False)
     warnings: list[dict[str, str]] = field(default_factory=list)
     sessions_needed_note: str | None = None
+    pending: dict[str, Any] = field(default_factory=dict)
+    """Pending sessions' own figures (calls, tokens, spend), which the ratios and the
+    labeled sums above leave out: fresh traffic is visible at once, never hidden."""
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "sums"}
@@ -175,6 +179,16 @@ def group_sums(sessions: ir.Table, by: list[str]) -> ir.Table:
 
 
 _ALL_SESSIONS = ("sessions", "unpriced_calls")
+PENDING_SUMS = (
+    "calls",
+    "failed_calls",
+    "tokens_input",
+    "tokens_output",
+    "tokens_cache_read",
+    "cost_llm",
+    "cost_total",
+)
+"""Sums kept apart for pending sessions (`Group.pending`)."""
 
 
 def combine_outcomes(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str, Any]]:
@@ -204,6 +218,9 @@ def combine_outcomes(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str
                 g[name] = g.get(name, 0) + _num(value)
             else:
                 g.setdefault(name, 0)
+        if not labeled:
+            for name in PENDING_SUMS:
+                g[f"pending_{name}"] = g.get(f"pending_{name}", 0) + _num(r[name])
         if labeled:
             g["labeled_sessions"] += _num(r["sessions"])
         if r["outcome"] is True:
@@ -277,7 +294,21 @@ def build_group(row: dict[str, Any], by: list[str], config: Config) -> Group:
         sums=sums,
         warnings=warns,
         sessions_needed_note=note,
+        pending=_pending(row),
     )
+
+
+def _pending(row: dict[str, Any]) -> dict[str, Any]:
+    p = {name: _num(row.get(f"pending_{name}")) for name in PENDING_SUMS}
+    tokens = {k: int(p[f"tokens_{k}"]) for k in ("input", "output", "cache_read")}
+    tokens["total"] = tokens["input"] + tokens["output"]
+    return {
+        "sessions": int(_num(row["sessions"])) - int(_num(row["labeled_sessions"])),
+        "calls": int(p["calls"]),
+        "failed_calls": int(p["failed_calls"]),
+        "tokens": tokens,
+        "cost": {"llm": p["cost_llm"], "total": p["cost_total"]},
+    }
 
 
 def limits(config: Config) -> Limits:
@@ -291,9 +322,12 @@ def _needed(
     with a heavy tail the sample's own spread understates the truth, and a number
     computed from it would be several times short."""
     if sums.s <= 0:
-        return None, "cannot estimate: no successes yet"
+        return None, "cannot estimate the sessions needed: no successes yet"
     if any(w["code"] == "heavy_tail" for w in warns):
-        return None, "cannot estimate: a few sessions carry most of the cost (heavy tail)"
+        return None, (
+            "cannot estimate the sessions needed: a few sessions carry most of the cost "
+            "(heavy tail)"
+        )
     return sessions_needed(sums, confidence), None
 
 
@@ -305,9 +339,9 @@ def _floor_zero(iv: Interval) -> Interval:
 
 
 def _execute(source: Any, expr: ir.Table) -> list[dict[str, Any]]:
-    if hasattr(source, "to_arrow"):
-        return source.to_arrow(expr).to_pylist()
-    return expr.to_pyarrow().to_pylist()
+    table = source.to_arrow(expr) if hasattr(source, "to_arrow") else expr.to_pyarrow()
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
 
 
 def report(
@@ -334,6 +368,21 @@ def report(
         source, config, now=now, since=since, until=until, feature=feature, keys=keys
     )
     rows = combine_outcomes(_execute(source, group_sums(sessions, keys)), keys)
-    return Report(
-        config.confidence, keys, [build_group(r, keys, config) for r in rows if r["sessions"]]
-    )
+    groups = [build_group(r, keys, config) for r in rows if r["sessions"]]
+    if feature is not None and not groups:
+        check_feature(source, feature)
+    return Report(config.confidence, keys, groups)
+
+
+def check_feature(source: Any, feature: str) -> None:
+    """A feature filter that matches nothing ever stored is a typo, not an empty report."""
+    calls = source.table("calls")
+    known = _execute(source, calls.select("feature").distinct().order_by("feature"))
+    names = [r["feature"] for r in known]
+    if feature not in names:
+        shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
+        raise InputError(
+            f"feature: no feature {feature!r} in the store (known: {shown or 'none yet'})",
+            field="feature",
+            value=feature,
+        )

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from costper.config import Config
-from costper.engine._report import Group, build_group
+from costper.engine._report import PENDING_SUMS, Group, build_group
 from costper.engine._sessions import COST_PARTS, COST_SOURCES
 
 _COUNTS = ("sessions", "labeled_sessions", "successes", "escalations", "reviewed", "calls",
@@ -31,6 +31,14 @@ def _row(g: Group) -> dict[str, Any]:
     s = g.sums
     row.update(sum_cc=s.cc, sum_cs=s.cs, sum_ccc=s.ccc, sum_ccs=s.ccs, sum_cccc=s.cccc,
                sum_cccs=s.cccs, max_c=s.cmax)  # fmt: skip
+    p = g.pending or {}
+    flat = {
+        "calls": p.get("calls", 0),
+        "failed_calls": p.get("failed_calls", 0),
+        **{f"tokens_{k}": p.get("tokens", {}).get(k, 0) for k in _TOKENS},
+        **{f"cost_{k}": p.get("cost", {}).get(k, 0.0) for k in ("llm", "total")},
+    }
+    row.update({f"pending_{name}": flat[name] for name in PENDING_SUMS})
     return row
 
 

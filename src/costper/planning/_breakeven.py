@@ -137,6 +137,21 @@ class Row:
         """API compute over self-hosted compute: 10 means self-hosting is 10× cheaper."""
         return self.api_compute / self.self_compute if self.self_compute else None
 
+    def cheaper(self, all_in: bool = False) -> tuple[str, Decimal | None]:
+        """Which side is cheaper ("self-hosted", "api" or "same") and by what factor,
+        on compute alone or all-in (per success, failures priced in): the table and
+        the sentence under it must never disagree, so both come from here."""
+        api, own = (
+            (self.api_per_success, self.self_per_success)
+            if all_in
+            else (self.api_compute, self.self_compute)
+        )
+        if own < api:
+            return "self-hosted", (api / own if own else None)
+        if api < own:
+            return "api", (own / api if api else None)
+        return "same", None
+
 
 def row(d: Deployment, requests: Decimal) -> Row:
     gpus = gpus_needed(d, requests)
@@ -253,7 +268,7 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
                 "gpus": r.gpus,
                 "api_compute": _m(r.api_compute),
                 "self_compute": _m(r.self_compute),
-                "cheaper_on_compute": "self-hosted" if r.self_compute < r.api_compute else "api",
+                "cheaper_on_compute": r.cheaper()[0],
                 "compute_ratio": None
                 if r.compute_ratio is None
                 else round(float(r.compute_ratio), 1),
@@ -263,9 +278,7 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
                 "self_total": _m(r.self_compute + r.self_failures),
                 "api_per_success": _m(r.api_per_success),
                 "self_per_success": _m(r.self_per_success),
-                "cheaper_per_success": "self-hosted"
-                if r.self_per_success < r.api_per_success
-                else "api",
+                "cheaper_per_success": r.cheaper(all_in=True)[0],
             }
             for r in c.rows
         ],

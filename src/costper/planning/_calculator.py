@@ -194,6 +194,16 @@ def build_scenario(
             changes[key] = to_decimal(raw, shown)
     if "token_cost" not in changes and any(k in changes for k in TOKEN_INPUTS):
         changes["token_cost"] = None
+    if (
+        "escalation_rate" in changes
+        and "success_rate" not in changes
+        and base.success_rate is not None
+        and base.success_rate + base.escalation_rate == ONE
+    ):
+        changes["success_rate"] = None  # every failure escalated: success follows the new rate
+    if changes and base.note:
+        said = ", ".join(f"{k} = {v}" for k, v in changes.items() if v is not None)
+        changes["note"] = f"{base.note.split(':')[0]}, changed: {said}." if said else base.note
     s = replace(base, **changes, name=name or base.name)
     validate(s, label)
     return s

@@ -33,7 +33,7 @@ from costper.engine._intervals import (
     Sums,
     mean_interval,
     ratio_interval,
-    scaled,
+    separating_scale,
     wilson,
 )
 from costper.engine._report import Group, report
@@ -152,7 +152,9 @@ def observed(g: Group, incumbent: Group, confidence: float) -> Estimate:
     )
 
 
-def sessions_to_separate(best: Group, other: Group, min_sessions: int) -> int | None:
+def sessions_to_separate(
+    best: Group, other: Group, min_sessions: int, confidence: float = 0.95
+) -> int | None:
     """More labeled sessions (both arms together, at their current split) until the two
     cost-per-success intervals stop overlapping, and each arm has `min_sessions`.
 
@@ -169,20 +171,9 @@ def sessions_to_separate(best: Group, other: Group, min_sessions: int) -> int | 
     if o.value - b.value <= 0:  # type: ignore[operator]
         return None
     n = best.labeled_sessions + other.labeled_sessions
-
-    def apart(m: float) -> bool:
-        bi = ratio_interval(scaled(best.sums, m))
-        oi = ratio_interval(scaled(other.sums, m))
-        return bi.high is not None and oi.low is not None and bi.high < oi.low
-
-    lo, hi = 1.0, 1.0
-    while not apart(hi):
-        lo, hi = hi, hi * 2
-        if hi > 1e9:
-            return None
-    while hi - lo > max(1e-4, 1 / n):
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if apart(mid) else (mid, hi)
+    hi = separating_scale(best.sums, other.sums, n, confidence)
+    if hi is None:
+        return None
     grow = 0 if hi == 1.0 else math.ceil(n * hi) - n
     short = max(0, min_sessions - best.labeled_sessions) + max(
         0, min_sessions - other.labeled_sessions
@@ -255,7 +246,7 @@ def recommend_feature(
             f"the {config.confidence:.0%} interval of the ratio of {model_ref(best)} to "
             f"{model_ref(other)} includes 1"
         )
-    needed = sessions_to_separate(best, other, config.min_sessions)
+    needed = sessions_to_separate(best, other, config.min_sessions, config.confidence)
     if needed is None and (_heavy(best) or _heavy(other)):
         reason += "; cannot estimate the sessions needed (heavy tail)"
     return rec(best, other, UNSURE, reason, saving=saving, needed=needed)

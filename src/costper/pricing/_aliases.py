@@ -35,8 +35,30 @@ PROVIDER_ALIASES = {
     "mistral": "mistral_ai",
     "xai": "x_ai",
     "watsonx": "ibm.watsonx.ai",
+    "openai.chat": "openai",
+    "openai.responses": "openai",
+    "openai.completion": "openai",
+    "openai.embedding": "openai",
+    "anthropic.messages": "anthropic",
+    "google.generative-ai": "gcp.gemini",
+    "google.vertex": "gcp.vertex_ai",
+    "mistral.chat": "mistral_ai",
+    "amazon-bedrock": "aws.bedrock",
+    "azure-openai": "azure.ai.openai",
+    "azure.chat": "azure.ai.openai",
 }
-"""Other spellings (deprecated `gen_ai.system` values, SDK and bill names) of a provider."""
+"""Other spellings (deprecated `gen_ai.system` values, SDK and bill names, the Vercel AI
+SDK's `provider.api` ids) of a provider."""
+
+FRAMEWORKS = frozenset(
+    {
+        "strands-agents", "langchain", "langgraph", "llamaindex", "llama_index", "crewai",
+        "pydantic-ai", "pydantic_ai", "smolagents", "haystack", "autogen", "google_adk",
+        "openai-agents", "ai",
+    }
+)  # fmt: skip
+"""Agent frameworks that put their own name where the provider goes (Strands Agents'
+`gen_ai.system`): no provider, so the model alone prices the call."""
 
 CATALOG_PROVIDERS = {
     "x_ai": "xai",
@@ -62,10 +84,13 @@ RE2 runs them too."""
 
 
 def normalise_provider(value: object) -> str | None:
-    """A provider as its `gen_ai.provider.name` value; unknown names lower-cased as given."""
+    """A provider as its `gen_ai.provider.name` value; a framework's name is no provider
+    (None); unknown names lower-cased as given."""
     if value is None:
         return None
     p = str(value).strip().lower()
+    if p in FRAMEWORKS:
+        return None
     return PROVIDER_ALIASES.get(p, p) or None
 
 

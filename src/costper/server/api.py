@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from costper._json import loads
+from costper._time import time_range
 from costper.billing._reconcile import KEYS as RECONCILE_KEYS
 from costper.billing._reconcile import check_by
 from costper.config import Config
@@ -26,7 +27,7 @@ from costper.errors import InputError
 from costper.planning._breakeven import breakeven_json
 from costper.planning._calculator import EXAMPLES
 from costper.planning._scenarios import calc_json, examples_json
-from costper.server.params import Filters, parse_time
+from costper.server.params import Filters
 from costper.server.queries import Queries
 from costper.server.rendering import render
 from costper.server.result_cache import cache_of
@@ -54,7 +55,10 @@ REPORT_EXAMPLE = {
         {
             "key": {"feature": "support-chat"}, "sessions": 1200, "labeled_sessions": 1000,
             "pending_sessions": 200, "successes": 950, "escalations": 50,
-            "cost_per_success": {"value": 0.80, "low": 0.74, "high": 0.87}, "sample_ok": True,
+            "cost_per_success": {"value": 0.80, "low": 0.74, "high": 0.87,
+                                 "method": "fieller-skew"},
+            "sample_ok": True, "warnings": [], "sessions_needed": 2400,
+            "sessions_needed_note": None,
             "...": "see DESIGN.md: tokens, cost parts, cost_sources, intervals",
         }
     ],
@@ -93,13 +97,7 @@ def _keys(by: str) -> list[str]:
 
 
 def _times(q: Queries, since: str | None, until: str | None) -> tuple[Any, Any]:
-    s = parse_time(since, "since", q.now) if since else None
-    u = parse_time(until, "until", q.now) if until else None
-    if s is not None and u is not None and u <= s:
-        raise InputError(
-            f"until ({until}) must be later than since ({since})", field="until", value=until
-        )
-    return s, u
+    return time_range(since, until, q.now)
 
 
 @router.get(

@@ -42,6 +42,7 @@ class _Mixed(Exception):
 class GroupCommit:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self.store = store
         self._cond = threading.Condition()
         self._queue: list[_Job] = []
         self._writing = False

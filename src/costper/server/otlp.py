@@ -37,7 +37,12 @@ from costper.telemetry._outcome_events import (
     traces_needing_sessions,
 )
 from costper.telemetry._outcome_records import outcome_rows
-from costper.telemetry._traces import CallsBatch, calls_from_request, decode_lean_request
+from costper.telemetry._traces import (
+    CallsBatch,
+    calls_from_request,
+    decode_lean_request,
+    settle,
+)
 
 router = APIRouter()
 
@@ -128,7 +133,8 @@ def _ingest_traces(
     raw = inflate(body, encoding, cfg.max_request_bytes)
     batch = calls_from_request(decode_lean_request(raw, _MEDIA[kind]), cfg)
     new = writer.write(batch.table)
-    rejoin(store, new)
+    new -= settle(store, cfg, batch)
+    rejoin(store, new, cfg)
     return batch, new
 
 

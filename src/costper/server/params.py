@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from costper._time import parse_time
+from costper._time import time_range
 from costper.errors import InputError
 
 PERIODS = ("day", "week")
@@ -46,14 +46,7 @@ class Filters:
 
 def parse_filters(params: Mapping[str, str], now: datetime) -> Filters:
     raw = {k: params[k] for k in ("since", "until", "feature", "period") if params.get(k)}
-    since = parse_time(raw["since"], "since", now) if "since" in raw else None
-    until = parse_time(raw["until"], "until", now) if "until" in raw else None
-    if since is not None and until is not None and until <= since:
-        raise InputError(
-            f"until ({raw['until']}) must be later than since ({raw['since']})",
-            field="until",
-            value=raw["until"],
-        )
+    since, until = time_range(raw.get("since"), raw.get("until"), now)
     period = raw.get("period", "week")
     if period not in PERIODS:
         raise InputError(

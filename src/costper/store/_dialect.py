@@ -19,11 +19,11 @@ import ibis
 import ibis.expr.types as ir
 
 
-@ibis.udf.agg.builtin(name="arg_min")
+@ibis.udf.agg.builtin(name="arg_min")  # type: ignore[untyped-decorator]
 def _arg_min_str(arg: str, key: dt.datetime) -> str: ...  # type: ignore[empty-body]
 
 
-@ibis.udf.agg.builtin(name="arg_max")
+@ibis.udf.agg.builtin(name="arg_max")  # type: ignore[untyped-decorator]
 def _arg_max_bool(arg: bool, key: dt.datetime) -> bool: ...  # type: ignore[empty-body]
 
 

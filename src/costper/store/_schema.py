@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 CALLS = pa.schema(
     [
@@ -40,9 +40,13 @@ CALLS = pa.schema(
         ("cost_source", pa.string()),
         ("infra_cost", pa.float64()),
         ("seq", pa.int64()),
+        ("tenant", pa.string()),
+        ("scope", pa.string()),
+        ("response_id", pa.string()),
     ]
 )
-"""One row per inference span.
+"""One row per inference span (one per real call: duplicates of a call written by
+several instrumentation layers are merged at ingest).
 
 `input_tokens` include cached input (as OTel GenAI and genai-prices count
 them); `output_tokens` include reasoning. `estimated_cost` is what telemetry
@@ -52,6 +56,11 @@ bill once `costper ingest billing` has joined it (`billed`). `infra_cost` is
 self-hosted hardware allocated to the call. Times are UTC without zone.
 `seq` is the store's data version that wrote the row (set by the store), so
 the session rollup can catch up on just the calls added since it was built.
+`tenant` is the customer (end user or account) the call was made for;
+`scope` the instrumentation library that wrote the span (its OTel scope name),
+which tells two layers' records of one call from two calls; `response_id` the
+provider's id of the response, one call's surest mark. These were added
+in schema version 3, so they come last.
 """
 
 CALLS_KEY = ("trace_id", "span_id")
@@ -65,6 +74,27 @@ CALLS_NOT_NULL = (
     "failed",
     "cost_source",
 )
+
+SPAN_TAGS = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("parent_span_id", pa.string()),
+        ("is_call", pa.bool_()),
+        ("session_id", pa.string()),
+        ("feature", pa.string()),
+        ("prompt_version", pa.string()),
+        ("turn_id", pa.string()),
+        ("tenant", pa.string()),
+    ]
+)
+"""The spans of traces that arrived in pieces: each span's parent and the tags it
+sets itself (not inherited). A call's tags come from its nearest tagged ancestor,
+which may arrive in a later request; these rows let that request re-resolve the
+trace's calls. Traces that arrive whole never need a row here."""
+
+SPAN_TAGS_KEY = ("trace_id", "span_id")
+SPAN_TAGS_NOT_NULL = ("trace_id", "span_id")
 
 OUTCOMES = pa.schema(
     [
@@ -168,6 +198,7 @@ SNAPSHOTS_NOT_NULL = ("as_of",)
 TABLES = {
     "calls": (CALLS, CALLS_KEY, CALLS_NOT_NULL),
     "outcomes": (OUTCOMES, OUTCOMES_KEY, OUTCOMES_NOT_NULL),
+    "span_tags": (SPAN_TAGS, SPAN_TAGS_KEY, SPAN_TAGS_NOT_NULL),
     "billing": (BILLING, BILLING_KEY, BILLING_NOT_NULL),
     "bill_snapshots": (SNAPSHOTS, SNAPSHOTS_KEY, SNAPSHOTS_NOT_NULL),
 }

@@ -184,7 +184,7 @@ class Store:
             with self._pool_lock:
                 if healthy and not self._closed and len(self._pool) < 32:
                     self._pool.append(pair)
-                    pair = None  # type: ignore[assignment]
+                    pair = None
             if pair is not None:
                 pair[0].close()
 
@@ -226,13 +226,20 @@ class Store:
                     )
 
     def _upgrade(self, version: int) -> None:
-        """Bring an older store to this schema in one transaction (2: bill restatements)."""
+        """Bring an older store to this schema in one transaction (2: bill restatements;
+        3: `calls.tenant`, `.scope`, `.response_id`, appended so `SELECT *` order still
+        matches the schema, and `span_tags`, made below with any other missing table)."""
         self._con.execute("BEGIN")
         try:
             if version < 2:
                 self._con.execute(
                     'ALTER TABLE billing ADD COLUMN IF NOT EXISTS "usage_kind" VARCHAR'
                 )
+            if version < 3:
+                for column in ("tenant", "scope", "response_id"):
+                    self._con.execute(
+                        f'ALTER TABLE calls ADD COLUMN IF NOT EXISTS "{column}" VARCHAR'
+                    )
             for name in TABLES:
                 self._con.execute(_ddl(name))
             self._con.execute(
@@ -497,7 +504,10 @@ class Store:
             with self._reader() as (cur, _):
                 return {
                     name: int(
-                        cur.execute(f"SELECT count(*) FROM {name} WHERE {w}", ps).fetchone()[0]
+                        (
+                            cur.execute(f"SELECT count(*) FROM {name} WHERE {w}", ps).fetchone()
+                            or (0,)
+                        )[0]
                     )
                     for name, (w, ps) in where.items()
                 }

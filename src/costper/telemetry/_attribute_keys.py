@@ -13,6 +13,10 @@ SESSION_KEYS = (
     "session.id",
     "langfuse.session.id",
     "traceloop.association.properties.session_id",
+    "ai.telemetry.metadata.sessionId",
+    "langfuse.trace.metadata.session_id",
+    "metadata.session_id",
+    "metadata.sessionId",
 )
 FEATURE_KEYS = (
     "costper.feature",
@@ -20,6 +24,11 @@ FEATURE_KEYS = (
     "gen_ai.workflow.name",
     "traceloop.workflow.name",
     "traceloop.association.properties.feature",
+    "ai.telemetry.metadata.feature",
+    "langfuse.trace.metadata.feature",
+    "langfuse.observation.metadata.feature",
+    "metadata.feature",
+    "ai.telemetry.functionId",
 )
 PROMPT_VERSION_KEYS = (
     "costper.prompt.version",
@@ -29,6 +38,18 @@ PROMPT_VERSION_KEYS = (
     "traceloop.association.properties.prompt_version",
 )
 REQUEST_ID_KEYS = ("costper.request.id",)
+TENANT_KEYS = (
+    "costper.tenant",
+    "enduser.id",
+    "user.id",
+    "langfuse.user.id",
+    "ai.telemetry.metadata.userId",
+    "traceloop.association.properties.user_id",
+    "langfuse.trace.metadata.user_id",
+    "metadata.user_id",
+    "metadata.userId",
+    "metadata.tenant",
+)
 RESPONSE_ID_KEYS = ("gen_ai.response.id",)
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 MODEL_KEYS = (
@@ -38,6 +59,10 @@ MODEL_KEYS = (
     "langfuse.observation.model.name",
     "llm.response.model",
     "llm.request.model",
+    "ai.response.model",
+    "ai.model.id",
+    "embedding.model_name",
+    "llm.invocation_parameters.model",
 )
 INPUT_KEYS = (
     "gen_ai.usage.input_tokens",
@@ -59,6 +84,7 @@ CACHE_READ_KEYS = (
     "llm.token_count.prompt_details.cache_read",
 )
 CACHE_WRITE_KEYS = (
+    "gen_ai.usage.cache_write.input_tokens",
     "gen_ai.usage.cache_creation.input_tokens",
     "gen_ai.usage.cache_creation_input_tokens",
     "gen_ai.usage.input_tokens.cache_write",
@@ -81,15 +107,21 @@ TRACELOOP_REQUEST_TYPE = "llm.request.type"
 LANGFUSE_TYPE = "langfuse.observation.type"
 LANGFUSE_LEVEL = "langfuse.observation.level"
 ERROR_TYPE = "error.type"
+JSON_KEYS = ("metadata", "llm.invocation_parameters")
+"""Attributes holding a JSON object whose top-level fields are read as `key.field`
+(OpenInference's `metadata`, Pydantic AI's; the invocation parameters' `model`)."""
 CALL_VALID = "costper.call.valid"
 SERVICE_NAME = "service.name"
 
-TAG_KEYS = frozenset(SESSION_KEYS + FEATURE_KEYS + PROMPT_VERSION_KEYS + REQUEST_ID_KEYS)
+TAG_KEYS = frozenset(
+    SESSION_KEYS + FEATURE_KEYS + PROMPT_VERSION_KEYS + REQUEST_ID_KEYS + TENANT_KEYS
+)
 WANTED = frozenset(
     SESSION_KEYS
     + FEATURE_KEYS
     + PROMPT_VERSION_KEYS
     + REQUEST_ID_KEYS
+    + TENANT_KEYS
     + RESPONSE_ID_KEYS
     + PROVIDER_KEYS
     + MODEL_KEYS
@@ -102,5 +134,6 @@ WANTED = frozenset(
     + COST_KEYS
     + (LANGFUSE_USAGE, LANGFUSE_COST, OPERATION, OI_KIND, TRACELOOP_KIND)
     + (TRACELOOP_REQUEST_TYPE, LANGFUSE_TYPE, LANGFUSE_LEVEL, ERROR_TYPE, CALL_VALID, SERVICE_NAME)
+    + JSON_KEYS
 )
 """Every attribute key costper reads; all others (content included) are skipped unread."""

@@ -6,7 +6,7 @@ This module declares a wire-compatible subset of the OTLP schema in which a
 span's attributes stay serialized `KeyValue` bytes: protobuf still parses the
 request in C, and the mapping looks at each attribute's key prefix without
 decoding anything else. Only the few attributes costper reads are decoded,
-by `kv_value` below. Fields not declared here (names, kinds, links, scopes)
+by `kv_value` below. Fields not declared here (names, kinds, links, scope versions)
 are skipped by the parser.
 
 Every OTLP encoder writes a KeyValue's key before its value (canonical field
@@ -55,7 +55,8 @@ def _schema() -> descriptor_pool.DescriptorPool:
             ("status", 15, msg, one, "Status"),
         ],
     )
-    message("ScopeSpans", [("spans", 2, msg, many, "Span")])
+    message("Scope", [("name", 1, _F.TYPE_STRING, one, "")])
+    message("ScopeSpans", [("scope", 1, msg, one, "Scope"), ("spans", 2, msg, many, "Span")])
     message("Resource", [("attributes", 1, raw, many, "")])
     message(
         "ResourceSpans",

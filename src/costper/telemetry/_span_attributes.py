@@ -24,6 +24,7 @@ from costper.telemetry._attribute_keys import (
     ERROR_TYPE,
     FEATURE_KEYS,
     INPUT_KEYS,
+    JSON_KEYS,
     LANGFUSE_COST,
     LANGFUSE_LEVEL,
     LANGFUSE_TYPE,
@@ -38,6 +39,7 @@ from costper.telemetry._attribute_keys import (
     REQUEST_ID_KEYS,
     RESPONSE_ID_KEYS,
     SESSION_KEYS,
+    TENANT_KEYS,
     TOTAL_KEYS,
     TRACELOOP_KIND,
     TRACELOOP_REQUEST_TYPE,
@@ -82,6 +84,26 @@ def first(a: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
         if v is not None and v != "":
             return v
     return None
+
+
+def expand_json(a: dict[str, Any]) -> dict[str, Any]:
+    """Top-level scalar fields of JSON object attributes as `key.field` (a metadata
+    attribute's `feature` is read as `metadata.feature`). The invocation parameters are
+    read only for a model no other attribute names. Unreadable JSON is ignored: it
+    is the app's free-form metadata, not usage."""
+    for key in JSON_KEYS:
+        raw = a.get(key)
+        if raw is None or (key == JSON_KEYS[1] and first(a, MODEL_KEYS) is not None):
+            continue
+        try:
+            d = json.loads(raw) if isinstance(raw, str) else None
+        except ValueError:
+            continue
+        if isinstance(d, dict):
+            for k, v in d.items():
+                if isinstance(v, str | int | float) and not isinstance(v, bool):
+                    a.setdefault(f"{key}.{k}", v)
+    return a
 
 
 def normalise_error_type(value: Any) -> str | None:
@@ -211,7 +233,7 @@ def _langfuse_usage(a: dict[str, Any]) -> None:
 
 
 (SESSION, FEATURE, PROMPT, REQUEST, RESPONSE, PROVIDER, MODEL) = range(7)
-(INPUT, OUTPUT, TOTAL, CACHE_READ, CACHE_WRITE, REASONING, COST) = range(7, 14)
+(INPUT, OUTPUT, TOTAL, CACHE_READ, CACHE_WRITE, REASONING, COST, TENANT) = range(7, 15)
 _FIELDS = (
     SESSION_KEYS,
     FEATURE_KEYS,
@@ -227,12 +249,13 @@ _FIELDS = (
     CACHE_WRITE_KEYS,
     REASONING_KEYS,
     COST_KEYS,
+    TENANT_KEYS,
 )
 _FIELD_RANK = {key: (f, rank) for f, keys in enumerate(_FIELDS) for rank, key in enumerate(keys)}
 
 
 def pick(a: Mapping[str, Any]) -> list[tuple[str, Any] | None]:
-    """Per field (SESSION ... COST), the (key, value) that wins by precedence, in one pass.
+    """Per field (SESSION ... TENANT), the (key, value) that wins by precedence, in one pass.
 
     The same answer as `first` field by field; one walk over a span's dozen
     known attributes is cheaper than probing every key of every list.
@@ -322,20 +345,21 @@ def failure(
     return (err is not None or status_error or invalid), err
 
 
+TAG_GROUPS = (SESSION_KEYS, FEATURE_KEYS, PROMPT_VERSION_KEYS, REQUEST_ID_KEYS, TENANT_KEYS)
 _TAG_RANK = {
-    key: (group, rank)
-    for group, keys in enumerate((SESSION_KEYS, FEATURE_KEYS, PROMPT_VERSION_KEYS, REQUEST_ID_KEYS))
-    for rank, key in enumerate(keys)
+    key: (group, rank) for group, keys in enumerate(TAG_GROUPS) for rank, key in enumerate(keys)
 }
+Tags = tuple[Any, Any, Any, Any, Any]
+NO_TAGS: Tags = (None, None, None, None, None)
 
 
-def tag(a: Mapping[str, Any]) -> tuple[Any, Any, Any, Any] | None:
-    """(session, feature, prompt version, request id) a span passes to the calls below it.
+def tag(a: Mapping[str, Any]) -> Tags | None:
+    """(session, feature, prompt version, request id, tenant) a span sets itself.
 
     One pass over the span's few known attributes, each key ranked within its group.
     """
-    best: list[Any] = [None, None, None, None]
-    ranks = [99, 99, 99, 99]
+    best: list[Any] = [None, None, None, None, None]
+    ranks = [99, 99, 99, 99, 99]
     for k, v in a.items():
         gr = _TAG_RANK.get(k)
         if gr is None or v is None or v == "":
@@ -344,4 +368,6 @@ def tag(a: Mapping[str, Any]) -> tuple[Any, Any, Any, Any] | None:
         if r < ranks[g]:
             ranks[g] = r
             best[g] = v
-    return None if ranks == [99, 99, 99, 99] else (best[0], best[1], best[2], best[3])
+    if ranks == [99, 99, 99, 99, 99]:
+        return None
+    return (best[0], best[1], best[2], best[3], best[4])

@@ -28,6 +28,7 @@ from costper.telemetry._otlp_wire import key_prefixes, kv_pairs, kv_value, lean
 from costper.telemetry._span_attributes import (
     FEATURE,
     MODEL,
+    NO_TAGS,
     NOT_CALL_VALUES,
     PROMPT,
     PROVIDER,
@@ -35,7 +36,10 @@ from costper.telemetry._span_attributes import (
     RESPONSE,
     SESSION,
     STATUS_ERROR,
+    TENANT,
     BadSpan,
+    Tags,
+    expand_json,
     failure,
     inference_operation,
     pick,
@@ -78,6 +82,8 @@ COLUMNS = (
     "failed",
     "error_type",
     "reported_cost",
+    "tenant",
+    "scope",
 )
 """Columns `rows_from_requests` fills. Before defaults: `session_id`, `turn_id` (the
 `costper.request.id`) and `feature` are null when no span says; `response_id`
@@ -92,7 +98,7 @@ _NOT_CALLS = frozenset(
 """Serialized attributes that by themselves say a span is no call (a CHAIN, a tool...):
 such spans are passed over without decoding, kept only as possible tag carriers."""
 _TAG_POSITIONS = tuple(
-    COLUMNS.index(c) for c in ("session_id", "feature", "prompt_version", "turn_id")
+    COLUMNS.index(c) for c in ("session_id", "feature", "prompt_version", "turn_id", "tenant")
 )
 
 
@@ -105,6 +111,8 @@ class SpanRows:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     spans: int = 0
     starts: list[tuple[int, int]] = field(default_factory=list)
+    tree: _Tree | None = None
+    """The spans' links and own tags, for traces that continue in other requests."""
 
     def __len__(self) -> int:
         return len(self.records)
@@ -183,9 +191,11 @@ class SpanMapper:
 
     def finish(self) -> SpanRows:
         tree = self._tree
-        if len(tree.calls) > 1 or tree.sources:
-            with paused_cycle_collection():
+        with paused_cycle_collection():
+            tree.find_open()
+            if len(tree.calls) > 1 or tree.sources or tree.open:
                 tree.resolve(self.rows)
+        self.rows.tree = tree
         return self.rows
 
 
@@ -219,15 +229,18 @@ def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
     records = rows.records
     index = rows.spans - 1
     parent_of = tree.parent_of
+    trace_of = tree.trace_of
     sources = tree.sources
     for rs in request.resource_spans:
         res = known_attributes(rs.resource.attributes)
         service = res.pop(SERVICE_NAME, None)
         service = str(service) if service not in (None, "") else "unknown_service"
         for ss in rs.scope_spans:
+            scope = ss.scope.name or None
             for span in ss.spans:
                 index += 1
                 sid = span.span_id
+                trace_of[sid] = span.trace_id
                 parent = span.parent_span_id
                 if parent:
                     parent_of[sid] = parent
@@ -240,19 +253,19 @@ def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
                 a = _decode(hits)
                 if res:
                     a = {**res, **a}
+                if "metadata" in a or ("llm.invocation_parameters" in a and MODEL_KEY not in a):
+                    expand_json(a)
                 op = inference_operation(a)
                 if op is None:
                     if not TAG_KEYS.isdisjoint(a):
                         sources[sid] = a
                     continue
                 try:
-                    records.append(_record(span, a, op, service))
+                    records.append(_record(span, a, op, service, scope))
                 except BadSpan as e:
                     rows.rejected.append((index, f"span {sid.hex() or '?'}: {e}"))
                     continue
                 tree.calls.append(sid)
-                if not TAG_KEYS.isdisjoint(a):
-                    sources[sid] = a
     rows.spans = index + 1
 
 
@@ -268,9 +281,10 @@ def _text(found: tuple[str, Any] | None) -> str | None:
 
 
 _ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
+MODEL_KEY = "llm.model_name"
 
 
-def _record(span: Any, a: dict[str, Any], op: str, service: str) -> list[Any]:
+def _record(span: Any, a: dict[str, Any], op: str, service: str, scope: str | None) -> list[Any]:
     tid = span.trace_id
     sid = span.span_id
     if len(tid) != 16 or tid == _ZERO_TRACE:
@@ -310,10 +324,9 @@ def _record(span: Any, a: dict[str, Any], op: str, service: str) -> list[Any]:
         failed,
         err,
         cost,
+        _text(p[TENANT]),
+        scope,
     ]
-
-
-_NO_TAGS: tuple[Any, Any, Any, Any] = (None, None, None, None)
 
 
 class _Tree:
@@ -321,43 +334,45 @@ class _Tree:
 
     def __init__(self) -> None:
         self.parent_of: dict[bytes, bytes] = {}
+        """Every span's parent (roots absent)."""
+        self.trace_of: dict[bytes, bytes] = {}
+        """Every span's trace."""
         self.sources: dict[bytes, dict[str, Any] | list[bytes]] = {}
         """Spans that may carry tags: decoded attributes, or (not-call spans) raw KeyValues."""
         self.calls: list[bytes] = []
-        self._above: dict[bytes, tuple[bytes | None, tuple[Any, Any, Any, Any]]] = {}
+        self.open: set[bytes] = set()
+        """Traces with a span whose parent is not here: they continue in other requests."""
+        self.own: dict[bytes, Tags] = {}
+        """Calls' own tags (before inheriting), for the calls of open traces."""
 
-    def _tag_of(self, sid: bytes) -> tuple[Any, Any, Any, Any] | None:
+    def find_open(self) -> None:
+        trace_of = self.trace_of
+        self.open = {
+            trace_of[sid] for sid, parent in self.parent_of.items() if parent not in trace_of
+        }
+
+    def tags_of(self, sid: bytes) -> Tags | None:
         source = self.sources.get(sid)
         if source is None:
             return None
-        return tag(_decode(source) if isinstance(source, list) else source)
-
-    def above(self, sid: bytes | None, is_call: set[bytes]) -> tuple[bytes | None, Any]:
-        """(nearest call at or above `sid`, tags merged nearest first), memoised per span."""
-        memo = self._above
-        chain: list[bytes] = []
-        while sid is not None and sid not in memo and len(chain) < 64:
-            chain.append(sid)
-            sid = self.parent_of.get(sid)
-        state = memo.get(sid, (None, _NO_TAGS)) if sid is not None else (None, _NO_TAGS)
-        for q in reversed(chain):
-            call, tags = state
-            t = self._tag_of(q)
-            if t is not None:
-                tags = tuple(x if x is not None else y for x, y in zip(t, tags, strict=True))
-            state = memo[q] = (q if q in is_call else call, tags)
-        return state
+        if isinstance(source, list):
+            source = _decode(source)
+            if "metadata" in source:
+                expand_json(source)
+        return tag(source)
 
     def resolve(self, rows: SpanRows) -> None:
         """Drop calls that wrap another call; fill missing tags from the nearest tagged ancestor."""
         records = rows.records
-        is_call = set(self.calls)
-        wrappers: set[bytes] = set()
-        for record, sid in zip(records, self.calls, strict=True):
-            wrapper, tags = self.above(self.parent_of.get(sid), is_call)
-            if wrapper is not None:
-                wrappers.add(wrapper)
-            if tags is not _NO_TAGS:
+        open_traces, own = self.open, self.own
+        if open_traces:
+            trace_of = self.trace_of
+            for record, sid in zip(records, self.calls, strict=True):
+                if trace_of[sid] in open_traces:
+                    own[sid] = tuple(record[i] for i in _TAG_POSITIONS)
+        resolved, wrappers = inherit(self.parent_of, self.tags_of, self.calls)
+        for record, tags in zip(records, resolved, strict=True):
+            if tags is not NO_TAGS:
                 for position, value in zip(_TAG_POSITIONS, tags, strict=True):
                     if value is not None and record[position] is None:
                         record[position] = str(value)
@@ -365,3 +380,62 @@ class _Tree:
             rows.records = [
                 r for r, sid in zip(records, self.calls, strict=True) if sid not in wrappers
             ]
+
+    def link_rows(self, traces: set[bytes]) -> dict[str, list[Any]]:
+        """`span_tags` columns for every span of these traces (own tags only)."""
+        cols: dict[str, list[Any]] = {c: [] for c in _LINK_COLUMNS}
+        calls = set(self.calls)
+        parent_of = self.parent_of
+        for sid, tid in self.trace_of.items():
+            if tid not in traces:
+                continue
+            parent = parent_of.get(sid, b"")
+            is_call = sid in calls
+            tags = self.own.get(sid) if is_call else self.tags_of(sid)
+            values = (tid.hex(), sid.hex(), parent.hex() or None, is_call)
+            for name, value in zip(_LINK_COLUMNS, values, strict=False):
+                cols[name].append(value)
+            for name, value in zip(_LINK_COLUMNS[4:], tags or NO_TAGS, strict=True):
+                cols[name].append(None if value is None else str(value))
+        return cols
+
+
+_LINK_COLUMNS = (
+    "trace_id", "span_id", "parent_span_id", "is_call",
+    "session_id", "feature", "prompt_version", "turn_id", "tenant",
+)  # fmt: skip
+
+
+def inherit(parents: dict[Any, Any], tags_of: Any, calls: list[Any]) -> tuple[list[Tags], set[Any]]:
+    """Per call, its ancestors' tags merged nearest first (NO_TAGS when none); and the
+    calls that have a call below them (wrappers of the same request: dropped).
+
+    `parents` maps a span to its parent (falsy or absent for a root); ids may be bytes
+    or hex, the
+    rule is the same for a request in memory and for a trace re-read from the store.
+    """
+    is_call = set(calls)
+    memo: dict[Any, tuple[Any, Tags]] = {}
+
+    def above(sid: Any) -> tuple[Any, Tags]:
+        chain: list[Any] = []
+        while sid and sid not in memo and len(chain) < 64:
+            chain.append(sid)
+            sid = parents.get(sid)
+        state = memo.get(sid, (None, NO_TAGS)) if sid else (None, NO_TAGS)
+        for q in reversed(chain):
+            call, tags = state
+            t = tags_of(q)
+            if t is not None:
+                tags = tuple(x if x is not None else y for x, y in zip(t, tags, strict=True))
+            state = memo[q] = (q if q in is_call else call, tags)
+        return state
+
+    resolved: list[Tags] = []
+    wrappers: set[Any] = set()
+    for sid in calls:
+        wrapper, tags = above(parents.get(sid))
+        if wrapper is not None:
+            wrappers.add(wrapper)
+        resolved.append(tags)
+    return resolved, wrappers

@@ -28,6 +28,7 @@ from costper.billing._join import JoinResult, rejoin
 from costper.config import Config
 from costper.errors import InputError
 from costper.store._store import Store
+from costper.telemetry._linking import link_calls
 from costper.telemetry._otlp_wire import parse_lean
 from costper.telemetry._spans import SpanMapper, paused_cycle_collection
 from costper.telemetry._traces import calls_table, request_from_json, unpriced_count
@@ -182,7 +183,7 @@ def ingest_trace_files(
         summary.unpriced += file.unpriced
         summary.unpriced_models |= file.unpriced_models
         summary.per_file.append((name, file.calls, file.new))
-        summary.rejoined = rejoin(store, file.new) or summary.rejoined
+        summary.rejoined = rejoin(store, file.new, config) or summary.rejoined
     return summary
 
 
@@ -213,6 +214,7 @@ class _FileIngest:
             raise InputError(reason, file=self.name, line=rows.line_of(index))
         self.spans += rows.spans
         if not len(rows):
+            link_calls(self.store, self.config, rows, calls_table(rows, self.config))
             return
         table = calls_table(rows, self.config)
         self.calls += table.num_rows
@@ -221,3 +223,4 @@ class _FileIngest:
             self.unpriced += unpriced
             self.unpriced_models |= _unpriced_models(table)
         self.new += self.store.insert("calls", table)
+        self.new -= link_calls(self.store, self.config, rows, table).dropped

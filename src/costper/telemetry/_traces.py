@@ -40,6 +40,7 @@ class CallsBatch:
     table: pa.Table
     rejected: list[tuple[int, str]]
     spans: int = 0
+    rows: SpanRows | None = None
 
     @property
     def unpriced(self) -> int:
@@ -118,7 +119,10 @@ def request_from_json(doc: Any) -> ExportTraceServiceRequest:
             raise InputError(f"not a traces export request: it has {other[0]}", field=other[0])
     _fix_ids(doc)
     try:
-        return json_format.ParseDict(doc, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+        request: ExportTraceServiceRequest = json_format.ParseDict(
+            doc, ExportTraceServiceRequest(), ignore_unknown_fields=True
+        )
+        return request
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as e:
         raise InputError(f"not an OTLP traces request: {e}") from None
 
@@ -226,15 +230,27 @@ def calls_from_request(request: Any, config: Config, *, source: str = "") -> Cal
     rows = rows_from_requests([request])
     prefix = f"{source}: " if source else ""
     rejected = [(i, prefix + reason) for i, reason in rows.rejected]
-    return CallsBatch(calls_table(rows, config), rejected, rows.spans)
+    return CallsBatch(calls_table(rows, config), rejected, rows.spans, rows)
+
+
+def settle(store: Store, config: Config, batch: CallsBatch) -> int:
+    """After `batch` is stored: late tags and duplicates across requests (`linking`).
+    Returns the calls it removed (wrappers and merged duplicates)."""
+    from costper.telemetry._linking import link_calls
+
+    if batch.rows is None:
+        return 0
+    return link_calls(store, config, batch.rows, batch.table).dropped
 
 
 def ingest_request(store: Store, config: Config, request: Any) -> IngestResult:
     """Map, price and store one request's good spans (partial success); committed on return,
     with the billing join re-run when a bill is stored."""
     batch = calls_from_request(request, config)
-    new = store.insert("calls", batch.table) if batch.table.num_rows else 0
-    rejoin(store, new)
+    with store.transaction():
+        new = store.insert("calls", batch.table) if batch.table.num_rows else 0
+        new -= settle(store, config, batch)
+    rejoin(store, new, config)
     return IngestResult(
         accepted=batch.spans - len(batch.rejected),
         rejected=len(batch.rejected),

@@ -1,0 +1,110 @@
+"""Compatibility: agent frameworks over the OpenAI SDK (LangChain with OpenInference,
+Pydantic AI, Strands Agents), against the fake upstream, in every batching mode.
+
+LangChain with both OpenInference instrumentors is the hard case: the
+`ChatOpenAI` span sits in the app's trace, while the OpenAI instrumentor's
+`ChatCompletion` span of the same call starts a trace of its own. One call
+must be stored per request sent, in the app's session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from compat_harness import COMPLETION, PROMPT, all_modes, app_span, captured, price, provider
+from fake_openai import FakeOpenAI, Reply
+
+pytestmark = pytest.mark.compat
+
+REPLIES = {
+    "a1": Reply(prompt_tokens=1200, cached_tokens=1024, completion_tokens=300, text=COMPLETION),
+    "b1": Reply(prompt_tokens=800, completion_tokens=150, text=COMPLETION),
+}
+
+
+def cost(script: str, *, cached: bool = True) -> float:
+    r = REPLIES[script]
+    return float(
+        price(
+            "gpt-4o-mini",
+            "openai",
+            input_tokens=r.prompt_tokens,
+            output_tokens=r.completion_tokens,
+            cache_read=r.cached_tokens if cached else 0,
+        )
+    )
+
+
+def check(calls: list[dict[str, Any]], *, provider_name: str | None = "openai") -> None:
+    assert len(calls) == 3, [(c["operation"], c["input_tokens"], c["trace_id"]) for c in calls]
+    assert [c["session_id"] for c in calls] == ["s-1", "s-1", "s-2"]
+    assert [c["feature"] for c in calls] == ["support", "support", "billing"]
+    assert [c["failed"] for c in calls] == [False, False, False]
+    assert {c["provider"] for c in calls} == {provider_name}
+    assert all(c["model"].startswith("gpt-4o-mini") for c in calls)
+    assert [(c["input_tokens"], c["output_tokens"]) for c in calls] == [
+        (1200, 300),
+        (1200, 300),
+        (800, 150),
+    ]
+    assert [c["cache_read_tokens"] for c in calls][:2] == [1024, 1024]
+    assert [c["estimated_cost"] for c in calls] == pytest.approx(
+        [cost("a1"), cost("a1"), cost("b1")]
+    )
+
+
+def test_langchain_with_openinference_langchain_and_openai(tmp_path: Path) -> None:
+    from langchain_openai import ChatOpenAI
+    from openinference.instrumentation.langchain import LangChainInstrumentor
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+
+    instrumentors = [LangChainInstrumentor(), OpenAIInstrumentor()]
+    for i in instrumentors:
+        i.instrument(tracer_provider=provider())
+    try:
+        with FakeOpenAI(REPLIES) as api, captured() as spans:
+            llm = ChatOpenAI(
+                model="gpt-4o-mini", base_url=api.url, api_key="sk-fake", max_retries=0
+            )
+            with app_span("s-1", "support"):
+                llm.invoke(f"{PROMPT} SCRIPT:a1")
+                llm.invoke(f"{PROMPT} SCRIPT:a1")
+            with app_span("s-2", "billing"):
+                llm.invoke(f"{PROMPT} SCRIPT:b1")
+    finally:
+        for i in instrumentors:
+            i.uninstrument()
+    scopes = {s.instrumentation_scope.name for s in spans if s.name != "turn"}
+    assert len(scopes) == 2, scopes  # each call recorded by both layers
+    check(all_modes(spans, tmp_path))
+
+
+def test_pydantic_ai(tmp_path: Path) -> None:
+    from pydantic_ai import Agent
+    from pydantic_ai.models.instrumented import InstrumentationSettings
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    """Session from the run's `conversation_id`, feature from the run's metadata."""
+    Agent.instrument_all(InstrumentationSettings(tracer_provider=provider()))
+    try:
+        with FakeOpenAI(REPLIES) as api, captured() as spans:
+            model = OpenAIChatModel(
+                "gpt-4o-mini", provider=OpenAIProvider(base_url=api.url, api_key="sk-fake")
+            )
+            agent = Agent(model)
+            for session, feature, script in (
+                ("s-1", "support", "a1"),
+                ("s-1", "support", "a1"),
+                ("s-2", "billing", "b1"),
+            ):
+                agent.run_sync(
+                    f"{PROMPT} SCRIPT:{script}",
+                    conversation_id=session,
+                    metadata={"feature": feature},
+                )
+    finally:
+        Agent.instrument_all(False)
+    check(all_modes(spans, tmp_path))
