@@ -11,12 +11,13 @@ import pytest
 from live_app import XSS, known_answer_data, same
 
 from costper._demo import generate
+from costper._time import parse_time
 from costper.config import Config
 from costper.engine._report import report
 from costper.engine._rollup import coarsen
 from costper.server.charts import Panel, Point, nice_ticks, row_panels
 from costper.server.formatting import count, money, percent
-from costper.server.params import parse_filters, parse_time
+from costper.server.params import parse_filters
 from costper.server.rendering import ENV, code_spans
 from costper.server.result_cache import ResultCache
 from costper.store._store import Store
