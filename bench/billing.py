@@ -22,6 +22,14 @@ ids, and two GPU instances billed hourly for a self-hosted model.
 
     python bench/billing.py [--calls 10000000] [--accounts 53] [--hours 1000] [--repeat 3]
                             [--variants costper,sql-hours,sql-range] [--db FILE]
+
+`--ingest ROWS` measures `costper ingest billing` of one FOCUS CSV of ROWS lines
+instead (the public FOCUS 1.0 sample repeated, each copy its own account so
+every line is distinct; about 750 bytes a line): seconds, rows/s and peak RSS,
+against a plain DuckDB `read_csv` of the same file into a table, each in a
+fresh process, medians of --repeat runs.
+
+    python bench/billing.py --ingest 1000000 [--repeat 3]
 """
 
 from __future__ import annotations
@@ -37,7 +45,9 @@ import time
 from pathlib import Path
 
 from costper.billing import _join as costjoin
-from costper.billing._models import CANON_PATTERNS
+from costper.billing._ingest import ingest_billing
+from costper.config import Config
+from costper.pricing._aliases import CANON_PATTERNS
 from costper.store._store import open_store
 
 MODELS = [
@@ -221,6 +231,66 @@ def run_one(db: Path, variant: str) -> dict[str, float]:
     return {"seconds": seconds, "peak_mib": peak, "billed": check["n"], "total": check["total"]}
 
 
+SAMPLE = Path(__file__).parent.parent / "tests/data/focus-samples/FOCUS-1.0/focus_sample.csv"
+
+
+def focus_csv(path: Path, rows: int) -> None:
+    """The public sample, copy i of it billed to account '<id>-i', `rows` lines in all."""
+    copies = -(-rows // 1000)
+    with open_store(":memory:") as s:
+        s.sql(
+            f"COPY (SELECT * REPLACE (BillingAccountId || '-' || i AS BillingAccountId) "
+            f"FROM read_csv('{SAMPLE}', all_varchar=true), range({copies}) r(i) "
+            f"LIMIT {rows}) TO '{path}' (HEADER, DELIMITER ',')"
+        )
+
+
+def run_ingest(csv: Path, db: Path, variant: str) -> dict[str, float]:
+    """One ingest (costper) or plain read (read_csv) of the file into a fresh store file."""
+    db.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    with open_store(db) as store:
+        if variant == "costper":
+            n = ingest_billing(store, [csv], Config()).lines
+        else:
+            store.sql(f"CREATE TABLE plain AS SELECT * FROM read_csv('{csv}', all_varchar=true)")
+            n = int(store.sql("SELECT count(*) n FROM plain").column(0)[0].as_py())
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_mib": peak, "rows": n}
+
+
+def bench_ingest(rows: int, repeat: int) -> None:
+    tmp = Path(tempfile.mkdtemp())
+    csv = tmp / "focus.csv"
+    focus_csv(csv, rows)
+    print(f"{rows:,} FOCUS lines, {csv.stat().st_size / 2**20:.0f} MiB CSV")
+    results: dict[str, list[dict[str, float]]] = {"costper": [], "read_csv": []}
+    for i in range(repeat):
+        for v in results:
+            out = subprocess.run(
+                [sys.executable, __file__, "--run", f"ingest:{v}", "--db", str(tmp / f"{v}.duckdb"),
+                 "--csv", str(csv)],
+                check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            assert r["rows"] == rows, r
+            results[v].append(r)
+            print(f"  run {i + 1} {v:9s} {r['seconds']:8.2f} s  peak {r['peak_mib']:7.0f} MiB")
+    med = {
+        v: (
+            statistics.median(r["seconds"] for r in rs),
+            statistics.median(r["peak_mib"] for r in rs),
+        )
+        for v, rs in results.items()
+    }
+    (cs, cm), (bs, bm) = med["costper"], med["read_csv"]
+    print(f"\nmedians over {repeat} run(s)")
+    print(f"  costper ingest  {cs:8.2f} s  {rows / cs:10,.0f} rows/s  peak RSS {cm:7.0f} MiB")
+    print(f"  plain read_csv  {bs:8.2f} s  {rows / bs:10,.0f} rows/s  peak RSS {bm:7.0f} MiB")
+    print(f"  ratio           {cs / bs:8.2f}x time                      {cm / bm:7.2f}x memory")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=10_000_000)
@@ -230,7 +300,15 @@ def main() -> None:
     ap.add_argument("--variants", default="costper,sql-hours,sql-range")
     ap.add_argument("--db", default=None, help="reuse a generated store")
     ap.add_argument("--run", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--csv", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--ingest", type=int, default=None, help="FOCUS lines to ingest instead")
     args = ap.parse_args()
+    if args.run and args.run.startswith("ingest:"):
+        print(json.dumps(run_ingest(Path(args.csv), Path(args.db), args.run.split(":", 1)[1])))
+        return
+    if args.ingest:
+        bench_ingest(args.ingest, args.repeat)
+        return
     if args.run:
         print(json.dumps(run_one(Path(args.db), args.run)))
         return

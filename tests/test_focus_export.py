@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 from pathlib import Path
 
 import billing_truth as bt
@@ -29,18 +30,24 @@ def joined(store: Store, tmp_path: Path) -> Store:
 
 def _rows(store: Store, **kw: object) -> dict[tuple[str, str, str], dict[str, object]]:
     t = focus_table(store, bt.CONFIG, now=bt.NOW, **kw)  # type: ignore[arg-type]
-    return {
-        (r["ServiceProviderName"], r["x_ModelVersion"], r["ChargePeriodStart"][:10]): r
-        for r in t.to_pylist()
-    }
+    out = {}
+    for r in t.to_pylist():
+        r = {k: float(v) if isinstance(v, Decimal) else v for k, v in r.items()}
+        out[(r["ServiceProviderName"], r["x_ModelVersion"], r["ChargePeriodStart"][:10])] = r
+    return out
 
 
 def test_daily_rows_carry_billed_cost_and_ai_dimensions(joined: Store) -> None:
     rows = _rows(joined)
     assert len(rows) == 9
     mini = rows[("openai", "gpt-4o-mini", "2025-03-02")]
-    assert mini["BilledCost"] == pytest.approx(1.225 + 3.2 / 3 - 0.25)
-    assert mini["EffectiveCost"] == mini["BilledCost"]
+    assert mini["x_Cost"] == pytest.approx(1.225 + 3.2 / 3 - 0.25)
+    assert (
+        mini["x_AllocatedCost"] == mini["x_Cost"] and mini["x_EstimatedCost"] == 3.0
+    )  # c4; c5 is unpriced
+    assert mini["BilledCost"] == mini["EffectiveCost"] == 0.0  # the provider's bill has it
+    assert mini["AllocatedMethodId"] == "costper-pro-rata-estimate"
+    assert (mini["AllocatedResourceName"], mini["InvoiceIssuerName"]) == ("support-chat", "costper")
     assert (mini["x_SessionCount"], mini["x_SuccessCount"], mini["x_Calls"]) == (2, 2, 2)
     assert (mini["x_FeatureTag"], mini["x_PromptVersion"], mini["x_CostSource"]) == (
         "support-chat",
@@ -53,15 +60,14 @@ def test_daily_rows_carry_billed_cost_and_ai_dimensions(joined: Store) -> None:
     assert mini["BillingPeriodStart"] == "2025-03-01T00:00:00Z"
     assert mini["BillingPeriodEnd"] == "2025-04-01T00:00:00Z"
     llama = rows[("vllm", "meta-llama/Llama-3-8B", "2025-03-01")]
-    assert llama["BilledCost"] == pytest.approx(48.0) and llama["x_InfraCost"] == pytest.approx(
-        48.0
-    )
+    assert llama["x_Cost"] == pytest.approx(48.0) and llama["x_InfraCost"] == pytest.approx(48.0)
     assert (llama["x_SessionCount"], llama["x_SuccessCount"]) == (2, 2)
     assert rows[("vllm", "meta-llama/Llama-3-8B", "2025-03-02")]["x_SuccessCount"] == 0
     sonnet = rows[("aws.bedrock", bt.SONNET, "2025-03-02")]
-    assert sonnet["BilledCost"] == pytest.approx(1.50) and sonnet["x_CostSource"] == "catalog"
-    assert '"ModelId": "claude-sonnet-4"' in sonnet["SkuPriceDetails"]
-    assert sum(r["BilledCost"] for r in rows.values()) == pytest.approx(4.60 + 10.50 + 0.70 + 96.0)
+    assert sonnet["x_Cost"] == pytest.approx(1.50) and sonnet["x_CostSource"] == "catalog"
+    assert sonnet["x_AllocatedCost"] == 0.0 and sonnet["AllocatedMethodId"] is None
+    assert '"x_ModelId": "claude-sonnet-4"' in sonnet["SkuPriceDetails"]
+    assert sum(r["x_Cost"] for r in rows.values()) == pytest.approx(4.60 + 10.50 + 0.70 + 96.0)
 
 
 def test_unpriced_calls_are_counted_not_zeroed(store: Store) -> None:
@@ -69,9 +75,9 @@ def test_unpriced_calls_are_counted_not_zeroed(store: Store) -> None:
     rows = _rows(store)
     mini = rows[("openai", "gpt-4o-mini", "2025-03-02")]
     assert mini["x_UnpricedCalls"] == 1 and mini["x_CostSource"] == "mixed"
-    assert mini["BilledCost"] == pytest.approx(3.00)
+    assert mini["x_Cost"] == pytest.approx(3.00)
     llama = rows[("vllm", "meta-llama/Llama-3-8B", "2025-03-01")]
-    assert llama["x_UnpricedCalls"] == 2 and llama["BilledCost"] == 0.0
+    assert llama["x_UnpricedCalls"] == 2 and llama["x_Cost"] == 0.0
 
 
 @pytest.mark.parametrize("name", ["usage.csv", "usage.csv.gz", "usage.parquet"])
@@ -96,7 +102,8 @@ def test_round_trip_through_our_own_focus_checks(joined: Store, tmp_path: Path, 
         ("openai", "gpt-4o-mini"),
         ("vllm", "llama-3-8b"),
     ]
-    assert [g["e"] for g in got] == pytest.approx([10.50, 0.70, 4.60, 96.0])
+    # Read back as a bill it adds nothing: the money is the providers' invoices'.
+    assert [g["e"] for g in got] == pytest.approx([0.0, 0.0, 0.0, 0.0])
 
 
 def test_per_call_rows_and_the_cli(
@@ -105,7 +112,7 @@ def test_per_call_rows_and_the_cli(
     t = focus_table(joined, bt.CONFIG, per_call=True, now=bt.NOW)
     assert t.num_rows == 13
     by_span = {r["x_SpanId"]: r for r in t.to_pylist()}
-    assert by_span["s-c1"]["BilledCost"] == pytest.approx(0.5375)
+    assert float(by_span["s-c1"]["x_Cost"]) == pytest.approx(0.5375)
     assert (
         by_span["s-c13"]["x_InfraCost"] == pytest.approx(48.0)
         and by_span["s-c13"]["x_SuccessCount"] == 0

@@ -63,9 +63,52 @@ CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
 NULLS = ["", "NULL", "null", "Null"]
 
 
+V05_ONLY = ("ChargeType", "InvoiceIssuer", "Provider", "Publisher", "UsageQuantity", "UsageUnit")
+"""FOCUS 0.5 names that 1.0 renamed (ChargeCategory, InvoiceIssuerName, ProviderName...)."""
+
+X_COLUMNS = (
+    "x_RequestId", "x_UsageType", "x_SkuMeterName", "x_SkuMeterSubcategory", "x_ServiceTier",
+    "x_RecencyLastUpdated",
+)  # fmt: skip
+"""Provider columns costper reads (AWS `x_UsageType`, Azure `x_SkuMeterName`...)."""
+
+
 def detect_version(names: set[str]) -> str:
     """The newest version whose own columns appear; 1.0 when none does."""
+    return detect(names)[0]
+
+
+def detect(names: set[str]) -> tuple[str, str | None]:
+    """The newest version whose own columns appear, and the column that told it."""
     for version, own in (("1.3", V13), ("1.2", V12), ("1.1", V11)):
-        if names & set(own):
-            return version
-    return "1.0"
+        hit = sorted(names & set(own))
+        if hit:
+            return version, hit[0]
+    return "1.0", None
+
+
+def looks_like_05(names: set[str]) -> list[str]:
+    """The 0.5-only columns of a file that has none of 1.0's renamed ones."""
+    renamed = {"ChargeCategory", "InvoiceIssuerName", "ProviderName", "ServiceProviderName"}
+    return [] if names & renamed else [c for c in V05_ONLY if c in names]
+
+
+_BY_FOLDED = {c.lower(): c for c in (*KNOWN_COLUMNS, *X_COLUMNS, *V05_ONLY)}
+
+
+def canonical_names(names: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Column names with FOCUS's spelling, whatever their case: Athena writes
+    `billedcost`, Snowflake `BILLEDCOST`. Returns the names and what was renamed."""
+    out, renamed = [], []
+    taken = set(names)
+    for n in names:
+        canon = _BY_FOLDED.get(n.lower())
+        if canon is None and n[:2].lower() == "x_" and not n.startswith("x_"):
+            canon = "x_" + n[2:]
+        if canon and canon != n and canon not in taken:
+            renamed.append((n, canon))
+            taken.add(canon)
+            out.append(canon)
+        else:
+            out.append(n)
+    return out, renamed

@@ -4,10 +4,15 @@ A FOCUS reader sees cost by service and SKU; it does not see which product
 feature, model version or prompt version spent it, nor how many sessions
 succeeded for it. Those travel as `x_` columns (`x_FeatureTag`,
 `x_ModelVersion`, `x_PromptVersion`, `x_SessionCount`, `x_SuccessCount`, ...)
-on rows that pass costper's own FOCUS checks. Cost is what reports use: the
-bill where the cost join placed it, else the estimate, plus self-hosted
-infrastructure; calls with no price count in `x_UnpricedCalls` rather than
-vanish into a zero.
+on rows conformant to FOCUS 1.3 for every column written (checked rule by
+rule in tests/test_focus_conformance.py). The rows are meant to be loaded
+beside the providers' own bills, so they never pose as an invoice: FOCUS
+cost columns are 0 and the issuer is costper; the money is in `x_Cost`
+(what reports use: the bill where the cost join placed it, else the
+estimate, plus self-hosted infrastructure), `x_EstimatedCost` and
+`x_AllocatedCost`, and rows holding billed cost are split cost allocations
+(AllocatedMethodId, AllocatedResourceId/Name = the feature, AllocatedTags).
+Calls with no price count in `x_UnpricedCalls` rather than vanish into a zero.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ def usage_rows(
     j = c.left_join(s, "session_id")
     ok = j.success.fill_null(False)
     cost = j.cost.fill_null(0.0)
+    allocated = ibis.cases((j.cost_source == "billed", cost), else_=0.0) + j.infra_cost.fill_null(
+        0.0
+    )
     if per_call:
         q = j.select(
             "trace_id", "span_id", "session_id", "provider", "model", "feature", "prompt_version",
@@ -51,6 +59,7 @@ def usage_rows(
             unpriced_calls=j.cost.isnull().cast("int64"), input_tokens=j.input_tokens.fill_null(0),
             output_tokens=j.output_tokens.fill_null(0),
             cache_read_tokens=j.cache_read_tokens.fill_null(0), cost=cost,
+            estimated=j.estimated_cost.fill_null(0.0), allocated=allocated,
             infra_cost=j.infra_cost.fill_null(0.0), cost_source=j.cost_source,
             sessions=ibis.literal(1), successes=ok.cast("int64"),
         )  # fmt: skip
@@ -66,6 +75,8 @@ def usage_rows(
             output_tokens=j.output_tokens.fill_null(0).sum(),
             cache_read_tokens=j.cache_read_tokens.fill_null(0).sum(),
             cost=cost.sum(),
+            estimated=j.estimated_cost.fill_null(0.0).sum(),
+            allocated=allocated.sum(),
             infra_cost=j.infra_cost.fill_null(0.0).sum(),
             sources=j.cost_source.nunique(),
             cost_source=j.cost_source.max(),
@@ -90,16 +101,55 @@ def _month(d: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
+ALLOCATION_METHOD = "costper-pro-rata-estimate"
+DECIMAL = pa.decimal128(38, 12)
+DECIMALS = (
+    "BilledCost", "ContractedCost", "EffectiveCost", "ListCost", "ConsumedQuantity",
+    "PricingQuantity", "x_Cost", "x_EstimatedCost", "x_AllocatedCost", "x_InfraCost",
+)  # fmt: skip
+
+
 def focus_row(r: dict[str, Any], per_call: bool) -> dict[str, Any]:
+    """One FOCUS 1.3 row that a FinOps tool can load beside the real bill.
+
+    The provider's invoice already holds the money: so every FOCUS cost column
+    is 0 here (summing this export with the bill counts LLM spend once), the
+    issuer is costper, not the provider, and the money travels in `x_Cost`
+    (what reports use), `x_EstimatedCost` (telemetry's estimate) and
+    `x_AllocatedCost` (the bill's share, placed by the cost join). Rows that
+    carry billed cost are split cost allocations of the provider's lines and
+    say so in the 1.3 allocation columns, to the feature.
+    """
     day = datetime(r["day"].year, r["day"].month, r["day"].day)
     month_start, month_end = _month(day)
     provider = r["provider"] or "unknown"
     model = r["model"] or "unknown"
     feature = r["feature"] or "unknown"
     total = float(r["cost"]) + float(r["infra_cost"])
+    allocated = float(r["allocated"])
     tokens = int(r["input_tokens"]) + int(r["output_tokens"])
+    tags = {"feature": feature, "prompt_version": r["prompt_version"]}
+    is_allocation = allocated != 0
+    what = "Allocation of billed" if is_allocation else "Estimated (telemetry, not invoiced)"
     row: dict[str, Any] = {
-        "BilledCost": total,
+        "AllocatedMethodDetails": json.dumps(
+            {
+                "Elements": [
+                    {
+                        "UsageUnit": "Tokens",
+                        "UsageQuantity": tokens,
+                        "x_Basis": "calls' telemetry estimates in the line's charge period",
+                    }
+                ]
+            }
+        )
+        if is_allocation
+        else None,  # fmt: skip
+        "AllocatedMethodId": ALLOCATION_METHOD if is_allocation else None,
+        "AllocatedResourceId": f"feature/{feature}" if is_allocation else None,
+        "AllocatedResourceName": feature if is_allocation else None,
+        "AllocatedTags": json.dumps(tags) if is_allocation else None,
+        "BilledCost": 0.0,
         "BillingAccountId": ACCOUNT,
         "BillingAccountName": "costper telemetry",
         "BillingCurrency": "USD",
@@ -107,19 +157,21 @@ def focus_row(r: dict[str, Any], per_call: bool) -> dict[str, Any]:
         "BillingPeriodEnd": _iso(month_end),
         "ChargeCategory": "Usage",
         "ChargeClass": None,
-        "ChargeDescription": f"LLM inference: {model} for {feature}",
+        "ChargeDescription": f"{what} LLM usage: {model} for {feature}",
         "ChargeFrequency": "Usage-Based",
         "ChargePeriodStart": _iso(day),
         "ChargePeriodEnd": _iso(day + timedelta(days=1)),
         "ConsumedQuantity": float(tokens),
         "ConsumedUnit": "Tokens",
-        "ContractedCost": total,
-        "EffectiveCost": total,
+        "ContractedCost": 0.0,
+        "EffectiveCost": 0.0,
         "HostProviderName": provider,
-        "InvoiceIssuerName": provider,
-        "ListCost": total,
+        "InvoiceIssuerName": "costper",
+        "ListCost": 0.0,
         "PricingQuantity": float(tokens),
         "PricingUnit": "Tokens",
+        "ProviderName": provider,
+        "PublisherName": provider,
         "ServiceCategory": "AI and Machine Learning",
         "ServiceName": "LLM inference",
         "ServiceProviderName": provider,
@@ -127,9 +179,12 @@ def focus_row(r: dict[str, Any], per_call: bool) -> dict[str, Any]:
         "SkuId": f"{provider}/{model}",
         "SkuMeter": "Tokens",
         "SkuPriceDetails": json.dumps(
-            {"ModelId": canonical_model(model) or model, "ModelVersion": model}
+            {"x_ModelId": canonical_model(model) or model, "x_ModelVersion": model}
         ),
-        "Tags": json.dumps({"feature": feature, "prompt_version": r["prompt_version"]}),
+        "Tags": json.dumps(tags),
+        "x_Cost": total,
+        "x_EstimatedCost": float(r["estimated"]),
+        "x_AllocatedCost": allocated,
         "x_FeatureTag": feature,
         "x_ModelVersion": model,
         "x_PromptVersion": r["prompt_version"],
@@ -153,9 +208,28 @@ def focus_table(
     store: Store, config: Config, *, per_call: bool = False, now: datetime | None = None
 ) -> pa.Table:
     rows = [focus_row(r, per_call) for r in usage_rows(store, config, per_call=per_call, now=now)]
+    names = list(focus_row(_EMPTY, per_call))
+    schema = pa.schema(
+        [
+            (
+                n,
+                DECIMAL if n in DECIMALS
+                else pa.int64() if n.startswith("x_") and n[2:].endswith(("Count", "Calls", "Tokens"))
+                else pa.string(),
+            )
+            for n in names
+        ]
+    )  # fmt: skip
     if not rows:
-        return pa.table({k: pa.array([], pa.string()) for k in focus_row(_EMPTY, per_call)})
-    return pa.Table.from_pylist(rows)
+        return schema.empty_table()
+    cols = {n: [row[n] for row in rows] for n in names}
+    arrays = [
+        pc.cast(pa.array(cols[f.name], pa.float64()), f.type)
+        if f.type == DECIMAL
+        else pa.array(cols[f.name], f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 _EMPTY: dict[str, Any] = {
@@ -163,7 +237,22 @@ _EMPTY: dict[str, Any] = {
     "prompt_version": None, "cost": 0.0, "infra_cost": 0.0, "input_tokens": 0, "output_tokens": 0,
     "cache_read_tokens": 0, "sessions": 0, "successes": 0, "calls": 0, "failed_calls": 0,
     "unpriced_calls": 0, "cost_source": None, "trace_id": None, "span_id": None, "session_id": None,
+    "estimated": 0.0, "allocated": 0.0,
 }  # fmt: skip
+
+
+def _decimal_text(col: pa.ChunkedArray) -> pa.Array:
+    """Decimals as plain text with a point ('0.0', '2.041666666667'): Arrow would write
+    0 at scale 12 as '0E-12'."""
+    out: list[str | None] = []
+    for v in col.to_pylist():
+        if v is None:
+            out.append(None)
+            continue
+        t = format(v, "f")
+        t = t.rstrip("0") if "." in t else t + "."
+        out.append(t + "0" if t.endswith(".") else t)
+    return pa.array(out, pa.string())
 
 
 def export_focus(
@@ -184,6 +273,9 @@ def export_focus(
             table = table.set_column(i, name, ts)
         pq.write_table(table, str(out))
         return int(table.num_rows)
+    for i, f in enumerate(table.schema):
+        if f.type == DECIMAL:
+            table = table.set_column(i, f.name, _decimal_text(table.column(i)))
     opts = pacsv.WriteOptions(quoting_style="needed")
     table = _spreadsheet.table(table)
     if isinstance(out, (str, Path)):

@@ -30,7 +30,9 @@ from costper.billing._columns import (
     NOT_NULL,
     NULLS,
     NUMERIC,
-    detect_version,
+    canonical_names,
+    detect,
+    looks_like_05,
 )
 from costper.billing._files import _first_line, read_table
 from costper.errors import InputError
@@ -74,18 +76,34 @@ def _check(path: str, table: pa.Table, is_csv: bool) -> FocusFile:
     for i, fld in enumerate(table.schema):
         if pa.types.is_dictionary(fld.type):
             table = table.set_column(i, fld.name, pc.cast(table.column(i), fld.type.value_type))
-    names = list(table.column_names)
-    present = set(names)
-    version = detect_version(present)
     warnings = []
+    names, renamed = canonical_names(list(table.column_names))
+    if renamed:
+        table = table.rename_columns(names)
+        shown = ", ".join(f"{a} -> {b}" for a, b in renamed[:3])
+        warnings.append(
+            f"{path}: {len(renamed)} column name(s) read in FOCUS's case ({shown}"
+            f"{', ...' if len(renamed) > 3 else ''}), as Athena and Snowflake exports write them"
+        )
+    present = set(names)
+    old = looks_like_05(present)
+    if old:
+        raise InputError(
+            f"a FOCUS 0.5 export (columns {', '.join(old)}; 1.0 renamed them ChargeCategory, "
+            "InvoiceIssuerName, ProviderName...); costper reads FOCUS 1.0-1.3",
+            file=path,
+            field=old[0],
+        )
+    version, evidence = detect(present)
     if "ServiceProviderName" not in present and "ProviderName" in present:
         # 1.0-1.2 name; one column name downstream whatever the version.
         table = table.append_column("ServiceProviderName", table.column("ProviderName"))
         present.add("ServiceProviderName")
     missing = [c for c in MANDATORY[version] if c not in present]
     if missing:
+        why = f" (read as FOCUS {version} for its column {evidence})" if evidence else ""
         raise InputError(
-            f"FOCUS {version} export without mandatory column(s) {', '.join(missing)}",
+            f"FOCUS {version} export without mandatory column(s) {', '.join(missing)}{why}",
             file=path,
             field=missing[0],
         )
@@ -235,6 +253,19 @@ def _strings(col: pa.ChunkedArray) -> pa.ChunkedArray:
                 )
             ]
         )
+    if _key_value_list(t):
+        # BigQuery's FOCUS view: Tags as ARRAY<STRUCT<key STRING, value STRING>>.
+        return pa.chunked_array(
+            [
+                pa.array(
+                    [
+                        None if v is None else json.dumps({kv["key"]: kv["value"] for kv in v})
+                        for v in col.to_pylist()
+                    ],
+                    pa.string(),
+                )
+            ]
+        )
     if pa.types.is_nested(t):
         return pa.chunked_array(
             [
@@ -245,6 +276,16 @@ def _strings(col: pa.ChunkedArray) -> pa.ChunkedArray:
             ]
         )
     return pc.cast(col, pa.string())
+
+
+def _key_value_list(t: pa.DataType) -> bool:
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
+        return False
+    item = t.value_type
+    return pa.types.is_struct(item) and {item.field(i).name for i in range(item.num_fields)} == {
+        "key",
+        "value",
+    }
 
 
 def _no_nulls(f: FocusFile, name: str, col: pa.ChunkedArray) -> None:

@@ -177,16 +177,23 @@ def plan(
             continue
         rows = b.filter(pc.is_in(k, pa.array(keep, pa.string())))
         kept.append(rows)
-        rk = scope_keys(rows)
-        for s in keep:
-            mask = pc.equal(rk, s)
-            sel = rows.filter(mask)
-            new_lines[s] = new_lines.get(s, 0) + sel.num_rows
-            new_billed[s] = new_billed.get(s, 0.0) + float(
-                pc.sum(sel.column("BilledCost")).as_py() or 0.0
+        per_scope = (
+            pa.table(
+                {
+                    "k": scope_keys(rows),
+                    "b": rows.column("BilledCost"),
+                    "c": rows.column("BillingCurrency"),
+                }
             )
-            cur = pc.unique(sel.column("BillingCurrency")).to_pylist()
-            currency[s] = ",".join(sorted(c for c in cur if c))
+            .group_by("k")
+            .aggregate([("b", "sum"), ("b", "count"), ("c", "distinct")])
+            .to_pylist()
+        )
+        for g in per_scope:
+            s = g["k"]
+            new_lines[s] = new_lines.get(s, 0) + g["b_count"]
+            new_billed[s] = new_billed.get(s, 0.0) + float(g["b_sum"] or 0.0)
+            currency[s] = ",".join(sorted(c for c in g["c_distinct"] if c))
             source[s] = (f.path, why)
     restatements = []
     fresh_keys = []
