@@ -106,7 +106,14 @@ _MAX_REASONS = 5
 
 
 @router.post("/v1/traces", **_otlp_doc("ExportTraceServiceRequest", "Rejected spans"))
+@router.post(
+    "/api/public/otel/v1/traces",
+    operation_id="langfuse_otel_traces",
+    **_otlp_doc("ExportTraceServiceRequest", "Rejected spans"),
+)
 async def traces(request: Request) -> Response:
+    """OTLP traces; also at Langfuse's path, so a Langfuse SDK (v3+) whose host is this
+    server sends its spans here unchanged."""
     kind = _kind(request)
     if kind is None:
         return _unsupported(request)

@@ -24,7 +24,7 @@ from costper._json import loads, objects
 from costper.billing._join import rejoin
 from costper.config import Config
 from costper.errors import InputError
-from costper.pricing._prices import price_calls
+from costper.pricing._prices import price_calls, provider_of_model
 from costper.store._schema import CALLS
 from costper.store._store import Store
 from costper.telemetry._otlp_wire import parse_lean
@@ -212,6 +212,7 @@ def calls_table(rows: SpanRows, config: Config) -> pa.Table:
         "request_id": pc.coalesce(explicit_request, pa.array(cols["response_id"], pa.string())),
         "feature": pc.coalesce(pa.array(cols["feature"], pa.string()), service),
         "service_name": service,
+        "provider": _providers(cols["provider"], cols["model"]),
     }
     data: dict[str, Any] = {}
     for f in CALLS:
@@ -223,6 +224,17 @@ def calls_table(rows: SpanRows, config: Config) -> pa.Table:
     table = price_calls(pa.table(data), config)
     names = [f.name for f in CALLS if f.name in data or f.name in _PRICED]
     return table.select(names).cast(pa.schema([CALLS.field(n) for n in names]))
+
+
+def _providers(providers: list[Any], models: list[Any]) -> pa.Array:
+    """Providers as the spans say, else the catalog's provider of the model."""
+    if None not in providers:
+        return pa.array(providers, pa.string())
+    filled = [
+        p if p is not None or m is None else provider_of_model(m)
+        for p, m in zip(providers, models, strict=True)
+    ]
+    return pa.array(filled, pa.string())
 
 
 def calls_from_request(request: Any, config: Config, *, source: str = "") -> CallsBatch:
