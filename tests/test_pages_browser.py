@@ -230,3 +230,28 @@ def test_docs_page_is_served_locally(page: Any, server: LiveServer) -> None:
     assert page.locator(".endpoint code.path", has_text="/api/report").count() >= 1
     assert all(u.startswith(server.url) for u in page.requested), page.requested
     shot(page, "docs")
+
+
+def test_a_browser_without_the_key_gets_a_page_that_says_how(
+    browser: Any, server: LiveServer
+) -> None:
+    keyed = LiveServer(Config(db=server.config.db, api_keys=("k-test-1",)), server.store)
+    try:
+        context = browser.new_context()
+        pg = context.new_page()
+        response = pg.goto(keyed.url + "/")
+        assert response.status == 401
+        assert pg.title() == "costper: API key needed"
+        text = pg.inner_text("body")
+        assert "needs an API key" in text and "/?api_key=YOUR_KEY" in text and "{" not in text
+        shot(pg, "no-key")
+        pg.goto(keyed.url + "/?api_key=k-test-1")
+        assert pg.url == keyed.url + "/?api_key=k-test-1" or "api_key" not in pg.url
+        assert "support-chat" in pg.inner_text("body")
+        pg.goto(keyed.url + "/")  # the cookie carries the key from now on
+        assert "support-chat" in pg.inner_text("body")
+        api_call = httpx.get(keyed.url + "/api/report", timeout=30)
+        assert api_call.status_code == 401 and "no API key" in api_call.json()["error"]
+        context.close()
+    finally:
+        keyed.stop()
