@@ -255,3 +255,32 @@ def test_a_browser_without_the_key_gets_a_page_that_says_how(
         context.close()
     finally:
         keyed.stop()
+
+
+def test_overview_shows_the_paradox_per_model_first(page: Any, server: LiveServer) -> None:
+    """The article's contrast on the first screen: within support-chat, gpt-4o-mini has the
+    cheapest tokens and gpt-4-turbo the cheapest success; numbers as /api/report gives them."""
+    page.goto(server.url + "/")
+    section = page.locator("#model-paradox")
+    assert section.is_visible() and section.bounding_box()["y"] < 900  # on the first screen
+    expected = {
+        (g["key"]["feature"], g["key"]["model"]): g
+        for g in api(server, by="feature,model")["groups"]
+    }
+    rows = section.locator("tr[data-feature='support-chat']")
+    assert rows.count() == 2
+    seen = {}
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        model = row.get_attribute("data-model")
+        g = expected[("support-chat", model)]
+        token_cell = row.locator("[data-metric='cost_per_1m_tokens']").inner_text()
+        assert token_cell.split()[0] == money(g["cost_per_1m_tokens"])
+        cps = row.locator("[data-metric='cost_per_success']").inner_text()
+        assert cps.startswith(money(g["cost_per_success"]["value"]))
+        seen[model] = (token_cell, cps)
+    assert "cheapest tokens" in seen["gpt-4o-mini"][0]
+    assert "cheapest per success" in seen["gpt-4-turbo"][1]
+    assert "paradox" in section.locator("tr[data-feature='support-chat'] td.name").inner_text()
+    shot(page, "overview-model-paradox")
+    assert "paradox" not in section.locator("tr[data-feature='sql-helper'] td.name").inner_text()
