@@ -120,3 +120,33 @@ def test_an_old_store_is_migrated_with_a_backup(tmp_path: Path) -> None:
     ]
     info = json.loads(cli("info", "--db", str(db), "--format", "json").stdout)
     assert info["schema_version"] == SCHEMA_VERSION and info["rows"]["calls"] == calls
+
+
+def uncomment(text: str, *, examples: bool) -> str:
+    """`# key = default` lines uncommented; with `examples`, `## ...` ones too."""
+    out = []
+    for line in text.splitlines():
+        if examples and line.startswith("## "):
+            line = line[3:]
+        elif line.startswith("# ") and "=" in line.split("#")[1]:
+            line = line[2:]
+        out.append(line)
+    return "\n".join(out)
+
+
+def test_init_writes_every_key_at_its_default(tmp_path: Path) -> None:
+    from costper.config import Config, load_config
+
+    proc = subprocess.run(["costper", "init"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0 and "wrote costper.toml" in proc.stdout
+    text = (tmp_path / "costper.toml").read_text()
+    defaults = tmp_path / "defaults.toml"
+    defaults.write_text(uncomment(text, examples=False))
+    assert load_config(str(defaults)) == Config()
+    everything = tmp_path / "everything.toml"
+    everything.write_text(uncomment(text, examples=True))
+    cfg = load_config(str(everything))  # every key and example is one costper accepts
+    assert cfg.attributes["feature"] == ("metadata.feature",)
+    assert cfg.prices and cfg.billing_models and cfg.infra and cfg.rates == {"EUR": 1.08}
+    again = subprocess.run(["costper", "init"], capture_output=True, text=True, cwd=tmp_path)
+    assert again.returncode == 2 and "exists already" in again.stderr

@@ -1,8 +1,9 @@
-"""`costper info` and `costper prune`: what the store holds, and letting old data go."""
+"""`costper info`, `prune` and `init`: what the store holds, letting old data go, a config to start from."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -69,3 +70,20 @@ def prune_cmd(
         deleted = store.prune(cutoff, dry_run=not yes)
     said = ", ".join(f"{n:,} {table} rows" for table, n in deleted.items())
     print(f"prune: deleted {said}" if yes else f"prune: would delete {said}; add --yes to do it")
+
+
+@app.command("init")
+def init_cmd(
+    path: Annotated[str, typer.Argument(help="Where to write it.")] = "costper.toml",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented costper.toml with every key at its default."""
+    from importlib.resources import files
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise InputError(
+            f"{path}: exists already; pass --force to overwrite it", field="path", value=path
+        )
+    target.write_text(files("costper").joinpath("_init_template.toml").read_text())
+    print(f"init: wrote {path}; uncomment what you change")
