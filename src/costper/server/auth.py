@@ -3,6 +3,8 @@
 A plain ASGI middleware rather than a FastAPI dependency, so no route can
 forget it and a refused request is answered before its body is read.
 `/healthz` stays open so load balancers and scripts can probe the process.
+Langfuse SDKs authenticate with HTTP Basic (public key, secret key): that
+pair, joined by a colon, is taken as the key.
 
 Exporters and scripts send the key in a header. A browser cannot add headers
 to a page load, so the dashboard is opened once as `/?api_key=<key>`; that
@@ -13,6 +15,8 @@ before any route sees it, and pages send `Referrer-Policy: no-referrer`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from collections.abc import Iterable
 from http.cookies import SimpleCookie
@@ -79,9 +83,21 @@ def _header_key(scope: Scope) -> bytes | None:
             scheme, _, token = value.strip().partition(b" ")
             if scheme.lower() == b"bearer" and token.strip():
                 return token.strip()
+            if scheme.lower() == b"basic" and token.strip():
+                return _basic_key(token.strip())
         elif name == b"x-api-key" and value.strip():
             return value.strip()
     return None
+
+
+def _basic_key(token: bytes) -> bytes | None:
+    """Langfuse's exporters send `Basic base64(public_key:secret_key)`: the pair
+    `public:secret` is the API key (`costper serve --api-key pk-lf-...:sk-lf-...`)."""
+    try:
+        pair = base64.b64decode(token, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return pair if b":" in pair and pair.strip(b":") else None
 
 
 def _cookie_key(scope: Scope) -> bytes | None:
