@@ -272,13 +272,22 @@ class Store:
     @_translates
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
         """Run an Ibis expression on a reader cursor: a consistent committed snapshot."""
-        with self._reader() as (_, backend):
-            return backend.to_pyarrow(expr)
+        return self._read(lambda backend: backend.to_pyarrow(expr))
 
     @_translates
     def execute(self, expr: ibis.Expr) -> Any:
-        with self._reader() as (_, backend):
-            return backend.execute(expr)
+        return self._read(lambda backend: backend.execute(expr))
+
+    def _read(self, run: Callable[[Any], Any]) -> Any:
+        """One read; once more on a fresh cursor if DuckDB briefly loses sight of a
+        table another connection just replaced (seen under load, right after a
+        restart: "Table with name session_rollup does not exist")."""
+        try:
+            with self._reader() as (_, backend):
+                return run(backend)
+        except duckdb.CatalogException:
+            with self._reader() as (_, backend):
+                return run(backend)
 
     def insert(self, name: str, batch: pa.Table) -> int:
         return self.insert_many({name: batch})[name]
