@@ -69,7 +69,7 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
     con = render.console()
     keys = rep.by
     t = render.table(
-        f"{title} (confidence {rep.confidence:.0%}; intervals in brackets)",
+        f"{title} ({rep.currency}; confidence {rep.confidence:.0%}; intervals in brackets)",
         [(k, "left") for k in keys]
         + [
             ("sessions", "right"),

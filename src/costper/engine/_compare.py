@@ -40,12 +40,14 @@ class Comparison:
     variants: list[Variant]
     confidence: float
     feature: str | None
+    currency: str = "USD"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "by": self.by,
             "feature": self.feature,
             "confidence": self.confidence,
+            "currency": self.currency,
             "baseline": self.baseline.to_dict(),
             "variants": [
                 {**v.group.to_dict(), "vs_baseline": v.vs_baseline.to_dict()} for v in self.variants
@@ -100,7 +102,7 @@ def compare(
         for name, g in by_value.items()
         if name != baseline
     ]
-    return Comparison(key, base, variants, config.confidence, feature)
+    return Comparison(key, base, variants, config.confidence, feature, config.currency)
 
 
 def _as_stored(value: str, key: str, stored: Mapping[str, object]) -> str:

@@ -78,11 +78,14 @@ class Report:
     confidence: float
     by: list[str]
     groups: list[Group]
+    currency: str = "USD"
+    """Every money figure of the report is in this currency (`[currency] report`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "confidence": self.confidence,
             "by": list(self.by),
+            "currency": self.currency,
             "groups": [g.to_dict() for g in self.groups],
             "unpriced_calls": sum(g.unpriced_calls for g in self.groups),
         }
@@ -105,7 +108,7 @@ class Report:
                 fields[name] = iv(g[name])
             fields["sums"] = Sums(0, 0.0, 0.0, 0.0, 0.0, 0.0)
             groups.append(Group(**fields))
-        return cls(float(d["confidence"]), list(d["by"]), groups)
+        return cls(float(d["confidence"]), list(d["by"]), groups, str(d.get("currency", "USD")))
 
     def rows(self) -> list[dict[str, Any]]:
         """Flat rows (one per group) for CSV, pandas or Arrow."""
@@ -134,6 +137,7 @@ class Report:
             row["sample_ok"] = g.sample_ok
             row["sessions_needed"] = g.sessions_needed
             row["warnings"] = "; ".join(w["code"] for w in g.warnings)
+            row["currency"] = self.currency
             out.append(row)
         return out
 
@@ -368,7 +372,7 @@ def report(
     groups = [build_group(r, keys, config) for r in rows if r["sessions"]]
     if feature is not None and not groups:
         check_feature(source, feature)
-    return Report(config.confidence, keys, groups)
+    return Report(config.confidence, keys, groups, config.currency)
 
 
 def check_feature(source: Any, feature: str) -> None:

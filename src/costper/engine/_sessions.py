@@ -21,6 +21,7 @@ import ibis.expr.types as ir
 
 from costper.config import Config
 from costper.errors import InputError
+from costper.pricing._currency import ESTIMATES, Rates
 from costper.store._dialect import PORTABLE, Dialect, dialect_of
 
 GROUP_KEYS = (
@@ -137,7 +138,8 @@ def session_table(
     feature: str | None = None,
     keys: Iterable[str] | None = None,
 ) -> ir.Table:
-    """One row per session, outcome resolved and cost model applied.
+    """One row per session, outcome resolved and cost model applied, money in the
+    report currency (`[currency] report`; calls' USD converted by its rate, or refused).
 
     `keys`, when given, are validated group keys the caller will use.
     """
@@ -179,6 +181,9 @@ def session_table(
         month=s.first_call.truncate("M").date(),
         turn_bucket=ibis.cases((s.turns >= 5, "5+"), else_=s.turns.cast("string")),
     )
+    fx = Rates.of(config).factor(ESTIMATES, config.currency)
+    if fx != 1.0:  # calls are stored in USD; [costs] are in the report currency already
+        s = s.mutate(llm=s.llm * fx, retries=s.retries * fx, infra=s.infra * fx)
     s = s.mutate(total=s.llm + s.escalation + s.review + s.overhead + s.infra)
     if since is not None:
         s = s.filter(s.first_call >= ibis.literal(since, type="timestamp"))

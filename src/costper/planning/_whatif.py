@@ -39,6 +39,7 @@ from costper.engine._intervals import (
 from costper.engine._report import Group, report
 from costper.engine._sessions import session_table
 from costper.errors import InputError
+from costper.pricing._currency import ESTIMATES, Rates
 from costper.pricing._lookup import unit_prices
 
 SWITCH, KEEP, UNSURE, ALONE = "switch", "keep", "not enough evidence", "only one model"
@@ -299,7 +300,8 @@ def repriced(
     # would be typed DECIMAL too and rounded, so the arithmetic is done in float64.
     tin, tcr = s.input_tokens.cast("float64"), s.cache_read_tokens.cast("float64")
     tout = s.output_tokens.cast("float64")
-    fresh = (tin - tcr).clip(lower=0) * r_in + tcr * r_cr + tout * r_out
+    fx = Rates.of(config).factor(ESTIMATES, config.currency)  # catalog prices are USD
+    fresh = ((tin - tcr).clip(lower=0) * r_in + tcr * r_cr + tout * r_out) * fx
     c = s.total - s.llm + fresh
     ok = (s.status == "success").cast("float64")
     agg = s.aggregate(

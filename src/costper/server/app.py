@@ -6,11 +6,14 @@ once: InputError -> 400, AuthError -> 401, TooLarge -> 413.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from costper.config import Config
 from costper.errors import AuthError, InputError, TooLarge
+from costper.server import formatting
 from costper.server.auth import ApiKeyMiddleware
 from costper.server.guard import BodyMiddleware, GuardMiddleware
 from costper.store._store import Store
@@ -30,6 +33,14 @@ def create_app(config: Config, store: Store) -> FastAPI:
     app.add_middleware(
         GuardMiddleware, allowed_hosts=config.allowed_hosts, max_body=config.max_request_bytes
     )
+
+    @app.middleware("http")
+    async def _report_currency(request: Request, call_next: Any) -> Any:
+        token = formatting.CURRENCY.set(config.currency)
+        try:
+            return await call_next(request)
+        finally:
+            formatting.CURRENCY.reset(token)
 
     @app.exception_handler(TooLarge)
     async def _too_large(request: Request, exc: TooLarge) -> JSONResponse:

@@ -7,6 +7,7 @@ Ticks on chart axes are the one dashboard-only shape: they must stay short.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from costper import _format
@@ -24,16 +25,18 @@ __all__ = [
     "percent",
 ]
 
-CURRENCY = "USD"
-"""Amounts are in USD until stores carry a currency per amount."""
+CURRENCY: ContextVar[str] = ContextVar("costper_currency", default="USD")
+"""The report currency (`[currency] report`) of the app serving this request: every
+page and chart shows its code, set per request by `create_app`."""
 
 
-def money(v: Any, currency: str = CURRENCY) -> str:
-    return _format.money(v, currency)
+def money(v: Any, currency: str | None = None) -> str:
+    return _format.money(v, currency or CURRENCY.get())
 
 
-def money_tick(v: Any, currency: str = CURRENCY) -> str:
+def money_tick(v: Any, currency: str | None = None) -> str:
     """Axis labels: $25k, $1.5M, else as `money`; ticks must stay short to fit."""
+    currency = currency or CURRENCY.get()
     d = _format.money(v, currency)
     if isinstance(v, int | float) and abs(v) >= 1000 and d not in (DASH, "∞"):
         return _format.money(0, currency).replace("0.00", compact(v))

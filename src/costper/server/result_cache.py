@@ -17,6 +17,7 @@ one (stale-while-revalidate). The JSON API always computes fresh.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import OrderedDict
@@ -91,8 +92,10 @@ class ResultCache:
                 self.stale_hits += 1
                 if (version, key) not in self._refreshing:
                     self._refreshing.add((version, key))
-                    threading.Thread(
-                        target=self._refresh, args=(version, key, compute), daemon=True
+                    threading.Thread(  # in the request's context (its currency, say)
+                        target=contextvars.copy_context().run,
+                        args=(self._refresh, version, key, compute),
+                        daemon=True,
                     ).start()
         if usable:
             assert old is not None
