@@ -113,6 +113,7 @@ def test_anthropic_sdk_own_spans(tmp_path: Path) -> None:
 
 
 def test_openllmetry_anthropic(tmp_path: Path) -> None:
+    pytest.importorskip("opentelemetry.instrumentation.anthropic")
     from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
 
     spans = run(AnthropicInstrumentor())
@@ -122,6 +123,7 @@ def test_openllmetry_anthropic(tmp_path: Path) -> None:
 
 
 def test_openinference_anthropic(tmp_path: Path) -> None:
+    pytest.importorskip("openinference.instrumentation.anthropic")
     from openinference.instrumentation.anthropic import AnthropicInstrumentor
 
     spans = run(AnthropicInstrumentor())

@@ -56,6 +56,8 @@ def check(calls: list[dict[str, Any]], *, provider_name: str | None = "openai") 
 
 
 def test_langchain_with_openinference_langchain_and_openai(tmp_path: Path) -> None:
+    pytest.importorskip("langchain_openai")
+    pytest.importorskip("openinference.instrumentation.langchain")
     from langchain_openai import ChatOpenAI
     from openinference.instrumentation.langchain import LangChainInstrumentor
     from openinference.instrumentation.openai import OpenAIInstrumentor
@@ -82,6 +84,7 @@ def test_langchain_with_openinference_langchain_and_openai(tmp_path: Path) -> No
 
 
 def test_pydantic_ai(tmp_path: Path) -> None:
+    pytest.importorskip("pydantic_ai")
     from pydantic_ai import Agent
     from pydantic_ai.models.instrumented import InstrumentationSettings
     from pydantic_ai.models.openai import OpenAIChatModel

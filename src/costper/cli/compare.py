@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from costper.cli import render
 from costper.cli.app import app
@@ -113,7 +114,7 @@ def compare_cmd(
             render.interval(d.difference) if d else "—",
             render.ratio(d.ratio) if d else "—",
             render.p_value(d.p_value) if d else "—",
-            f"[{color}]{verdict}[/{color}]" if color else verdict,
+            Text(verdict, style=color),
             f"+{g.sessions_needed:,}" if g.sessions_needed else "—",
             style=None if g.sample_ok else "dim",
         )
@@ -122,6 +123,6 @@ def compare_cmd(
     for g in [cmp.baseline, *(v.group for v in cmp.variants)]:
         if g.warnings:
             con.print(
-                f"[dim]{by}={g.key[cmp.by]}: not enough to decide on: "
-                f"{'; '.join(w['message'] for w in g.warnings)}[/dim]"
+                f"[dim]{render.safe(f'{by}={g.key[cmp.by]}')}: not enough to decide on: "
+                f"{render.safe('; '.join(w['message'] for w in g.warnings))}[/dim]"
             )

@@ -23,7 +23,9 @@ from costper.config import Config
 from costper.errors import InputError
 from costper.store._dialect import PORTABLE, Dialect, dialect_of
 
-GROUP_KEYS = ("feature", "model", "provider", "prompt_version", "day", "week", "month", "turns")
+GROUP_KEYS = (
+    "feature", "model", "provider", "prompt_version", "tenant", "day", "week", "month", "turns",
+)  # fmt: skip
 COST_SOURCES = ("billed", "reported", "config", "catalog", "unpriced")
 COST_PARTS = ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
 
@@ -86,6 +88,7 @@ def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
     aggs: dict[str, Any] = dict(
         feature=dialect.first(c.feature, c.start_time),
         prompt_version=dialect.first(c.prompt_version, c.start_time),
+        tenant=dialect.first(c.tenant, c.start_time),
         first_call=c.start_time.min(),
         last_call=c.start_time.max(),
         calls=c.count(),

@@ -28,7 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from costper.config import Config, Price
-from costper.pricing._aliases import catalog_provider, ref_key
+from costper.pricing._aliases import (
+    CATALOG_PROVIDERS,
+    catalog_provider,
+    normalise_provider,
+    ref_key,
+)
 
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 _BUCKET_US = 1_800_000_000
@@ -93,6 +98,18 @@ def catalog_entry(provider: str | None, model: str) -> tuple[Any, Any] | None:
     except LookupError:
         return None
     return found
+
+
+@lru_cache(maxsize=4096)
+def provider_of_model(model: str) -> str | None:
+    """The provider the catalog knows `model` from, as a canonical provider: for spans
+    that name a model but no provider (Langfuse) or a framework instead (Strands)."""
+    entry = catalog_entry(None, model)
+    if entry is None:
+        return None
+    pid = str(getattr(entry[0], "id", "") or "")
+    back = {v: k for k, v in CATALOG_PROVIDERS.items() if not k.startswith("az.")}
+    return back.get(pid) or normalise_provider(pid)
 
 
 def _catalog_model(provider: str | None, model: str) -> Any:

@@ -164,13 +164,20 @@ def _as_count(found: tuple[str, Any] | None) -> int | None:
         n = v
     elif isinstance(v, float) and v.is_integer():
         n = int(v)
-    elif isinstance(v, str) and v.strip().isdigit():
+    elif isinstance(v, str) and v.strip().isascii() and v.strip().isdigit():
         n = int(v)
     else:
         raise BadSpan(f"{k}: expected a token count, got {v!r}")
     if n < 0:
         raise BadSpan(f"{k}: negative token count {n}")
+    if n > MAX_TOKENS:
+        raise BadSpan(f"{k}: token count {v!r} is beyond any call (more than {MAX_TOKENS:,})")
     return n
+
+
+MAX_TOKENS = 10**12
+"""No call has a trillion tokens; above it a count is a broken exporter (and would
+overflow the store's 64-bit sums)."""
 
 
 def _money(key: str, v: Any) -> float:
@@ -178,7 +185,7 @@ def _money(key: str, v: Any) -> float:
         raise BadSpan(f"{key}: expected a cost in USD, got {v!r}")
     try:
         x = float(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise BadSpan(f"{key}: expected a cost in USD, got {v!r}") from None
     if not x >= 0 or x == float("inf"):
         raise BadSpan(f"{key}: expected a non-negative cost in USD, got {v!r}")
@@ -188,33 +195,60 @@ def _money(key: str, v: Any) -> float:
 def _json_object(key: str, v: Any) -> dict[str, Any]:
     try:
         d = json.loads(v) if isinstance(v, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         d = None
     if not isinstance(d, dict):
         raise BadSpan(f"{key}: expected a JSON object, got {str(v)[:80]!r}")
     return d
 
 
+def _usage_kind(key: str) -> str | None:
+    k = key.lower()
+    if "total" in k:
+        return None
+    if "cache_read" in k or "cached" in k:
+        return "cache_read"
+    if "cache_creation" in k or "cache_write" in k:
+        return "cache_write"
+    if "reasoning" in k:
+        return "reasoning"
+    if k.startswith(("input", "prompt")):
+        return "input"
+    if k.startswith(("output", "completion")):
+        return "output"
+    return None
+
+
 def _langfuse_usage(a: dict[str, Any]) -> None:
-    """Langfuse usage details are disjoint buckets; fold them into the OTel GenAI totals."""
-    d = _json_object(LANGFUSE_USAGE, a[LANGFUSE_USAGE])
-    inp = out = cr = cw = rs = 0
+    """Fold Langfuse usage details into the OTel GenAI totals.
+
+    Top-level entries are Langfuse's disjoint buckets (`input`, `input_cached_tokens`,
+    or a provider's raw usage such as Anthropic's, whose input leaves the cache out),
+    so cache and reasoning buckets add to input and output. Nested objects are a
+    provider's breakdown of the count above them (OpenAI's
+    `prompt_tokens_details.cached_tokens` is part of `prompt_tokens`): they give
+    the cache and reasoning counts only. Entries costper has no use for (totals,
+    audio, a service tier) are skipped, whatever their value.
+    """
+    key = LANGFUSE_USAGE
+    d = _json_object(key, a[key])
+    top = {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0, "reasoning": 0}
+    nested = {"cache_read": 0, "cache_write": 0, "reasoning": 0}
     for k, v in d.items():
-        n = _count({k: v}, (k,)) or 0
-        lk = k.lower()
-        if "cache_read" in lk or "cached" in lk:
-            cr += n
-            inp += n
-        elif "cache_creation" in lk or "cache_write" in lk:
-            cw += n
-            inp += n
-        elif lk.startswith("input") or lk.startswith("prompt"):
-            inp += n
-        elif "reasoning" in lk:
-            rs += n
-            out += n
-        elif lk.startswith("output") or lk.startswith("completion"):
-            out += n
+        if isinstance(v, dict):
+            for leaf, path in _leaves(v, f"{key}.{k}"):
+                kind = _usage_kind(path.rsplit(".", 1)[-1]) or _usage_kind(k)
+                if kind in nested:
+                    nested[kind] += _count({path: leaf}, (path,)) or 0
+            continue
+        kind = _usage_kind(k)
+        if kind is not None:
+            top[kind] += _count({f"{key}.{k}": v}, (f"{key}.{k}",)) or 0
+    inp = top["input"] + top["cache_read"] + top["cache_write"]
+    out = top["output"] + top["reasoning"]
+    cr = max(top["cache_read"], nested["cache_read"])
+    cw = max(top["cache_write"], nested["cache_write"])
+    rs = max(top["reasoning"], nested["reasoning"])
     a.setdefault("gen_ai.usage.input_tokens", inp)
     a.setdefault("gen_ai.usage.output_tokens", out)
     if cr:
@@ -223,6 +257,16 @@ def _langfuse_usage(a: dict[str, Any]) -> None:
         a.setdefault("gen_ai.usage.cache_creation.input_tokens", cw)
     if rs:
         a.setdefault("gen_ai.usage.reasoning.output_tokens", rs)
+
+
+def _leaves(d: dict[str, Any], path: str) -> list[tuple[Any, str]]:
+    out: list[tuple[Any, str]] = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.extend(_leaves(v, f"{path}.{k}"))
+        elif v is not None:
+            out.append((v, f"{path}.{k}"))
+    return out
 
 
 (SESSION, FEATURE, PROMPT, REQUEST, RESPONSE, PROVIDER, MODEL) = range(7)

@@ -15,6 +15,7 @@ and keeps one list per call; the field logic is in `span_attributes`.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -277,7 +278,20 @@ def _exception_type(span: Any) -> Any:
 
 
 def _text(found: tuple[str, Any] | None) -> str | None:
-    return None if found is None else str(found[1])
+    return None if found is None else unquote(found[1])
+
+
+def unquote(value: Any) -> str:
+    """A tag as text; a JSON string (Langfuse writes its metadata values JSON-encoded:
+    `"support"` with the quotes) is decoded."""
+    text = str(value)
+    if len(text) > 1 and text[0] == '"' and text[-1] == '"':
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            return text
+        return decoded if isinstance(decoded, str) else text
+    return text
 
 
 _ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
@@ -375,7 +389,7 @@ class _Tree:
             if tags is not NO_TAGS:
                 for position, value in zip(_TAG_POSITIONS, tags, strict=True):
                     if value is not None and record[position] is None:
-                        record[position] = str(value)
+                        record[position] = unquote(value)
         if wrappers:
             rows.records = [
                 r for r, sid in zip(records, self.calls, strict=True) if sid not in wrappers
@@ -396,7 +410,7 @@ class _Tree:
             for name, value in zip(_LINK_COLUMNS, values, strict=False):
                 cols[name].append(value)
             for name, value in zip(_LINK_COLUMNS[4:], tags or NO_TAGS, strict=True):
-                cols[name].append(None if value is None else str(value))
+                cols[name].append(None if value is None else unquote(value))
         return cols
 
 

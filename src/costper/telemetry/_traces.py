@@ -10,7 +10,6 @@ calls are committed; spans that cannot be calls are refused one by one
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +20,11 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from costper._io import MAX_BODY_BYTES, inflate
+from costper._json import loads, objects
 from costper.billing._join import rejoin
 from costper.config import Config
 from costper.errors import InputError
-from costper.pricing._prices import price_calls
+from costper.pricing._prices import price_calls, provider_of_model
 from costper.store._schema import CALLS
 from costper.store._store import Store
 from costper.telemetry._otlp_wire import parse_lean
@@ -89,11 +89,12 @@ def _hex_to_b64(value: Any, name: str, size: int, where: str) -> str:
 
 def _fix_ids(doc: dict[str, Any]) -> None:
     """OTLP JSON ids are hex; protobuf's JSON mapping expects base64 for bytes."""
-    for rs in doc.get("resourceSpans") or doc.get("resource_spans") or ():
-        for ss in rs.get("scopeSpans") or rs.get("scope_spans") or ():
-            for i, span in enumerate(ss.get("spans") or ()):
+    for r, rs in enumerate(objects(doc, "resourceSpans", "", "resource_spans")):
+        where = f"resourceSpans[{r}]"
+        for s, ss in enumerate(objects(rs, "scopeSpans", where, "scope_spans")):
+            for i, span in enumerate(objects(ss, "spans", f"{where}.scopeSpans[{s}]")):
                 _fix_span_ids(span, f"span {i}: ")
-                for link in span.get("links") or ():
+                for link in objects(span, "links", f"span {i}"):
                     _fix_span_ids(link, f"span {i} link: ")
 
 
@@ -122,7 +123,7 @@ def request_from_json(doc: Any) -> ExportTraceServiceRequest:
             doc, ExportTraceServiceRequest(), ignore_unknown_fields=True
         )
         return request
-    except json_format.ParseError as e:
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as e:
         raise InputError(f"not an OTLP traces request: {e}") from None
 
 
@@ -137,11 +138,7 @@ def decode_request(
     body = inflate(body, content_encoding, limit)
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype == "application/json":
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise InputError(f"body is not valid JSON: {e}") from None
-        return request_from_json(doc)
+        return request_from_json(loads(body, "body"))
     if ctype in ("application/x-protobuf", "application/protobuf"):
         return _parse_proto(body)
     raise InputError(
@@ -215,6 +212,7 @@ def calls_table(rows: SpanRows, config: Config) -> pa.Table:
         "request_id": pc.coalesce(explicit_request, pa.array(cols["response_id"], pa.string())),
         "feature": pc.coalesce(pa.array(cols["feature"], pa.string()), service),
         "service_name": service,
+        "provider": _providers(cols["provider"], cols["model"]),
     }
     data: dict[str, Any] = {}
     for f in CALLS:
@@ -226,6 +224,17 @@ def calls_table(rows: SpanRows, config: Config) -> pa.Table:
     table = price_calls(pa.table(data), config)
     names = [f.name for f in CALLS if f.name in data or f.name in _PRICED]
     return table.select(names).cast(pa.schema([CALLS.field(n) for n in names]))
+
+
+def _providers(providers: list[Any], models: list[Any]) -> pa.Array:
+    """Providers as the spans say, else the catalog's provider of the model."""
+    if None not in providers:
+        return pa.array(providers, pa.string())
+    filled = [
+        p if p is not None or m is None else provider_of_model(m)
+        for p, m in zip(providers, models, strict=True)
+    ]
+    return pa.array(filled, pa.string())
 
 
 def calls_from_request(request: Any, config: Config, *, source: str = "") -> CallsBatch:
