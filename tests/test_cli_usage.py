@@ -181,3 +181,14 @@ def test_help_reads_like_a_unix_tool(tmp_path: Path) -> None:
     calc = costper_cli("calc", "--help", cwd=tmp_path).stdout
     assert "TOML file of [scenarios.NAME] tables." in " ".join(calc.split())
     assert "--utilisation, --utilization" in costper_cli("breakeven", "--help", cwd=tmp_path).stdout
+
+
+def test_serve_prints_where_the_dashboard_is(tmp_path: Path) -> None:
+    from serve_process import ServeProcess
+
+    with ServeProcess(tmp_path / "s.duckdb") as server:
+        out = server.stop()
+    assert f"dashboard: {server.url}/ " in out and f"docs: {server.url}/docs" in out
+    with ServeProcess(tmp_path / "s.duckdb", "--api-key", "sekrit-key") as server:
+        out = server.stop()
+    assert f"dashboard: {server.url}/?api_key=<one of your keys>" in out and "sekrit" not in out

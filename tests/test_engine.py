@@ -198,6 +198,9 @@ def test_unknown_key_and_baseline(hand_built: Store) -> None:
         report(hand_built, ["colour"])
     with pytest.raises(InputError, match="baseline 'zzz' has no sessions"):
         compare(hand_built, "model", "zzz", now=NOW)
+    # a provider/model reference, as whatif prints it, names the stored model
+    as_ref = compare(hand_built, "model", "openai/M1", now=NOW)
+    assert as_ref.baseline.key["model"] == "m1"
 
 
 def test_report_rows_for_a_notebook(hand_built: Store) -> None:
