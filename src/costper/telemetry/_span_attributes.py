@@ -43,6 +43,7 @@ from costper.telemetry._attribute_keys import (
     TOTAL_KEYS,
     TRACELOOP_KIND,
     TRACELOOP_REQUEST_TYPE,
+    VERCEL_OPERATION,
 )
 
 INFERENCE_OPERATIONS = {
@@ -61,6 +62,16 @@ _TRACELOOP_REQUEST_TYPES = {
     "rerank": "rerank",
 }
 _OI_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
+VERCEL_CALLS = {
+    "ai.generateText.doGenerate": "chat",
+    "ai.streamText.doStream": "chat",
+    "ai.generateObject.doGenerate": "chat",
+    "ai.streamObject.doStream": "chat",
+    "ai.embed.doEmbed": "embeddings",
+    "ai.embedMany.doEmbed": "embeddings",
+}
+"""The Vercel AI SDK's spans of one provider call (`ai.operationId`); its other spans
+(`ai.generateText`, tool calls) wrap or follow them and are no calls."""
 NOT_CALL_VALUES = {
     OI_KIND: ("CHAIN", "TOOL", "AGENT", "RETRIEVER", "RERANKER", "GUARDRAIL", "EVALUATOR"),
     OPERATION: ("execute_tool", "invoke_agent", "create_agent", "invoke_workflow"),
@@ -123,6 +134,9 @@ def inference_operation(a: Mapping[str, Any]) -> str | None:
     A span that declares itself something else (agent, chain, tool, workflow)
     is never a call, whatever usage it carries: that usage is its children's.
     """
+    vercel = a.get(VERCEL_OPERATION)
+    if vercel is not None:
+        return VERCEL_CALLS.get(str(vercel))
     op = a.get(OPERATION)
     kind = a.get(OI_KIND)
     lf_type = a.get(LANGFUSE_TYPE)
