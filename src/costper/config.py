@@ -72,6 +72,10 @@ class Config:
     api_keys: tuple[str, ...] = ()
     max_request_bytes: int = MAX_BODY_BYTES
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per tag (session, feature, prompt_version, tenant, request_id), span attribute
+    keys tried before the built-in ones; `metadata.feature` is also field `feature`
+    of a JSON object attribute `metadata`."""
 
     def costs_for(self, feature: str) -> Costs:
         return self.feature_costs.get(feature, self.costs)
@@ -153,6 +157,7 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
             "billing",
             "infra",
             "server",
+            "attributes",
             "db",
             "currency",
         },  # fmt: skip
@@ -272,7 +277,34 @@ def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
             changes["max_request_bytes"] = int(
                 _number("server", "max_request_bytes", t["max_request_bytes"], minimum=1)
             )
+    if "attributes" in data:
+        changes["attributes"] = _attributes(data["attributes"])
     return replace(cfg, **changes)
+
+
+ATTRIBUTE_FIELDS = ("session", "feature", "prompt_version", "tenant", "request_id")
+
+
+def _attributes(raw: Any) -> dict[str, tuple[str, ...]]:
+    t = _table("attributes", raw)
+    _check_keys("attributes", t, set(ATTRIBUTE_FIELDS))
+    out = {}
+    for name, keys in t.items():
+        if not isinstance(keys, list):
+            raise ConfigError(f"attributes.{name}: expected a list of attribute keys, got {keys!r}")
+        for key in keys:
+            if (
+                not isinstance(key, str)
+                or not key.strip()
+                or key != key.strip()
+                or len(key.encode()) > 127
+            ):
+                raise ConfigError(
+                    f"attributes.{name}: not an attribute key: {key!r} "
+                    "(a non-empty string without spaces around it, at most 127 bytes)"
+                )
+        out[name] = tuple(keys)
+    return out
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def expand_json(a: dict[str, Any]) -> dict[str, Any]:
     attribute's `feature` is read as `metadata.feature`). The invocation parameters are
     read only for a model no other attribute names. Unreadable JSON is ignored: it
     is the app's free-form metadata, not usage."""
-    for key in JSON_KEYS:
+    for key in (*JSON_KEYS, *JSON_PARENTS):
         raw = a.get(key)
         if raw is None or (key == JSON_KEYS[1] and first(a, MODEL_KEYS) is not None):
             continue
@@ -296,6 +296,38 @@ _FIELDS = (
     TENANT_KEYS,
 )
 _FIELD_RANK = {key: (f, rank) for f, keys in enumerate(_FIELDS) for rank, key in enumerate(keys)}
+_CONFIG_FIELDS = {
+    "session": (SESSION, 0),
+    "feature": (FEATURE, 1),
+    "prompt_version": (PROMPT, 2),
+    "request_id": (REQUEST, 3),
+    "tenant": (TENANT, 4),
+}
+"""`[attributes]` names: (index in `_FIELDS`, index in `TAG_GROUPS`)."""
+JSON_PARENTS: frozenset[str] = frozenset()
+"""JSON object attributes named by configured keys (`app.feature` → `app`), expanded too."""
+
+
+def use_keys(custom: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
+    """Rank the configured keys of each tag before the built-in ones (`[attributes]`);
+    returns every key to decode. The tables are process-wide: one config at a time."""
+    global _FIELD_RANK, _TAG_RANK, JSON_PARENTS
+    fields = [list(keys) for keys in _FIELDS]
+    groups = [list(keys) for keys in TAG_GROUPS]
+    extra: set[str] = set()
+    for name, keys in custom.items():
+        f, g = _CONFIG_FIELDS[name]
+        fields[f] = [*keys, *fields[f]]
+        groups[g] = [*keys, *groups[g]]
+        extra.update(keys)
+    _FIELD_RANK = {
+        k: (f, r) for f, keys in enumerate(fields) for r, k in reversed(list(enumerate(keys)))
+    }
+    _TAG_RANK = {
+        k: (g, r) for g, keys in enumerate(groups) for r, k in reversed(list(enumerate(keys)))
+    }
+    JSON_PARENTS = frozenset(k.rsplit(".", 1)[0] for k in extra if "." in k) - set(JSON_KEYS)
+    return frozenset(extra | JSON_PARENTS)
 
 
 def pick(a: Mapping[str, Any]) -> list[tuple[str, Any] | None]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from costper.pricing._aliases import normalise_provider
+from costper.telemetry import _span_attributes as _sa
 from costper.telemetry._attribute_keys import SERVICE_NAME, SESSION_KEYS, TAG_KEYS, WANTED
 from costper.telemetry._otlp_wire import key_prefixes, kv_pairs, kv_value, lean
 from costper.telemetry._span_attributes import (
@@ -47,6 +48,7 @@ from costper.telemetry._span_attributes import (
     reported_cost,
     tag,
     tokens,
+    use_keys,
 )
 
 __all__ = [
@@ -91,6 +93,22 @@ COLUMNS = (
 and `reported_cost` feed `request_id` and pricing and are not stored."""
 
 _PREFIXES = key_prefixes(WANTED)
+_TAG_KEYS = TAG_KEYS
+_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {}
+
+
+def use_attributes(attributes: Mapping[str, tuple[str, ...]]) -> None:
+    """Read the configured `[attributes]` keys too (first), from now on in this process."""
+    global _PREFIXES, _TAG_KEYS, _ATTRIBUTES
+    if attributes == _ATTRIBUTES:
+        return
+    extra = use_keys(attributes)
+    _PREFIXES = key_prefixes(WANTED | extra)
+    _TAG_KEYS = TAG_KEYS | extra
+    _DECODED.clear()
+    _ATTRIBUTES = dict(attributes)
+
+
 _NOT_CALLS = frozenset(
     KeyValue(key=key, value=AnyValue(string_value=value)).SerializeToString()
     for key, values in NOT_CALL_VALUES.items()
@@ -180,7 +198,8 @@ class SpanMapper:
     """Maps requests one at a time (each can be dropped once added); `finish` then drops
     wrapping calls and passes ancestors' tags down across all of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, attributes: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        use_attributes(attributes or {})
         self.rows = SpanRows()
         self._tree = _Tree()
 
@@ -200,13 +219,17 @@ class SpanMapper:
         return self.rows
 
 
-def rows_from_requests(requests: Iterable[Any], starts: Iterable[int] | None = None) -> SpanRows:
+def rows_from_requests(
+    requests: Iterable[Any],
+    starts: Iterable[int] | None = None,
+    attributes: Mapping[str, tuple[str, ...]] | None = None,
+) -> SpanRows:
     """Map export requests' spans to call columns (unpriced), rejecting bad spans.
 
     Requests may be generated ExportTraceServiceRequests or lean ones. `starts`
     numbers the requests (file lines) so that a rejection can name its line.
     """
-    mapper = SpanMapper()
+    mapper = SpanMapper(attributes)
     numbers = iter(starts) if starts is not None else None
     for request in requests:
         mapper.add(request, next(numbers) if numbers is not None else None)
@@ -254,11 +277,15 @@ def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
                 a = _decode(hits)
                 if res:
                     a = {**res, **a}
-                if "metadata" in a or ("llm.invocation_parameters" in a and MODEL_KEY not in a):
+                if (
+                    "metadata" in a
+                    or ("llm.invocation_parameters" in a and MODEL_KEY not in a)
+                    or (_sa.JSON_PARENTS and not _sa.JSON_PARENTS.isdisjoint(a))
+                ):
                     expand_json(a)
                 op = inference_operation(a)
                 if op is None:
-                    if not TAG_KEYS.isdisjoint(a):
+                    if not _TAG_KEYS.isdisjoint(a):
                         sources[sid] = a
                     continue
                 try:
@@ -371,7 +398,7 @@ class _Tree:
             return None
         if isinstance(source, list):
             source = _decode(source)
-            if "metadata" in source:
+            if "metadata" in source or not _sa.JSON_PARENTS.isdisjoint(source):
                 expand_json(source)
         return tag(source)
 
