@@ -121,9 +121,9 @@ _SAME_USAGE = (
     "AND NOT coalesce(a.response_id <> b.response_id, false)"
 )
 _NEEDED = (
-    "trace_id, span_id, parent_span_id, model, provider, input_tokens, output_tokens, "
-    "failed, scope, response_id, start_time, duration_ms"
-)
+    "trace_id", "span_id", "parent_span_id", "model", "provider", "input_tokens",
+    "output_tokens", "failed", "scope", "response_id", "start_time", "duration_ms",
+)  # fmt: skip
 _START = "epoch_us(x.start_time)"
 _END = "(epoch_us(x.start_time) + CAST(coalesce(x.duration_ms, 0) * 1000 AS BIGINT))"
 
@@ -143,7 +143,7 @@ _WITHIN = (
 
 
 def duplicate_pairs(
-    store: Store, keys: pa.Table, *, siblings: bool, roots: bool, response_ids: bool
+    store: Store, calls: pa.Table, *, siblings: bool, roots: bool, response_ids: bool
 ) -> list[tuple[Any, ...]]:
     """Pairs (new call, stored call) that may be two layers' records of one call.
 
@@ -189,17 +189,14 @@ def duplicate_pairs(
             "ON a.response_id = b.response_id AND a.provider IS NOT DISTINCT FROM b.provider "
             "WHERE NOT (a.trace_id = b.trace_id AND a.span_id = b.span_id)"
         )
+    if not queries:
+        return []
     with store._lock:
-        con.register("_new_keys", keys)
+        con.register("_new_calls", calls.select(list(_NEEDED)))
         try:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _new_calls AS SELECT {_NEEDED} "
-                "FROM calls SEMI JOIN _new_keys USING (trace_id, span_id)"
-            )
             return con.execute(" UNION ".join(queries)).fetchall()
         finally:
-            con.unregister("_new_keys")
-            con.execute("DROP TABLE IF EXISTS _new_calls")
+            con.unregister("_new_calls")
 
 
 def calls_by_key(store: Store, keys: Iterable[tuple[str, str]]) -> pa.Table:

@@ -81,7 +81,8 @@ def link_calls(store: Store, config: Config, rows: SpanRows, calls: pa.Table) ->
                 result.retagged += retagged
                 result.dropped += dropped
         if calls.num_rows:
-            result.dropped += _merge_duplicates(store, config, calls, bool(traces))
+            siblings = bool(traces) or tree is None or tree.shared_parent
+            result.dropped += _merge_duplicates(store, config, calls, siblings)
     return result
 
 
@@ -122,14 +123,11 @@ def _same_model(a: Any, b: Any) -> bool:
     return a is None or b is None or canonical_model(a) == canonical_model(b)
 
 
-def _merge_duplicates(store: Store, config: Config, calls: pa.Table, pieces: bool) -> int:
-    keys = calls.select(["trace_id", "span_id"])
-    parents = calls.select(["trace_id", "parent_span_id"])
-    shared = parents.group_by(["trace_id", "parent_span_id"]).aggregate([]).num_rows
+def _merge_duplicates(store: Store, config: Config, calls: pa.Table, siblings: bool) -> int:
     pairs = duplicate_pairs(
         store,
-        keys,
-        siblings=pieces or shared < calls.num_rows,
+        calls,
+        siblings=siblings,
         roots=calls.column("parent_span_id").null_count > 0,
         response_ids=calls.column("response_id").null_count < calls.num_rows,
     )

@@ -213,6 +213,7 @@ class SpanMapper:
         tree = self._tree
         with paused_cycle_collection():
             tree.find_open()
+            tree.find_siblings()
             if len(tree.calls) > 1 or tree.sources or tree.open:
                 tree.resolve(self.rows)
         self.rows.tree = tree
@@ -255,6 +256,7 @@ def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
     parent_of = tree.parent_of
     trace_of = tree.trace_of
     sources = tree.sources
+    json_parents = _sa.JSON_PARENTS
     for rs in request.resource_spans:
         res = known_attributes(rs.resource.attributes)
         service = res.pop(SERVICE_NAME, None)
@@ -280,7 +282,7 @@ def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
                 if (
                     "metadata" in a
                     or ("llm.invocation_parameters" in a and MODEL_KEY not in a)
-                    or (_sa.JSON_PARENTS and not _sa.JSON_PARENTS.isdisjoint(a))
+                    or (json_parents and not json_parents.isdisjoint(a))
                 ):
                     expand_json(a)
                 op = inference_operation(a)
@@ -305,7 +307,12 @@ def _exception_type(span: Any) -> Any:
 
 
 def _text(found: tuple[str, Any] | None) -> str | None:
-    return None if found is None else unquote(found[1])
+    if found is None:
+        return None
+    v = found[1]
+    if type(v) is str:
+        return unquote(v) if v[:1] == '"' else v
+    return str(v)
 
 
 def unquote(value: Any) -> str:
@@ -384,7 +391,13 @@ class _Tree:
         self.open: set[bytes] = set()
         """Traces with a span whose parent is not here: they continue in other requests."""
         self.own: dict[bytes, Tags] = {}
+        self.shared_parent = False
+        """Whether two calls have the same parent (or are both roots): siblings to compare."""
         """Calls' own tags (before inheriting), for the calls of open traces."""
+
+    def find_siblings(self) -> None:
+        parent_of = self.parent_of
+        self.shared_parent = len({parent_of.get(sid) for sid in self.calls}) < len(self.calls)
 
     def find_open(self) -> None:
         trace_of = self.trace_of
@@ -398,7 +411,9 @@ class _Tree:
             return None
         if isinstance(source, list):
             source = _decode(source)
-            if "metadata" in source or not _sa.JSON_PARENTS.isdisjoint(source):
+            if "metadata" in source or (
+                _sa.JSON_PARENTS and not _sa.JSON_PARENTS.isdisjoint(source)
+            ):
                 expand_json(source)
         return tag(source)
 
