@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -148,3 +149,46 @@ def test_known_feature_outside_the_range_is_an_empty_table(small_store: Path) ->
         "--db", str(small_store), cwd=small_store.parent,
     )  # fmt: skip
     assert proc.returncode == 0 and '"groups": []' in proc.stdout
+
+
+def all_commands() -> list[list[str]]:
+    from typer.main import get_command
+
+    from costper.cli.app import app
+
+    root = get_command(app)
+    found: list[list[str]] = []
+
+    def walk(cmd: object, path: list[str]) -> None:
+        found.append(path)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(root, [])
+    return found
+
+
+def test_help_reads_like_a_unix_tool(tmp_path: Path) -> None:
+    seen = 0
+    for path in all_commands():
+        proc = costper_cli(*path, "--help", cwd=tmp_path)
+        assert proc.returncode == 0, path
+        text = proc.stdout
+        assert not re.search(r"<(str|int|float|bool|list\[\w+\])>", text), (path, text)
+        assert "╭" not in text and "Traceback" not in text
+        seen += 1
+    assert seen >= 15
+    calc = costper_cli("calc", "--help", cwd=tmp_path).stdout
+    assert "TOML file of [scenarios.NAME] tables." in " ".join(calc.split())
+    assert "--utilisation, --utilization" in costper_cli("breakeven", "--help", cwd=tmp_path).stdout
+
+
+def test_serve_prints_where_the_dashboard_is(tmp_path: Path) -> None:
+    from serve_process import ServeProcess
+
+    with ServeProcess(tmp_path / "s.duckdb") as server:
+        out = server.stop()
+    assert f"dashboard: {server.url}/ " in out and f"docs: {server.url}/docs" in out
+    with ServeProcess(tmp_path / "s.duckdb", "--api-key", "sekrit-key") as server:
+        out = server.stop()
+    assert f"dashboard: {server.url}/?api_key=<one of your keys>" in out and "sekrit" not in out

@@ -95,3 +95,28 @@ def test_prune_bad_date_is_one_line(demo_store: Path) -> None:
     proc = cli("prune", "--before", "yesterday-ish", "--db", str(demo_store))
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "before" in proc.stderr and "yesterday-ish" in proc.stderr
+
+
+def test_an_old_store_is_migrated_with_a_backup(tmp_path: Path) -> None:
+    from costper.store import open_store
+    from costper.store._schema import SCHEMA_VERSION
+
+    db = tmp_path / "old.duckdb"
+    assert cli("demo", "--sessions", "50", "--db", str(db)).returncode == 0
+    with duckdb.connect(str(db)) as con:  # make it look like a schema-2 store
+        for column in ("tenant", "scope", "response_id"):
+            con.execute(f'ALTER TABLE calls DROP COLUMN IF EXISTS "{column}"')
+        con.execute("DROP TABLE IF EXISTS span_tags")
+        con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        calls = con.execute("SELECT count(*) FROM calls").fetchone()[0]
+    with open_store(db) as store:
+        assert store.backup == f"{db}.v2.bak"
+        assert store.count("calls") == calls
+    assert sql(Path(f"{db}.v2.bak"), "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        ("2",)
+    ]
+    assert sql(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(SCHEMA_VERSION),)
+    ]
+    info = json.loads(cli("info", "--db", str(db), "--format", "json").stdout)
+    assert info["schema_version"] == SCHEMA_VERSION and info["rows"]["calls"] == calls

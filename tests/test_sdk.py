@@ -134,7 +134,7 @@ def test_record_outcome_through_a_server_and_its_errors(tmp_path: Path) -> None:
             )
         server.stop()
     with pytest.raises(CostperError, match="cannot reach costper serve"):
-        sdk.record_outcome("s-1", success=True, endpoint=server.url, timeout=2)
+        sdk.record_outcome("s-1", success=True, endpoint=server.url, timeout=2, strict=True)
     with open_store(tmp_path / "srv.duckdb", read_only=True) as store:
         assert store.count("outcomes") == 1
 
@@ -148,3 +148,23 @@ def test_importing_the_sdk_loads_no_database_or_web_framework() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_record_outcome_never_breaks_the_app_when_the_server_is_down(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with ServeProcess(tmp_path / "gone.duckdb") as server:
+        url = server.url
+    with caplog.at_level("WARNING", logger="costper"):
+        assert sdk.record_outcome("s-9", success=True, endpoint=url, timeout=2) == 0
+    [warning] = [r for r in caplog.records if r.name == "costper"]
+    assert "s-9" in warning.getMessage() and "cannot reach costper serve" in warning.getMessage()
+
+
+def test_sdk_without_its_extra_says_how_to_install() -> None:
+    code = (
+        "import sys; sys.modules['opentelemetry'] = None\n"
+        "try:\n    import costper.sdk\nexcept ImportError as e:\n    print(e)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "pip install 'costper[sdk]'" in out.stdout, out.stderr

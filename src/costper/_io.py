@@ -46,7 +46,10 @@ class _Counting(io.RawIOBase):
         return True
 
     def readinto(self, b: Any) -> int:
-        n = self.raw.readinto(b)  # type: ignore[attr-defined]
+        try:
+            n = self.raw.readinto(b)  # type: ignore[attr-defined]
+        except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+            raise InputError(f"not valid gzip data: {e}", file=self.name) from None
         self.count += n or 0
         if self.limit is not None and self.count > self.limit:
             raise TooLarge(

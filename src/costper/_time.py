@@ -29,7 +29,10 @@ def parse_instant(text: str) -> datetime:
         t = t[:-1] + "+00:00"
     when = datetime.fromisoformat(t)
     if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
+        try:
+            when = when.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
     return when
 
 
@@ -39,10 +42,14 @@ def parse_time(text: str, name: str, now: datetime | None = None) -> datetime:
     if _SPAN.match(t):
         try:
             span = parse_duration(t, name)
+            assert span is not None
+            return (now or utc_now()) - span
         except ConfigError as e:
             raise InputError(str(e), field=name, value=text) from None
-        assert span is not None
-        return (now or utc_now()) - span
+        except OverflowError:
+            raise InputError(
+                f"{name}: {text!r} reaches back before the year 1", field=name, value=text
+            ) from None
     try:
         return parse_instant(t)
     except ValueError:

@@ -97,7 +97,10 @@ def parse_duration(text: str, key: str = "duration") -> timedelta | None:
         raise ConfigError(
             f"{key}: expected a duration such as '24h', '30m', '7d' or 'off', got {text!r}"
         )
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    except OverflowError:
+        raise ConfigError(f"{key}: {text!r} is longer than any date range") from None
 
 
 def _number(section: str, key: str, value: Any, *, minimum: float | None = 0.0) -> float:

@@ -15,6 +15,7 @@ only on that path, so importing this module stays cheap.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import urllib.error
 import urllib.request
@@ -24,13 +25,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import baggage, context
-from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
+try:
+    from opentelemetry import baggage, context
+    from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
+except ImportError as e:  # pragma: no cover - exercised in a venv without the extra
+    raise ImportError(
+        f"costper.sdk needs OpenTelemetry's SDK ({e.name} is missing): pip install 'costper[sdk]'"
+    ) from e
 
 from costper.errors import AuthError, CostperError, InputError
 
 if TYPE_CHECKING:
     from costper.store._store import Store
+
+_log = logging.getLogger("costper")
 
 SESSION_ID = "costper.session.id"
 FEATURE = "costper.feature"
@@ -115,13 +123,20 @@ def record_outcome(
     store: Store | str | Path | None = None,
     api_key: str | None = None,
     timeout: float = 10.0,
+    strict: bool = False,
 ) -> int:
-    """Record how a session ended; returns 1 if stored now, 0 if it already was.
+    """Record how a session ended; returns 1 if stored now, 0 if it already was (or not sent).
 
     Goes to `endpoint` (a `costper serve` base URL, or $COSTPER_ENDPOINT),
     else into `store` (a Store or a DuckDB path, or $COSTPER_DB, or
     ./costper.duckdb). `at` defaults to now, taken here rather than by the
     server, so a retried call is the same record and is stored once.
+
+    Measuring must not break the app it measures: a server that is down or
+    failing is retried once, then logged on the `costper` logger as a warning
+    and the call returns 0, as OpenTelemetry exporters do; `strict=True`
+    raises instead. A wrong API key or a bad record always raises, since
+    those are mistakes a developer must see on the first call.
     """
     record: dict[str, Any] = {"session_id": session_id, "at": _timestamp(at), "source": "explicit"}
     for name, value in (("success", success), ("escalated", escalated), ("reviewed", reviewed)):
@@ -132,7 +147,16 @@ def record_outcome(
     endpoint = endpoint or (None if store is not None else os.environ.get("COSTPER_ENDPOINT"))
     if endpoint:
         key = api_key if api_key is not None else os.environ.get("COSTPER_API_KEY")
-        return int(_post(_url(endpoint, "/v1/outcomes"), record, key, timeout).get("new", 0))
+        url = _url(endpoint, "/v1/outcomes")
+        for attempt in (1, 2):
+            try:
+                return int(_post(url, record, key, timeout).get("new", 0))
+            except _Unavailable as e:
+                if strict and attempt == 2:
+                    raise CostperError(str(e)) from None
+                if attempt == 2:
+                    _log.warning("costper: outcome of session %r not recorded: %s", session_id, e)
+        return 0
     return _write_local(record, store)
 
 
@@ -170,10 +194,14 @@ def _post(url: str, record: dict[str, Any], api_key: str | None, timeout: float)
             raise AuthError(f"{url}: {message}") from None
         if 400 <= e.code < 500:
             raise InputError(f"{url}: {message}") from None
-        raise CostperError(f"{url}: HTTP {e.code}: {message}") from None
+        raise _Unavailable(f"{url}: HTTP {e.code}: {message}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise CostperError(f"{url}: cannot reach costper serve ({reason})") from None
+        raise _Unavailable(f"{url}: cannot reach costper serve ({reason})") from None
+
+
+class _Unavailable(Exception):
+    """The server is down or failing: worth one retry, never worth breaking the app."""
 
 
 def _error_text(e: urllib.error.HTTPError) -> str:

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from costper import _spreadsheet
 from costper.billing._columns import DATETIME
 from costper.config import Config
 from costper.engine._sessions import session_table
@@ -276,6 +277,7 @@ def export_focus(
         if f.type == DECIMAL:
             table = table.set_column(i, f.name, _decimal_text(table.column(i)))
     opts = pacsv.WriteOptions(quoting_style="needed")
+    table = _spreadsheet.table(table)
     if isinstance(out, (str, Path)):
         if str(out).endswith(".gz"):
             with gzip.open(out, "wb") as fh:

@@ -34,7 +34,7 @@ from costper.billing._columns import (
     detect,
     looks_like_05,
 )
-from costper.billing._files import read_table
+from costper.billing._files import _first_line, read_table
 from costper.errors import InputError
 
 _ZONE = r"(Z|z|[+-]\d{2}:?\d{2})$"
@@ -65,7 +65,11 @@ def read_focus(path: str | Path) -> FocusFile:
     """Read, check and type one FOCUS file; raise InputError at the first flaw."""
     p = str(path)
     table, is_csv = read_table(p)
-    return _check(p, table, is_csv)
+    try:
+        return _check(p, table, is_csv)
+    except (pa.ArrowInvalid, UnicodeError, OverflowError) as e:
+        # Parquet text that is not UTF-8, timestamps Arrow cannot convert, and the like
+        raise InputError(f"cannot read its values: {_first_line(e)}", file=p) from None
 
 
 def _check(path: str, table: pa.Table, is_csv: bool) -> FocusFile:
@@ -191,7 +195,12 @@ def _numbers(f: FocusFile, name: str, col: pa.ChunkedArray) -> pa.ChunkedArray:
             return pa.chunked_array([], pa.float64())
         return _converted(f, name, col, convert, "a decimal number")
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return pc.cast(col, pa.float64())
+        v = pc.cast(col, pa.float64())
+        bad = pc.invert(pc.fill_null(pc.is_finite(v), True))
+        if pc.any(bad).as_py():
+            i = pc.index(bad, True).as_py()
+            raise _fail(f, i, name, "expected a finite decimal number", v[i].as_py())
+        return v
     raise InputError(
         f"column {name}: has type {t}, expected a decimal number", file=f.path, field=name
     )
@@ -315,7 +324,7 @@ def _json_objects(f: FocusFile, name: str, col: pa.ChunkedArray) -> None:
             continue
         try:
             ok = isinstance(json.loads(text), dict)
-        except ValueError:
+        except (ValueError, RecursionError):
             ok = False
         if not ok:
             raise _fail(f, i, name, "expected a JSON object", text[:200])

@@ -179,7 +179,7 @@ def _json_object(text: str | None) -> dict[str, object]:
         return {}
     try:
         v = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return {str(k).lower(): val for k, val in v.items()} if isinstance(v, dict) else {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -39,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         return _exit(2, argv)
     except BrokenPipeError:
         return _exit(0, argv)
+    except Exception as e:  # the last line of defence: never a traceback for a user
+        if os.environ.get("COSTPER_DEBUG"):
+            raise
+        from costper.cli.render import clean
+
+        print(
+            f"costper: error: unexpected {type(e).__name__}: {clean(e)} "
+            "(a bug in costper: please report it with the command; COSTPER_DEBUG=1 shows where)",
+            file=sys.stderr,
+        )
+        return _exit(1, argv)
     code = rv if isinstance(rv, int) else 0
     if code == 130:  # Typer turns KeyboardInterrupt into Exit(130) and returns its code
         print("costper: interrupted", file=sys.__stderr__)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from costper import _time
 from costper.cli import render
@@ -120,7 +121,7 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
         con.print(f"[dim]* not enough to decide on ({len(thin)} group(s)):[/dim]")
         for g in thin[:10]:
             con.print(
-                f"[dim]  {_label(g.key)}: {'; '.join(w['message'] for w in g.warnings)}[/dim]"
+                f"[dim]  {_label(g.key)}: {render.safe('; '.join(w['message'] for w in g.warnings))}[/dim]"
             )
     for g in [g for g in rep.groups if g.sessions_needed or g.sessions_needed_note][:5]:
         if g.sessions_needed:
@@ -150,7 +151,7 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
 
 
 def _label(key: dict[str, object]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in key.items()) or "all"
+    return render.safe(", ".join(f"{k}={v}" for k, v in key.items()) or "all")
 
 
 def emit(rep: Report, fmt: str) -> None:
@@ -286,7 +287,7 @@ def compare_cmd(
             render.interval(d.difference) if d else "—",
             _ratio(d.ratio) if d else "—",
             _p(d.p_value) if d else "—",
-            f"[{color}]{verdict}[/{color}]" if color else verdict,
+            Text(verdict, style=color),
             f"+{g.sessions_needed:,}" if g.sessions_needed else "—",
             style=None if g.sample_ok else "dim",
         )
@@ -295,6 +296,6 @@ def compare_cmd(
     for g in [cmp.baseline, *(v.group for v in cmp.variants)]:
         if g.warnings:
             con.print(
-                f"[dim]{by}={g.key[cmp.by]}: not enough to decide on: "
-                f"{'; '.join(w['message'] for w in g.warnings)}[/dim]"
+                f"[dim]{render.safe(f'{by}={g.key[cmp.by]}')}: not enough to decide on: "
+                f"{render.safe('; '.join(w['message'] for w in g.warnings))}[/dim]"
             )

@@ -50,6 +50,8 @@ def serve(
             f"costper serving {cfg.db} on {url} "
             f"(OTLP {url}/v1/traces and {url}/v1/logs, outcomes {url}/v1/outcomes)"
         )
+        opened = f"{url}/?api_key=<one of your keys>" if cfg.api_keys else f"{url}/"
+        typer.echo(f"dashboard: {opened}   API: {url}/api/report   docs: {url}/docs")
         if host not in LOOPBACK and not cfg.api_keys:
             typer.echo(f"warning: listening on {host} without API keys", err=True)
         if host in ("0.0.0.0", "::") and cfg.allowed_hosts == Config().allowed_hosts:

@@ -104,11 +104,11 @@ def print_whatif(w: WhatIf) -> None:
     con.print(t)
     if any(e.basis == "repriced" for e in w.estimates):
         con.print(
-            f"[dim]repriced: {w.incumbent}'s sessions priced at the other model's rates, same "
+            f"[dim]repriced: {render.safe(w.incumbent)}'s sessions priced at the other model's rates, same "
             "tokens and outcomes; it says nothing about whether that model would succeed as "
             "often.[/dim]"
         )
-    con.print(_sentence(w.recommendation))
+    con.print(render.safe(_sentence(w.recommendation)))
 
 
 def _sentence(r: Recommendation) -> str:
@@ -153,4 +153,4 @@ def print_recommendations(recs: list[Recommendation], confidence: float) -> None
         )
     con.print(t)
     for r in recs:
-        con.print(f"[dim]{_sentence(r)}[/dim]")
+        con.print(f"[dim]{render.safe(_sentence(r))}[/dim]")

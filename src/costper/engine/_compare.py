@@ -13,6 +13,7 @@ sessions the variant needs for its own interval to be within ±10%, because
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from costper.engine._report import Group, report
 from costper.engine._rollup import coarsen
 from costper.engine._sessions import check_keys
 from costper.errors import InputError
+from costper.pricing._aliases import split_ref
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ def compare(
     rep = report(source, keys, since=since, until=until, feature=feature, config=config, now=now)
     groups = rep.groups if len(keys) == 1 else coarsen(rep.groups, [key], config)
     by_value = {str(g.key[key]): g for g in groups}
+    baseline = _as_stored(baseline, key, by_value)
     if baseline not in by_value:
         known = ", ".join(sorted(by_value)) or "none"
         scope = f" in feature {feature!r}" if feature else ""
@@ -98,3 +101,13 @@ def compare(
         if name != baseline
     ]
     return Comparison(key, base, variants, config.confidence, feature)
+
+
+def _as_stored(value: str, key: str, stored: Mapping[str, object]) -> str:
+    """`openai/gpt-4o-mini` (as whatif and the config write models) or another case
+    names the stored `gpt-4o-mini`: one model, however a user spells it."""
+    if value in stored or key != "model":
+        return value
+    wanted = {value.lower(), split_ref(value)[1].lower()}
+    matches = [s for s in stored if s.lower() in wanted]
+    return matches[0] if len(matches) == 1 else value

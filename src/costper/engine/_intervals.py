@@ -217,7 +217,7 @@ def scaled(sums: Sums, k: float) -> Sums:
 
     return Sums(
         sums.n * k, sums.c * k, sums.s * k, sums.cc * k, sums.ss * k, sums.cs * k,
-        m(sums.ccc), m(sums.ccs), m(sums.cccc), m(sums.cccs), sums.cmax,
+        m(sums.ccc), m(sums.ccs), sums.cmax,
     )  # fmt: skip
 
 

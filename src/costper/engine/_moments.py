@@ -1,7 +1,7 @@
 """Sufficient statistics of per-session cost and success, and what they tell.
 
 A group is summarised by power sums of its session costs c and outcomes s
-(0 or 1): n, Σc, Σs, Σc², Σs², Σcs, plus Σc³, Σc²s, Σc⁴, Σc³s and max c.
+(0 or 1): n, Σc, Σs, Σc², Σs², Σcs, plus Σc³, Σc²s and max c.
 Every one is a plain aggregate an SQL engine computes in one pass, and every
 one but max adds across groups (max takes the max), so a coarser report is
 the sum of finer ones. Because s is 0 or 1, any mixed moment of c and s
@@ -35,8 +35,6 @@ class Sums:
     cs: Num
     ccc: Num = None  # Σc³
     ccs: Num = None  # Σc²s
-    cccc: Num = None  # Σc⁴
-    cccs: Num = None  # Σc³s
     cmax: Num = None  # max c
 
     def moments(self) -> tuple[Num, Num, Num, Num, Num]:
@@ -53,7 +51,7 @@ class Sums:
 
     @property
     def has_shape(self) -> bool:
-        """True when the third and fourth power sums were collected."""
+        """True when the third power sums were collected."""
         return self.ccc is not None and self.ccs is not None
 
 
@@ -86,24 +84,6 @@ def d_moments(sums: Sums, r: Num) -> tuple[Num, Num, Num]:
             skew = np.zeros_like(mean)
     skew = np.where(np.isfinite(skew), skew, 0.0)
     return _out(mean), _out(np.where(n > 1, var, 0.0)), _out(skew)
-
-
-def d_kurtosis(sums: Sums, r: Num) -> Num:
-    """Excess kurtosis of D = c − r·s (m4 / m2² − 3, 1/n moments); 0 when unknown."""
-    if sums.cccc is None or sums.cccs is None or not sums.has_shape:
-        return _out(np.zeros_like(_f(sums.n)))
-    n, c, s, cc, cs = (_f(x) for x in (sums.n, sums.c, sums.s, sums.cc, sums.cs))
-    r = _f(r)
-    ccc, ccs, cccc, cccs = (_f(x) for x in (sums.ccc, sums.ccs, sums.cccc, sums.cccs))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p1 = (c - r * s) / n
-        p2 = (cc - 2 * r * cs + r * r * s) / n
-        p3 = (ccc - 3 * r * ccs + 3 * r * r * cs - r**3 * s) / n
-        p4 = (cccc - 4 * r * cccs + 6 * r * r * ccs - 4 * r**3 * cs + r**4 * s) / n
-        m2 = p2 - p1 * p1
-        m4 = p4 - 4 * p1 * p3 + 6 * p1 * p1 * p2 - 3 * p1**4
-        k = m4 / (m2 * m2) - 3
-    return _out(np.where(np.isfinite(k), k, 0.0))
 
 
 def top_share(sums: Sums) -> Num:

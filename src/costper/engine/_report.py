@@ -167,7 +167,6 @@ def group_sums(sessions: ir.Table, by: list[str]) -> ir.Table:
         tokens_cache_read=s.cache_read_tokens.sum(),
         sum_cc=(tot * tot).sum(),
         sum_ccc=(tot * tot * tot).sum(),
-        sum_cccc=(tot * tot * tot * tot).sum(),
         max_c=tot.max(),
     )
     for part in COST_PARTS:
@@ -205,7 +204,6 @@ def combine_outcomes(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str
                 "successes": 0,
                 "sum_cs": 0.0,
                 "sum_ccs": 0.0,
-                "sum_cccs": 0.0,
             },
         )
         labeled = r["outcome"] is not None
@@ -227,7 +225,6 @@ def combine_outcomes(rows: list[dict[str, Any]], by: list[str]) -> list[dict[str
             g["successes"] += _num(r["sessions"])
             g["sum_cs"] += _num(r["cost_total"])
             g["sum_ccs"] += _num(r["sum_cc"])
-            g["sum_cccs"] += _num(r["sum_ccc"])
     return [
         groups[k]
         for k in sorted(
@@ -255,7 +252,7 @@ def build_group(row: dict[str, Any], by: list[str], config: Config) -> Group:
     sums = Sums(
         n=n, c=total, s=float(succ), cc=_num(row["sum_cc"]), ss=float(succ),
         cs=_num(row["sum_cs"]), ccc=_num(row["sum_ccc"]), ccs=_num(row["sum_ccs"]),
-        cccc=_num(row["sum_cccc"]), cccs=_num(row["sum_cccs"]), cmax=_num(row["max_c"]),
+        cmax=_num(row["max_c"]),
     )  # fmt: skip
     cps = _floor_zero(ratio_interval(sums, config.confidence))
     warns = trust_warnings(sums, limits(config), cps.method)

@@ -152,6 +152,12 @@ def to_decimal(value: object, label: str) -> Decimal:
         raise InputError(
             f"{label}: expected a finite number, got {value!r}", field=label, value=value
         )
+    if d and not -15 <= d.adjusted() < 15:
+        raise InputError(
+            f"{label}: {value!r} is out of range (between 1e-15 and 1e15 in size)",
+            field=label,
+            value=value,
+        )
     return d
 
 

@@ -310,8 +310,6 @@ def repriced(
         cs=(c * ok).sum(),
         ccc=(c * c * c).sum(),
         ccs=(c * c * ok).sum(),
-        cccc=(c * c * c * c).sum(),
-        cccs=(c * c * c * ok).sum(),
         cmax=c.max(),
         esc=s.escalated.cast("int64").sum(),
     )
@@ -324,7 +322,7 @@ def repriced(
         cc=float(row["cc"] or 0),
         ss=float(row["s"] or 0),
         cs=float(row["cs"] or 0),
-        **{k: float(row[k] or 0) for k in ("ccc", "ccs", "cccc", "cccs", "cmax")},
+        **{k: float(row[k] or 0) for k in ("ccc", "ccs", "cmax")},
     )
     cps = ratio_interval(sums, config.confidence)
     return Estimate(

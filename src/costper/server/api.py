@@ -13,9 +13,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from costper._json import loads
 from costper._time import time_range
 from costper.billing._reconcile import KEYS as RECONCILE_KEYS
 from costper.billing._reconcile import check_by
@@ -223,12 +225,26 @@ def api_calc_get(
     "/api/calc",
     tags=["calculator"],
     summary="Scenario calculator from a JSON body",
-    responses={400: {"description": "A bad or unknown parameter, named in `error`."}},
+    responses={
+        400: {"description": "A bad or unknown parameter, named in `error`."},
+        413: {"description": "Over max_request_bytes."},
+        415: {"description": "Content-Type is not application/json."},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
 )
-def api_calc_post(request: Request, body: dict[str, Any] = Body(...)) -> JSONResponse:
+async def api_calc_post(request: Request) -> JSONResponse:
     """One scenario (`{"example": "chatbot-mini", "escalation_rate": 0.2}`) or
     `{"scenarios": [...], "overrides": {...}}`."""
-    return JSONResponse(finite(calc_json(body, config=request.app.state.config)))
+    body = loads(await request.body(), "POST /api/calc")
+    if not isinstance(body, dict):
+        raise InputError("POST /api/calc: expected a JSON object", field="body")
+    config = request.app.state.config
+    return JSONResponse(finite(await run_in_threadpool(calc_json, body, config=config)))
 
 
 @router.get("/api/calc/examples", tags=["calculator"], summary="The built-in scenarios")

@@ -11,7 +11,6 @@ of concurrent requests are committed together (`GroupCommit`).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pyarrow as pa
@@ -23,6 +22,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 
+from costper._json import loads
 from costper.billing._join import rejoin
 from costper.config import Config
 from costper.errors import InputError, TooLarge
@@ -256,10 +256,7 @@ def _ingest_outcomes(
     cfg: Config, store: Store, body: bytes, encoding: str | None
 ) -> tuple[int, int]:
     raw = inflate(body, encoding, cfg.max_request_bytes)
-    try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise InputError(f"POST /v1/outcomes: not valid JSON: {e}", field="body") from None
+    doc = loads(raw, "POST /v1/outcomes")
     records = [doc] if isinstance(doc, dict) else doc
     if not isinstance(records, list):
         raise InputError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -116,6 +117,7 @@ class Store:
         self._pool: list[tuple[duckdb.DuckDBPyConnection, Any]] = []
         self._pool_lock = threading.Lock()
         self._closed = False
+        self.backup: str | None = None
         self._rollup_sql: dict[Callable[[ibis.Table], ibis.Table], str] = {}
         self._schemas = {n: ibis.Schema.from_pyarrow(TABLES[n][0]) for n in TABLES}
         self._migrate()
@@ -215,6 +217,7 @@ class Store:
                     f"({SCHEMA_VERSION}); upgrade costper"
                 )
             if row is not None and int(row[0]) < SCHEMA_VERSION:
+                self.backup = self._backup(int(row[0]))
                 self._upgrade(int(row[0]))
             if row is None:
                 with self._writing():
@@ -224,6 +227,16 @@ class Store:
                         "INSERT INTO meta VALUES ('schema_version', ?), ('data_version', '0')",
                         [str(SCHEMA_VERSION)],
                     )
+
+    def _backup(self, version: int) -> str | None:
+        """A copy of the file as it was, before a migration touches it: a user who
+        downgrades costper, or meets a migration bug, still has their data."""
+        if self.path == ":memory:":
+            return None
+        self._con.execute("CHECKPOINT")
+        target = f"{self.path}.v{version}.bak"
+        shutil.copy2(self.path, target)
+        return target
 
     def _upgrade(self, version: int) -> None:
         """Bring an older store to this schema in one transaction (2: bill restatements;
@@ -272,13 +285,22 @@ class Store:
     @_translates
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
         """Run an Ibis expression on a reader cursor: a consistent committed snapshot."""
-        with self._reader() as (_, backend):
-            return backend.to_pyarrow(expr)
+        return self._read(lambda backend: backend.to_pyarrow(expr))
 
     @_translates
     def execute(self, expr: ibis.Expr) -> Any:
-        with self._reader() as (_, backend):
-            return backend.execute(expr)
+        return self._read(lambda backend: backend.execute(expr))
+
+    def _read(self, run: Callable[[Any], Any]) -> Any:
+        """One read; once more on a fresh cursor if DuckDB briefly loses sight of a
+        table another connection just replaced (seen under load, right after a
+        restart: "Table with name session_rollup does not exist")."""
+        try:
+            with self._reader() as (_, backend):
+                return run(backend)
+        except duckdb.CatalogException:
+            with self._reader() as (_, backend):
+                return run(backend)
 
     def insert(self, name: str, batch: pa.Table) -> int:
         return self.insert_many({name: batch})[name]

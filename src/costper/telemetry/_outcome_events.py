@@ -14,7 +14,6 @@ is the trace itself, as for spans without a session.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from typing import Any
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
+from costper._json import loads, objects
 from costper.errors import InputError
 from costper.telemetry._spans import SESSION_KEYS, any_value
 
@@ -53,15 +53,12 @@ def decode_logs_request(body: bytes, content_type: str) -> ExportLogsServiceRequ
     """Parse an OTLP logs export body (already inflated), protobuf or JSON."""
     request = ExportLogsServiceRequest()
     if content_type == "json":
-        try:
-            doc = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise InputError(f"not valid JSON: {e}", field="body") from None
+        doc = loads(body, "body")
         if not isinstance(doc, dict):
             raise InputError("expected an ExportLogsServiceRequest object", field="body")
         try:
             json_format.ParseDict(_ids_to_base64(doc), request, ignore_unknown_fields=True)
-        except (json_format.ParseError, ValueError, TypeError) as e:
+        except (json_format.ParseError, ValueError, TypeError, RecursionError) as e:
             raise InputError(f"not an OTLP logs request: {e}", field="body") from None
         return request
     try:
@@ -73,9 +70,10 @@ def decode_logs_request(body: bytes, content_type: str) -> ExportLogsServiceRequ
 
 def _ids_to_base64(doc: dict[str, Any]) -> dict[str, Any]:
     """OTLP/JSON writes trace and span ids as hex; protobuf's JSON parser expects base64."""
-    for rl in doc.get("resourceLogs") or []:
-        for sl in (rl or {}).get("scopeLogs") or []:
-            for i, rec in enumerate((sl or {}).get("logRecords") or []):
+    for r, rl in enumerate(objects(doc, "resourceLogs", "", "resource_logs")):
+        where = f"resourceLogs[{r}]"
+        for s, sl in enumerate(objects(rl, "scopeLogs", where, "scope_logs")):
+            for i, rec in enumerate(objects(sl, "logRecords", f"{where}.scopeLogs[{s}]")):
                 for key in ("traceId", "spanId", "trace_id", "span_id"):
                     v = rec.get(key) if isinstance(rec, dict) else None
                     if isinstance(v, str) and v:

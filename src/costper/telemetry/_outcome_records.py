@@ -221,12 +221,12 @@ def _json_records(text: IO[str], name: str) -> Iterator[tuple[int, Any]]:
             continue
         try:
             doc = json.loads(line)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             if first:
                 rest = line + text.read()
                 try:
                     doc = json.loads(rest)
-                except ValueError as e2:
+                except (ValueError, RecursionError) as e2:
                     line_no = number + getattr(e2, "lineno", 1) - 1
                     raise InputError(
                         f"not valid JSON: {getattr(e2, 'msg', e2)}", file=name, line=line_no

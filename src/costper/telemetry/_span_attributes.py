@@ -178,13 +178,20 @@ def _as_count(found: tuple[str, Any] | None) -> int | None:
         n = v
     elif isinstance(v, float) and v.is_integer():
         n = int(v)
-    elif isinstance(v, str) and v.strip().isdigit():
+    elif isinstance(v, str) and v.strip().isascii() and v.strip().isdigit():
         n = int(v)
     else:
         raise BadSpan(f"{k}: expected a token count, got {v!r}")
     if n < 0:
         raise BadSpan(f"{k}: negative token count {n}")
+    if n > MAX_TOKENS:
+        raise BadSpan(f"{k}: token count {v!r} is beyond any call (more than {MAX_TOKENS:,})")
     return n
+
+
+MAX_TOKENS = 10**12
+"""No call has a trillion tokens; above it a count is a broken exporter (and would
+overflow the store's 64-bit sums)."""
 
 
 def _money(key: str, v: Any) -> float:
@@ -192,7 +199,7 @@ def _money(key: str, v: Any) -> float:
         raise BadSpan(f"{key}: expected a cost in USD, got {v!r}")
     try:
         x = float(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise BadSpan(f"{key}: expected a cost in USD, got {v!r}") from None
     if not x >= 0 or x == float("inf"):
         raise BadSpan(f"{key}: expected a non-negative cost in USD, got {v!r}")
@@ -202,7 +209,7 @@ def _money(key: str, v: Any) -> float:
 def _json_object(key: str, v: Any) -> dict[str, Any]:
     try:
         d = json.loads(v) if isinstance(v, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         d = None
     if not isinstance(d, dict):
         raise BadSpan(f"{key}: expected a JSON object, got {str(v)[:80]!r}")

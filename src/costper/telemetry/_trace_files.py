@@ -95,7 +95,7 @@ def _json_records(stream: io.BufferedReader, name: str) -> Iterator[tuple[int, A
             continue
         try:
             doc = json.loads(line)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             if first:
                 yield from _whole_json(line + b"".join(lines), number, name)
                 return
@@ -113,7 +113,7 @@ def _whole_json(
 ) -> Iterator[tuple[int, ExportTraceServiceRequest]]:
     try:
         doc = json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         line = first_line + getattr(e, "lineno", 1) - 1
         raise InputError(f"not valid JSON: {getattr(e, 'msg', e)}", file=name, line=line) from None
     docs = doc if isinstance(doc, list) else [doc]

@@ -10,7 +10,6 @@ calls are committed; spans that cannot be calls are refused one by one
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from costper._io import MAX_BODY_BYTES, inflate
+from costper._json import loads, objects
 from costper.billing._join import rejoin
 from costper.config import Config
 from costper.errors import InputError
@@ -89,11 +89,12 @@ def _hex_to_b64(value: Any, name: str, size: int, where: str) -> str:
 
 def _fix_ids(doc: dict[str, Any]) -> None:
     """OTLP JSON ids are hex; protobuf's JSON mapping expects base64 for bytes."""
-    for rs in doc.get("resourceSpans") or doc.get("resource_spans") or ():
-        for ss in rs.get("scopeSpans") or rs.get("scope_spans") or ():
-            for i, span in enumerate(ss.get("spans") or ()):
+    for r, rs in enumerate(objects(doc, "resourceSpans", "", "resource_spans")):
+        where = f"resourceSpans[{r}]"
+        for s, ss in enumerate(objects(rs, "scopeSpans", where, "scope_spans")):
+            for i, span in enumerate(objects(ss, "spans", f"{where}.scopeSpans[{s}]")):
                 _fix_span_ids(span, f"span {i}: ")
-                for link in span.get("links") or ():
+                for link in objects(span, "links", f"span {i}"):
                     _fix_span_ids(link, f"span {i} link: ")
 
 
@@ -122,7 +123,7 @@ def request_from_json(doc: Any) -> ExportTraceServiceRequest:
             doc, ExportTraceServiceRequest(), ignore_unknown_fields=True
         )
         return request
-    except json_format.ParseError as e:
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as e:
         raise InputError(f"not an OTLP traces request: {e}") from None
 
 
@@ -137,11 +138,7 @@ def decode_request(
     body = inflate(body, content_encoding, limit)
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype == "application/json":
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise InputError(f"body is not valid JSON: {e}") from None
-        return request_from_json(doc)
+        return request_from_json(loads(body, "body"))
     if ctype in ("application/x-protobuf", "application/protobuf"):
         return _parse_proto(body)
     raise InputError(
