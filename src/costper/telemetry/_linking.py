@@ -18,7 +18,7 @@ the result is the same whatever the batching, file or live:
 * Duplicates. Two call records are one call when they carry the same
   response id; or when they come from different instrumentation scopes with
   the same model, input and output tokens and outcome, and are siblings
-  overlapping in time, or one is the root of its own trace and lies inside
+  one inside the other in time, or one is the root of its own trace lying inside
   the other in time (an SDK span its framework's context did not reach).
   Two calls from one scope are never merged, nor calls with different
   response ids: the same prompt sent twice is two calls. The record kept is
