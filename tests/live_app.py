@@ -25,6 +25,7 @@ from costper.store._store import Store
 
 class LiveServer:
     def __init__(self, config: Config, store: Store) -> None:
+        self.config, self.store = config, store
         self.app = create_app(config, store)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))

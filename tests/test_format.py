@@ -64,3 +64,14 @@ def test_cli_dashboard_and_calculator_agree() -> None:
     # A token cost of 6.425 an intent: the calculator's JSON and table round the same way.
     doc = calc_json({"scenarios": [{"token_cost": "6.425"}]})
     assert doc["scenarios"][0]["cost_per_intent"] == 6.43
+
+
+def test_interval_endpoints_read_like_the_value() -> None:
+    from costper import _format as fm
+
+    assert fm.interval({"value": 1.5, "low": 0.0472, "high": 2.96}) == "1.50 (0.05–2.96)"
+    assert fm.interval({"value": -5.65, "low": -6.1, "high": -5.19}) == "−5.65 (−6.10 to −5.19)"
+    assert fm.interval({"value": 0.5, "low": -0.2, "high": 1.2}) == "0.50 (−0.20 to 1.20)"
+    assert fm.interval({"value": 0.0019, "low": 0.0012, "high": 0.0031}) == "0.0019 (0.0012–0.0031)"
+    # an endpoint that would read 0.00 at the value's precision keeps its own digits
+    assert fm.interval({"value": 0.8, "low": 0.001, "high": 2.96}) == "0.80 (0.0010–2.96)"

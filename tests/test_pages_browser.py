@@ -230,3 +230,57 @@ def test_docs_page_is_served_locally(page: Any, server: LiveServer) -> None:
     assert page.locator(".endpoint code.path", has_text="/api/report").count() >= 1
     assert all(u.startswith(server.url) for u in page.requested), page.requested
     shot(page, "docs")
+
+
+def test_a_browser_without_the_key_gets_a_page_that_says_how(
+    browser: Any, server: LiveServer
+) -> None:
+    keyed = LiveServer(Config(db=server.config.db, api_keys=("k-test-1",)), server.store)
+    try:
+        context = browser.new_context()
+        pg = context.new_page()
+        response = pg.goto(keyed.url + "/")
+        assert response.status == 401
+        assert pg.title() == "costper: API key needed"
+        text = pg.inner_text("body")
+        assert "needs an API key" in text and "/?api_key=YOUR_KEY" in text and "{" not in text
+        shot(pg, "no-key")
+        pg.goto(keyed.url + "/?api_key=k-test-1")
+        assert pg.url == keyed.url + "/?api_key=k-test-1" or "api_key" not in pg.url
+        assert "support-chat" in pg.inner_text("body")
+        pg.goto(keyed.url + "/")  # the cookie carries the key from now on
+        assert "support-chat" in pg.inner_text("body")
+        api_call = httpx.get(keyed.url + "/api/report", timeout=30)
+        assert api_call.status_code == 401 and "no API key" in api_call.json()["error"]
+        context.close()
+    finally:
+        keyed.stop()
+
+
+def test_overview_shows_the_paradox_per_model_first(page: Any, server: LiveServer) -> None:
+    """The article's contrast on the first screen: within support-chat, gpt-4o-mini has the
+    cheapest tokens and gpt-4-turbo the cheapest success; numbers as /api/report gives them."""
+    page.goto(server.url + "/")
+    section = page.locator("#model-paradox")
+    assert section.is_visible() and section.bounding_box()["y"] < 900  # on the first screen
+    expected = {
+        (g["key"]["feature"], g["key"]["model"]): g
+        for g in api(server, by="feature,model")["groups"]
+    }
+    rows = section.locator("tr[data-feature='support-chat']")
+    assert rows.count() == 2
+    seen = {}
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        model = row.get_attribute("data-model")
+        g = expected[("support-chat", model)]
+        token_cell = row.locator("[data-metric='cost_per_1m_tokens']").inner_text()
+        assert token_cell.split()[0] == money(g["cost_per_1m_tokens"])
+        cps = row.locator("[data-metric='cost_per_success']").inner_text()
+        assert cps.startswith(money(g["cost_per_success"]["value"]))
+        seen[model] = (token_cell, cps)
+    assert "cheapest tokens" in seen["gpt-4o-mini"][0]
+    assert "cheapest per success" in seen["gpt-4-turbo"][1]
+    assert "paradox" in section.locator("tr[data-feature='support-chat'] td.name").inner_text()
+    shot(page, "overview-model-paradox")
+    assert "paradox" not in section.locator("tr[data-feature='sql-helper'] td.name").inner_text()

@@ -104,12 +104,33 @@ Formatter = Callable[[Any], str]
 
 
 def interval(iv: Mapping[str, Any] | None, fmt: Formatter = money) -> str:
-    """'6.43 (6.00–7.02)': the value and its range; the value alone without a range."""
+    """'6.43 (6.00–7.02)': the value and its range; the value alone without a range.
+
+    Money endpoints take the value's precision where that still shows them
+    (`1.50 (0.05–2.96)`, not `1.50 (0.047–2.96)`), and a range with a negative
+    end reads `−5.65 (−6.10 to −5.19)`, since `–−` is unreadable.
+    """
     if not iv or iv.get("value") is None:
         return DASH
     if iv.get("low") is None or iv.get("high") is None:
         return fmt(iv["value"])
-    return f"{fmt(iv['value'])} ({fmt(iv['low'])}–{fmt(iv['high'])})"
+    value = fmt(iv["value"])
+    low, high = (_like(value, iv[k], fmt) for k in ("low", "high"))
+    joint = " to " if "−" in low + high or "-" in low + high else "–"
+    return f"{value} ({low}{joint}{high})"
+
+
+def _like(shown: str, v: Any, fmt: Formatter) -> str:
+    """An endpoint at the precision `shown` has, when fmt is money and it stays non-zero."""
+    own = fmt(v)
+    d = _number(v)
+    if fmt is not money or d is None or "." not in shown or abs(d) >= _WHOLE_FROM:
+        return own
+    places = len(shown.rsplit(".", 1)[1].rstrip(" " + "".join(SYMBOLS.values())))
+    same = abs(d).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    if same == 0 or len(own.rsplit(".", 1)[-1]) <= places:
+        return own
+    return ("−" if d < 0 else "") + f"{same:,.{places}f}"
 
 
 def interval_range(iv: Mapping[str, Any] | None, fmt: Formatter = money) -> str:

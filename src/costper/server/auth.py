@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OPEN_PATHS = frozenset({"/healthz"})
@@ -51,11 +51,15 @@ class ApiKeyMiddleware:
         key = presented or from_query
         if key is None or not self._known(key):
             why = "no API key" if key is None else "unknown API key"
-            response = JSONResponse(
-                {"error": f"{why}: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            response: Response
+            if _wants_page(scope):
+                response = HTMLResponse(_KEY_PAGE.format(why=why.capitalize()), status_code=401)
+            else:
+                response = JSONResponse(
+                    {"error": f"{why}: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             await response(scope, receive, send)
             return
         if from_query is None:
@@ -125,3 +129,28 @@ def _query_key(scope: Scope) -> bytes | None:
         return None
     values = parse_qs(scope["query_string"].decode("latin-1")).get("api_key")
     return values[0].encode() if values and values[0] else None
+
+
+_KEY_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>costper: API key needed</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
+<h1>This costper server needs an API key</h1>
+<p>{why}. Open this page once as <code>/?api_key=YOUR_KEY</code>: the key is then kept
+in a cookie for this browser (HttpOnly, this site only) and taken out of the address.</p>
+<p>Keys are set with <code>costper serve --api-key</code>, <code>COSTPER_API_KEYS</code> or
+<code>[server] api_keys</code>.</p>
+</body></html>
+"""
+
+
+def _wants_page(scope: Scope) -> bool:
+    """A browser opening a page (not an exporter or a script calling the API)."""
+    if scope.get("method") not in ("GET", "HEAD"):
+        return False
+    path = scope.get("path", "")
+    if path.startswith(("/api/", "/v1/", "/openapi.json")):
+        return False
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return b"text/html" in value
+    return False

@@ -105,8 +105,47 @@ def per_intent_parts(g: dict[str, Any]) -> list[float]:
     return [p / n for p in parts]
 
 
+def model_paradox(by_model: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per feature with two or more models: each model's cost per 1M tokens beside its
+    cost per success, marking the cheapest of each, so the article's contrast
+    (cheapest tokens, dearest outcomes) is on the first screen."""
+    features: dict[str, list[dict[str, Any]]] = {}
+    for g in by_model:
+        if g["cost_per_1m_tokens"] is not None and g["labeled_sessions"]:
+            features.setdefault(str(g["key"]["feature"]), []).append(g)
+    out = []
+    for name, models in sorted(features.items()):
+        if len(models) < 2:
+            continue
+        per_token = min(models, key=lambda g: g["cost_per_1m_tokens"])
+        priced = [g for g in models if g["cost_per_success"]["value"] is not None]
+        per_success = min(priced, key=lambda g: g["cost_per_success"]["value"]) if priced else None
+        rows = sorted(models, key=lambda g: g["cost_per_1m_tokens"])
+        out.append(
+            {
+                "feature": name,
+                "rows": rows,
+                "cheapest_tokens": str(per_token["key"]["model"]),
+                "cheapest_success": None
+                if per_success is None
+                else str(per_success["key"]["model"]),
+                "paradox": _separated(per_success, per_token),
+            }
+        )
+    return sorted(out, key=lambda f: not f["paradox"])
+
+
+def _separated(cheaper: dict[str, Any] | None, dearer: dict[str, Any]) -> bool:
+    """Only a contrast the data can bear: both groups enough to decide on and their
+    cost-per-success intervals apart."""
+    if cheaper is None or cheaper is dearer or not (cheaper["sample_ok"] and dearer["sample_ok"]):
+        return False
+    high, low = cheaper["cost_per_success"]["high"], dearer["cost_per_success"]["low"]
+    return high is not None and low is not None and high < low
+
+
 def overview(q: Queries, f: Filters) -> dict[str, Any]:
-    fine = q.groups(["feature", f.period], f.since, f.until, f.feature)
+    fine = q.groups(["feature", "model", f.period], f.since, f.until, f.feature)
     groups = q.view(fine, ["feature"])
     overall = q.view(fine, [])
     labels = [str(g["key"]["feature"]) for g in groups]
@@ -123,7 +162,8 @@ def overview(q: Queries, f: Filters) -> dict[str, Any]:
         "groups": groups,
         "overall": overall[0] if overall else None,
         "paradox": paradox,
-        "trends": trend_multiples([g.to_dict() for g in fine], f.period, "feature"),
+        "models": model_paradox(q.view(fine, ["feature", "model"])),
+        "trends": trend_multiples(q.view(fine, ["feature", f.period]), f.period, "feature"),
     }
 
 
