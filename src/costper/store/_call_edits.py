@@ -201,12 +201,18 @@ def duplicate_pairs(
         )
     if not queries:
         return []
+    keys = calls.select(["trace_id", "span_id"])
     with store._lock:
-        con.register("_new_calls", calls.select(list(_NEEDED)))
+        con.register("_new_keys", keys)
         try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _new_calls AS SELECT {', '.join(_NEEDED)} "
+                "FROM calls SEMI JOIN _new_keys USING (trace_id, span_id)"
+            )
             return con.execute(" UNION ".join(queries)).fetchall()
         finally:
-            con.unregister("_new_calls")
+            con.unregister("_new_keys")
+            con.execute("DROP TABLE IF EXISTS _new_calls")
 
 
 def calls_by_key(store: Store, keys: Iterable[tuple[str, str]]) -> pa.Table:
