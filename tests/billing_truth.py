@@ -35,10 +35,12 @@ import csv
 import io
 import json
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 
 from costper.config import Config, Costs, InfraResource
+from costper.store._store import Store
 
 D1, D2, D3 = "2025-03-01", "2025-03-02", "2025-03-03"
 SONNET = "anthropic.claude-sonnet-4-20250514-v1:0"
@@ -270,3 +272,14 @@ def bill_csv(rows: list[dict[str, object]] | None = None) -> str:
     for r in rows if rows is not None else bill_rows():
         w.writerow(["NULL" if r[c] is None else r[c] for c in COLUMNS])
     return out.getvalue()
+
+
+def with_bill(store: Store, tmp_path: Path) -> Store:
+    """The world's calls and outcomes stored, and its bill ingested (the cost join run)."""
+    from costper.billing._ingest import ingest_billing
+
+    store.insert_many({"calls": calls_table(), "outcomes": outcomes_table()})
+    bill = tmp_path / "bill.csv"
+    bill.write_text(bill_csv())
+    ingest_billing(store, [bill], CONFIG)
+    return store

@@ -151,3 +151,22 @@ def test_compare_has_power_at_a_30_percent_difference() -> None:
     arms = cal.COMPARISONS["power: variant 30% cheaper (lognormal σ=1, 70%), 1,000 each"]
     cheaper, dearer = cal.false_winners(rng, 1000, arms)
     assert cheaper >= 95.0 and dearer == 0.0
+
+
+def test_verdict_ratio_interval_difference_interval_and_p_agree() -> None:
+    """One test behind all three: the ratio interval excludes 1 exactly when the difference
+    interval excludes 0 and p < 0.05, on pairs both near and far from a tie."""
+    from costper.engine._difference import compare_bounds
+
+    rng = np.random.default_rng(4)
+    arms = []
+    for scale in (1.0, 0.7):
+        s = (rng.random((2000, 400)) < 0.8).astype(float)
+        c = (rng.gamma(2.0, 0.01, s.shape) + 15.0 * (1 - s)) * scale
+        arms.append(cal.sums_of(c, s))
+    b = compare_bounds(arms[1], arms[0])
+    by_ratio = (b["ratio_high"] < 1) | (b["ratio_low"] > 1)
+    by_diff = (b["difference_high"] < 0) | (b["difference_low"] > 0)
+    assert 0.2 < by_ratio.mean() < 0.9  # a real mix of decided and undecided pairs
+    assert np.mean(by_ratio == by_diff) >= 0.999
+    assert np.mean(by_ratio == (b["p"] < 0.05)) >= 0.999

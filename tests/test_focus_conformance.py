@@ -26,7 +26,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from costper.billing._export import export_focus
-from costper.billing._ingest import ingest_billing
 from costper.store._store import Store
 
 MANDATORY_13 = {
@@ -63,11 +62,7 @@ DATETIME_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 @pytest.fixture
 def joined(store: Store, tmp_path: Path) -> Store:
-    store.insert_many({"calls": bt.calls_table(), "outcomes": bt.outcomes_table()})
-    bill = tmp_path / "bill.csv"
-    bill.write_text(bt.bill_csv())
-    ingest_billing(store, [bill], bt.CONFIG)
-    return store
+    return bt.with_bill(store, tmp_path)
 
 
 def _csv_rows(path: Path) -> list[dict[str, Any]]:

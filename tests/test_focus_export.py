@@ -21,11 +21,7 @@ from costper.store._store import Store, open_store
 
 @pytest.fixture
 def joined(store: Store, tmp_path: Path) -> Store:
-    store.insert_many({"calls": bt.calls_table(), "outcomes": bt.outcomes_table()})
-    bill = tmp_path / "bill.csv"
-    bill.write_text(bt.bill_csv())
-    ingest_billing(store, [bill], bt.CONFIG)
-    return store
+    return bt.with_bill(store, tmp_path)
 
 
 def _rows(store: Store, **kw: object) -> dict[tuple[str, str, str], dict[str, object]]:

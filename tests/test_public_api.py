@@ -65,3 +65,15 @@ def test_every_public_name_resolves_after_any_import_order(seed: int) -> None:
         "report": "costper.engine._report",
         "compare": "costper.engine._compare",
     }
+
+
+def test_a_store_and_an_ibis_backend_are_sources(tmp_path) -> None:
+    """`Source` (costper.store) is what report/compare/what_if take: both kinds fit it."""
+    import ibis
+
+    from costper.store import Source, open_store
+
+    with open_store(tmp_path / "s.duckdb") as store:
+        assert isinstance(store, Source)
+    assert isinstance(ibis.duckdb.connect(), Source)
+    assert not isinstance("costper.duckdb", Source)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -145,150 +145,147 @@ def _currency_code(key: str, value: Any) -> str:
     return value.strip().upper()
 
 
-def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
-    """Validate a parsed TOML document into a Config layered over `base`."""
-    cfg = base or Config()
-    _check_keys(
-        "",
-        data,
-        {
-            "costs",
-            "outcomes",
-            "stats",
-            "prices",
-            "features",
-            "billing",
-            "infra",
-            "server",
-            "attributes",
-            "db",
-            "currency",
-        },  # fmt: skip
-    )
-    changes: dict[str, Any] = {}
-    if "db" in data:
-        if not isinstance(data["db"], str):
-            raise ConfigError(f"db: expected a path, got {data['db']!r}")
-        changes["db"] = data["db"]
-    if "costs" in data:
-        changes["costs"] = _costs("costs", data["costs"], cfg.costs)
-    if "outcomes" in data:
-        t = _table("outcomes", data["outcomes"])
-        _check_keys("outcomes", t, {"implicit_success_after"})
-        if "implicit_success_after" in t:
-            v = t["implicit_success_after"]
-            if not isinstance(v, str):
-                raise ConfigError(
-                    f"outcomes.implicit_success_after: expected a string such as '24h', got {v!r}"
-                )
-            changes["implicit_success_after"] = parse_duration(v, "outcomes.implicit_success_after")
-    if "stats" in data:
-        t = _table("stats", data["stats"])
-        _check_keys("stats", t, {"confidence", "min_sessions", "min_successes", "min_failures"})
-        if "confidence" in t:
-            c = _number("stats", "confidence", t["confidence"])
-            if not 0 < c < 1:
-                raise ConfigError(f"stats.confidence: must be between 0 and 1, got {c!r}")
-            changes["confidence"] = c
-        if "min_sessions" in t:
-            m = t["min_sessions"]
-            if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-                raise ConfigError(f"stats.min_sessions: expected a positive integer, got {m!r}")
-            changes["min_sessions"] = m
-        for key in ("min_successes", "min_failures"):
-            if key in t:
-                m = t[key]
-                if isinstance(m, bool) or not isinstance(m, int) or m < 0:
-                    raise ConfigError(f"stats.{key}: expected an integer >= 0, got {m!r}")
-                changes[key] = m
-    if "prices" in data:
-        prices = dict(cfg.prices)
-        for ref, raw in _table("prices", data["prices"]).items():
-            if "/" not in ref:
-                raise ConfigError(f"prices.{ref}: expected a 'provider/model' key, got {ref!r}")
-            prices[ref] = _price(f'prices."{ref}"', raw)
-        changes["prices"] = prices
+def _db(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(raw, str):
+        raise ConfigError(f"db: expected a path, got {raw!r}")
+    return {"db": raw}
+
+
+def _costs_section(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    return {"costs": _costs("costs", raw, cfg.costs)}
+
+
+def _outcomes(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    t = _table("outcomes", raw)
+    _check_keys("outcomes", t, {"implicit_success_after"})
+    if "implicit_success_after" not in t:
+        return {}
+    v = t["implicit_success_after"]
+    if not isinstance(v, str):
+        raise ConfigError(
+            f"outcomes.implicit_success_after: expected a string such as '24h', got {v!r}"
+        )
+    return {"implicit_success_after": parse_duration(v, "outcomes.implicit_success_after")}
+
+
+def _stats(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    t = _table("stats", raw)
+    _check_keys("stats", t, {"confidence", "min_sessions", "min_successes", "min_failures"})
+    out: dict[str, Any] = {}
+    if "confidence" in t:
+        c = _number("stats", "confidence", t["confidence"])
+        if not 0 < c < 1:
+            raise ConfigError(f"stats.confidence: must be between 0 and 1, got {c!r}")
+        out["confidence"] = c
+    if "min_sessions" in t:
+        m = t["min_sessions"]
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ConfigError(f"stats.min_sessions: expected a positive integer, got {m!r}")
+        out["min_sessions"] = m
+    for key in ("min_successes", "min_failures"):
+        if key in t:
+            m = t[key]
+            if isinstance(m, bool) or not isinstance(m, int) or m < 0:
+                raise ConfigError(f"stats.{key}: expected an integer >= 0, got {m!r}")
+            out[key] = m
+    return out
+
+
+def _prices(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    prices = dict(cfg.prices)
+    for ref, p in _table("prices", raw).items():
+        if "/" not in ref:
+            raise ConfigError(f"prices.{ref}: expected a 'provider/model' key, got {ref!r}")
+        prices[ref] = _price(f'prices."{ref}"', p)
+    return {"prices": prices}
+
+
+def _features(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
     costs = changes.get("costs", cfg.costs)
-    if "features" in data:
-        feats = dict(cfg.feature_costs)
-        for name, raw in _table("features", data["features"]).items():
-            t = _table(f'features."{name}"', raw)
-            _check_keys(f'features."{name}"', t, {"costs"})
-            if "costs" in t:
-                feats[name] = _costs(f'features."{name}".costs', t["costs"], costs)
-        changes["feature_costs"] = feats
-    if "billing" in data:
-        t = _table("billing", data["billing"])
-        _check_keys("billing", t, {"models"})
-        rules = []
-        for i, raw in enumerate(t.get("models", [])):
-            r = _table(f"billing.models[{i}]", raw)
-            _check_keys(f"billing.models[{i}]", r, {"match", "model"})
-            match = _table(f"billing.models[{i}].match", r.get("match", {}))
-            if not isinstance(r.get("model"), str) or "/" not in r["model"]:
-                raise ConfigError(
-                    f"billing.models[{i}].model: expected 'provider/model', got {r.get('model')!r}"
-                )
-            rules.append(
-                BillingRule(match={str(k): str(v) for k, v in match.items()}, model=r["model"])
-            )
-        changes["billing_models"] = tuple(rules)
-    if "infra" in data:
-        if not isinstance(data["infra"], list):
+    feats = dict(cfg.feature_costs)
+    for name, f in _table("features", raw).items():
+        t = _table(f'features."{name}"', f)
+        _check_keys(f'features."{name}"', t, {"costs"})
+        if "costs" in t:
+            feats[name] = _costs(f'features."{name}".costs', t["costs"], costs)
+    return {"feature_costs": feats}
+
+
+def _billing(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    t = _table("billing", raw)
+    _check_keys("billing", t, {"models"})
+    rules = []
+    for i, rule in enumerate(t.get("models", [])):
+        r = _table(f"billing.models[{i}]", rule)
+        _check_keys(f"billing.models[{i}]", r, {"match", "model"})
+        match = _table(f"billing.models[{i}].match", r.get("match", {}))
+        if not isinstance(r.get("model"), str) or "/" not in r["model"]:
             raise ConfigError(
-                f"infra: expected an array of tables ([[infra]]), got {data['infra']!r}"
+                f"billing.models[{i}].model: expected 'provider/model', got {r.get('model')!r}"
             )
-        res = []
-        for i, raw in enumerate(data["infra"]):
-            r = _table(f"infra[{i}]", raw)
-            _check_keys(f"infra[{i}]", r, {"resource_id", "model"})
-            for k in ("resource_id", "model"):
-                if not isinstance(r.get(k), str):
-                    raise ConfigError(f"infra[{i}].{k}: required string, got {r.get(k)!r}")
-            res.append(InfraResource(resource_id=r["resource_id"], model=r["model"]))
-        changes["infra"] = tuple(res)
-    if "currency" in data:
-        t = _table("currency", data["currency"])
-        _check_keys("currency", t, {"report", "rates"})
-        if "report" in t:
-            changes["currency"] = _currency_code("currency.report", t["report"])
-        if "rates" in t:
-            rates = {}
-            for code, v in _table("currency.rates", t["rates"]).items():
-                key = _currency_code(f"currency.rates.{code}", code)
-                rate = _number("currency.rates", code, v)
-                if rate <= 0:
-                    raise ConfigError(f"currency.rates.{code}: must be > 0, got {v!r}")
-                rates[key] = rate
-            changes["rates"] = rates
-    if "server" in data:
-        t = _table("server", data["server"])
-        _check_keys("server", t, {"api_keys", "max_request_bytes", "allowed_hosts"})
-        if "allowed_hosts" in t:
-            hosts = t["allowed_hosts"]
-            if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
-                raise ConfigError(
-                    f"server.allowed_hosts: expected a list of host names, got {hosts!r}"
-                )
-            changes["allowed_hosts"] = tuple(h.strip().lower().strip("[]") for h in hosts)
-        if "api_keys" in t:
-            keys = t["api_keys"]
-            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-                raise ConfigError(f"server.api_keys: expected a list of strings, got {keys!r}")
-            changes["api_keys"] = tuple(keys)
-        if "max_request_bytes" in t:
-            changes["max_request_bytes"] = int(
-                _number("server", "max_request_bytes", t["max_request_bytes"], minimum=1)
-            )
-    if "attributes" in data:
-        changes["attributes"] = _attributes(data["attributes"])
-    return replace(cfg, **changes)
+        rules.append(
+            BillingRule(match={str(k): str(v) for k, v in match.items()}, model=r["model"])
+        )
+    return {"billing_models": tuple(rules)}
+
+
+def _infra(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"infra: expected an array of tables ([[infra]]), got {raw!r}")
+    res = []
+    for i, item in enumerate(raw):
+        r = _table(f"infra[{i}]", item)
+        _check_keys(f"infra[{i}]", r, {"resource_id", "model"})
+        for k in ("resource_id", "model"):
+            if not isinstance(r.get(k), str):
+                raise ConfigError(f"infra[{i}].{k}: required string, got {r.get(k)!r}")
+        res.append(InfraResource(resource_id=r["resource_id"], model=r["model"]))
+    return {"infra": tuple(res)}
+
+
+def _currency(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    t = _table("currency", raw)
+    _check_keys("currency", t, {"report", "rates"})
+    out: dict[str, Any] = {}
+    if "report" in t:
+        out["currency"] = _currency_code("currency.report", t["report"])
+    if "rates" in t:
+        rates = {}
+        for code, v in _table("currency.rates", t["rates"]).items():
+            key = _currency_code(f"currency.rates.{code}", code)
+            rate = _number("currency.rates", code, v)
+            if rate <= 0:
+                raise ConfigError(f"currency.rates.{code}: must be > 0, got {v!r}")
+            rates[key] = rate
+        out["rates"] = rates
+    return out
+
+
+def _server(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    t = _table("server", raw)
+    _check_keys("server", t, {"api_keys", "max_request_bytes", "allowed_hosts"})
+    out: dict[str, Any] = {}
+    if "allowed_hosts" in t:
+        hosts = t["allowed_hosts"]
+        if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+            raise ConfigError(f"server.allowed_hosts: expected a list of host names, got {hosts!r}")
+        out["allowed_hosts"] = tuple(h.strip().lower().strip("[]") for h in hosts)
+    if "api_keys" in t:
+        keys = t["api_keys"]
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise ConfigError(f"server.api_keys: expected a list of strings, got {keys!r}")
+        out["api_keys"] = tuple(keys)
+    if "max_request_bytes" in t:
+        out["max_request_bytes"] = int(
+            _number("server", "max_request_bytes", t["max_request_bytes"], minimum=1)
+        )
+    return out
 
 
 ATTRIBUTE_FIELDS = ("session", "feature", "prompt_version", "tenant", "request_id")
 
 
-def _attributes(raw: Any) -> dict[str, tuple[str, ...]]:
+def _attributes(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
     t = _table("attributes", raw)
     _check_keys("attributes", t, set(ATTRIBUTE_FIELDS))
     out = {}
@@ -307,7 +304,34 @@ def _attributes(raw: Any) -> dict[str, tuple[str, ...]]:
                     "(a non-empty string without spaces around it, at most 127 bytes)"
                 )
         out[name] = tuple(keys)
-    return out
+    return {"attributes": out}
+
+
+_Section = Callable[[Any, "Config", dict[str, Any]], dict[str, Any]]
+_SECTIONS: dict[str, _Section] = {
+    "db": _db,
+    "costs": _costs_section,
+    "outcomes": _outcomes,
+    "stats": _stats,
+    "prices": _prices,
+    "features": _features,  # after costs: a feature's costs default to the [costs] just read
+    "billing": _billing,
+    "infra": _infra,
+    "currency": _currency,
+    "server": _server,
+    "attributes": _attributes,
+}
+
+
+def parse_config(data: Mapping[str, Any], base: Config | None = None) -> Config:
+    """Validate a parsed TOML document into a Config layered over `base`, section by section."""
+    cfg = base or Config()
+    _check_keys("", data, set(_SECTIONS))
+    changes: dict[str, Any] = {}
+    for section, parse in _SECTIONS.items():
+        if section in data:
+            changes.update(parse(data[section], cfg, changes))
+    return replace(cfg, **changes)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

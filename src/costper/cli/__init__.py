@@ -12,7 +12,18 @@ from costper.cli.options import flag
 from costper.errors import CostperError, InputError
 
 # Command modules register themselves on import.
-from costper.cli import billing, calc, demo, info, ingest, report, serve  # noqa: E402,F401  isort: skip
+from costper.cli import (  # noqa: E402,F401  isort: skip
+    billing,
+    breakeven,
+    calc,
+    compare,
+    demo,
+    info,
+    ingest,
+    report,
+    serve,
+    whatif,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

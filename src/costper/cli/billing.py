@@ -14,8 +14,15 @@ from costper.billing._reconcile import Reconciliation
 from costper.billing._reconcile import reconcile as build_reconciliation
 from costper.cli import render
 from costper.cli.app import app, export_app, ingest_app
-from costper.cli.options import ConfigOption, DbOption, FormatOption, config, store_for
-from costper.cli.report import check_format, parse_time
+from costper.cli.options import (
+    ConfigOption,
+    DbOption,
+    FormatOption,
+    check_format,
+    config,
+    parse_time,
+    store_for,
+)
 from costper.errors import InputError
 
 

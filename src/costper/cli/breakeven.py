@@ -7,9 +7,7 @@ from typing import Annotated
 
 from costper.cli import render
 from costper.cli.app import app
-from costper.cli.calc import money, opt, rate
-from costper.cli.options import ConfigOption, DbOption, FormatOption, config
-from costper.cli.report import check_format
+from costper.cli.options import ConfigOption, DbOption, FormatOption, check_format, config, opt
 from costper.planning._breakeven import (
     ARTICLE_VOLUMES,
     Comparison,
@@ -107,14 +105,14 @@ def print_breakeven(c: Comparison, plot: str | None) -> None:
     con = render.console()
     d = c.deployment
     con.print(
-        f"API: {money(d.api_price)} per 1M tokens x {d.tokens_per_request.normalize():,f} tokens = "
-        f"{money(d.api_per_request)} a request; success {rate(d.api_success_rate)}."
+        f"API: {render.money(d.api_price)} per 1M tokens x {d.tokens_per_request.normalize():,f} tokens = "
+        f"{render.money(d.api_per_request)} a request; success {render.rate(d.api_success_rate)}."
     )
     con.print(
-        f"Self-hosted: {money(d.gpu_price)}/h x {d.hours.normalize():,f} h = "
-        f"{money(d.gpu_month)} a month per GPU + ops {money(d.ops)}; one GPU serves "
+        f"Self-hosted: {render.money(d.gpu_price)}/h x {d.hours.normalize():,f} h = "
+        f"{render.money(d.gpu_month)} a month per GPU + ops {render.money(d.ops)}; one GPU serves "
         f"{int(d.requests_per_gpu):,} requests a month at {d.throughput.normalize():,f} "
-        f"tokens/s and {rate(d.utilisation)} utilisation; success {rate(d.self_success)}."
+        f"tokens/s and {render.rate(d.utilisation)} utilisation; success {render.rate(d.self_success)}."
     )
     t = render.table(
         "Monthly cost, API vs self-hosted",
@@ -136,11 +134,11 @@ def print_breakeven(c: Comparison, plot: str | None) -> None:
         t.add_row(
             f"{int(r.requests):,}",
             str(r.gpus),
-            money(r.api_compute),
-            money(r.self_compute),
+            render.money(r.api_compute),
+            render.money(r.self_compute),
             _cheaper(*r.cheaper()),
-            money(r.api_per_success),
-            money(r.self_per_success),
+            render.money(r.api_per_success),
+            render.money(r.self_per_success),
             _cheaper(*r.cheaper(all_in=True)),
         )
     con.print(t)

@@ -7,29 +7,13 @@ and 1, got 1.5`). `breakeven` and `whatif` live beside it and register on import
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Any
-
-import typer
+from typing import Annotated
 
 from costper.cli import render
 from costper.cli.app import app
-from costper.cli.options import ConfigOption, DbOption, FormatOption, config
-from costper.cli.report import check_format
+from costper.cli.options import ConfigOption, DbOption, FormatOption, check_format, config, opt
 from costper.planning._calculator import EXAMPLES, Result, evaluate, verdict
 from costper.planning._scenarios import defaults_from, resolve, results_json
-
-
-def opt(help_text: str, *names: str) -> Any:
-    return typer.Option(*names, help=help_text, show_default=False)
-
-
-def money(d: Decimal | None) -> str:
-    return render.money(d)
-
-
-def rate(d: Decimal) -> str:
-    return format((d * 100).normalize(), "f") + "%"
 
 
 @app.command("calc")
@@ -115,19 +99,9 @@ def calc_cmd(
     if fmt == "json":
         render.write_json(doc)
     elif fmt == "csv":
-        render.write_csv(flatten(d) for d in doc["scenarios"])
+        render.write_csv(render.flatten(d) for d in doc["scenarios"])
     else:
         print_scenarios(results)
-
-
-def flatten(d: dict[str, object], prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
 
 
 def print_scenarios(results: list[Result]) -> None:
@@ -146,20 +120,20 @@ def print_scenarios(results: list[Result]) -> None:
                 for r in results
             ],
         ),
-        ("token cost per call", [money(r.call_cost) for r in results]),
+        ("token cost per call", [render.money(r.call_cost) for r in results]),
         ("turns per intent", [format(r.scenario.turns.normalize(), "f") for r in results]),
-        ("token cost per intent", [money(r.token_cost) for r in results]),
-        ("  of which extra turns", [money(r.extra_turns) for r in results]),
-        ("retries", [money(r.retries) for r in results]),
-        ("escalation", [money(r.escalation) for r in results]),
-        ("review", [money(r.review) for r in results]),
-        ("orchestration", [money(r.orchestration) for r in results]),
-        ("infra", [money(r.infra) for r in results]),
-        ("cost per intent", [money(r.cost_per_intent) for r in results]),
-        ("success rate", [rate(r.success_rate) for r in results]),
-        ("cost per success", [money(r.cost_per_success) for r in results]),
+        ("token cost per intent", [render.money(r.token_cost) for r in results]),
+        ("  of which extra turns", [render.money(r.extra_turns) for r in results]),
+        ("retries", [render.money(r.retries) for r in results]),
+        ("escalation", [render.money(r.escalation) for r in results]),
+        ("review", [render.money(r.review) for r in results]),
+        ("orchestration", [render.money(r.orchestration) for r in results]),
+        ("infra", [render.money(r.infra) for r in results]),
+        ("cost per intent", [render.money(r.cost_per_intent) for r in results]),
+        ("success rate", [render.rate(r.success_rate) for r in results]),
+        ("cost per success", [render.money(r.cost_per_success) for r in results]),
         ("intents a month", [f"{r.scenario.intents.normalize():,f}" for r in results]),
-        ("monthly total", [money(r.monthly_total) for r in results]),
+        ("monthly total", [render.money(r.monthly_total) for r in results]),
     ]
     if len(results) > 1:
         lines.append(
@@ -183,12 +157,9 @@ def print_scenarios(results: list[Result]) -> None:
         tokens = f"; its token cost is {ratio:.1f}x {base.scenario.name}'s" if ratio else ""
         con.print(
             f"{r.scenario.name} is {verdict(r.cost_per_intent, base.cost_per_intent)} per intent "
-            f"than {base.scenario.name} ({money(r.cost_per_intent)} vs "
-            f"{money(base.cost_per_intent)}){tokens}."
+            f"than {base.scenario.name} ({render.money(r.cost_per_intent)} vs "
+            f"{render.money(base.cost_per_intent)}){tokens}."
         )
     for r in results:
         if r.scenario.note:
             con.print(f"[dim]{r.scenario.name}: {r.scenario.note}[/dim]")
-
-
-from costper.cli import breakeven, whatif  # noqa: E402,F401  isort: skip  (register commands)

@@ -10,7 +10,7 @@ from rich.progress import Progress
 from costper._demo import generate
 from costper.cli.app import app
 from costper.cli.options import ConfigOption, DbOption, config, store_for
-from costper.cli.report import print_report
+from costper.cli.render import print_report
 from costper.engine._report import report
 from costper.errors import InputError
 

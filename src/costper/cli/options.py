@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from costper import _time
 from costper.config import Config, load_config
-from costper.errors import StoreError
+from costper.errors import InputError, StoreError
 from costper.store._store import Store, open_store
 
 DbOption = Annotated[
@@ -57,3 +59,30 @@ def store_for(cfg: Config, *, read_only: bool = False, must_exist: bool = False)
         yield store
     finally:
         store.close()
+
+
+def opt(help_text: str, *names: str) -> Any:
+    """A typer option without a shown default (the help says it)."""
+    return typer.Option(*names, help=help_text, show_default=False)
+
+
+FORMATS = ("table", "json", "csv")
+
+
+def parse_time(text: str | None, option: str) -> datetime | None:
+    return None if text is None else _time.parse_time(text, option)
+
+
+def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """The --since/--until pair every reporting command takes."""
+    return _time.time_range(since, until)
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise InputError(
+            f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}",
+            field="format",
+            value=fmt,
+        )
+    return fmt

@@ -6,17 +6,18 @@ from typing import Annotated
 
 from costper.cli import render
 from costper.cli.app import app
-from costper.cli.calc import flatten, opt
 from costper.cli.options import (
     ConfigOption,
     DbOption,
     FormatOption,
     SinceOption,
     UntilOption,
+    check_format,
     config,
+    opt,
     store_for,
+    time_range,
 )
-from costper.cli.report import check_format, time_range
 from costper.errors import InputError
 from costper.planning._whatif import UNSURE, Recommendation, WhatIf, recommend, what_if
 
@@ -58,7 +59,7 @@ def whatif_cmd(
                     {"confidence": cfg.confidence, "recommendations": [r.to_dict() for r in recs]}
                 )
             elif fmt == "csv":
-                render.write_csv(flatten(r.to_dict()) for r in recs)
+                render.write_csv(render.flatten(r.to_dict()) for r in recs)
             else:
                 print_recommendations(recs, cfg.confidence)
             return
@@ -66,7 +67,7 @@ def whatif_cmd(
     if fmt == "json":
         render.write_json(w.to_dict())
     elif fmt == "csv":
-        render.write_csv(flatten(e.to_dict()) for e in w.estimates)
+        render.write_csv(render.flatten(e.to_dict()) for e in w.estimates)
     else:
         print_whatif(w)
 

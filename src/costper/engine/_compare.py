@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from costper.config import Config
@@ -25,6 +26,7 @@ from costper.engine._rollup import coarsen
 from costper.engine._sessions import check_keys
 from costper.errors import InputError
 from costper.pricing._aliases import split_ref
+from costper.store._source import Source
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class Comparison:
 
 
 def compare(
-    source: Any,
+    source: Source | str | Path,
     by: str,
     baseline: str,
     *,

@@ -106,7 +106,10 @@ def _solve(f: Callable[[Any], Any], lo: Any, hi: Any, target: float) -> Any:
 def compare_bounds(variant: Sums, baseline: Sums, confidence: float = 0.95) -> dict[str, Num]:
     """Ratio and difference of costs per success with their score intervals, Z and p at 'no
     difference' (arrays in, arrays out; nan where undefined or unbounded)."""
-    z = t_value(confidence, np.minimum(_f(variant.n), _f(baseline.n)) - 1)
+    from scipy import stats
+
+    df = np.minimum(_f(variant.n), _f(baseline.n)) - 1
+    z = t_value(confidence, df)
     rv, rb = _f(variant.c) / _f(variant.s), _f(baseline.c) / _f(baseline.s)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = rv / rb
@@ -120,19 +123,14 @@ def compare_bounds(variant: Sums, baseline: Sums, confidence: float = 0.95) -> d
     d_lo = _solve(lambda x: _score_diff(variant, baseline, x), d - span, d, z)
     d_hi = _solve(lambda x: _score_diff(variant, baseline, x), d, d + span, -z)
     z0 = _score_ratio(variant, baseline, 1.0)
-    p = 2 * (1 - _ncdf(np.abs(z0)))
+    with np.errstate(invalid="ignore"):
+        p = 2 * stats.t.sf(np.abs(z0), np.maximum(df, 1))  # the same reference as the intervals
     p = np.where(np.isnan(z0), np.where(d == 0, 1.0, 0.0), p)
     return {
         "ratio": _out(ratio), "ratio_low": _out(rho_lo), "ratio_high": _out(rho_hi),
         "difference": _out(d), "difference_low": _out(d_lo), "difference_high": _out(d_hi),
         "z": _out(z0), "p": _out(p),
     }  # fmt: skip
-
-
-def _ncdf(x: Any) -> Any:
-    from scipy.special import ndtr
-
-    return ndtr(x)
 
 
 def _opt(x: Num) -> float | None:

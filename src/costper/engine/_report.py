@@ -30,6 +30,7 @@ from costper.engine._sessions import COST_PARTS, COST_SOURCES, check_keys, sessi
 from costper.engine._trust import Limits
 from costper.engine._trust import warnings as trust_warnings
 from costper.errors import InputError
+from costper.store._source import Source, to_arrow
 
 _COLUMN = {"turns": "turn_bucket"}
 
@@ -335,14 +336,13 @@ def _floor_zero(iv: Interval) -> Interval:
     return iv
 
 
-def _execute(source: Any, expr: ir.Table) -> list[dict[str, Any]]:
-    table = source.to_arrow(expr) if hasattr(source, "to_arrow") else expr.to_pyarrow()
-    rows: list[dict[str, Any]] = table.to_pylist()
-    return rows
+def _execute(source: Source, expr: ir.Table) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = to_arrow(source, expr).to_pylist()
+    return out
 
 
 def report(
-    source: Any,
+    source: Source | str | Path,
     by: list[str] | tuple[str, ...] | str = ("feature",),
     *,
     since: datetime | None = None,
@@ -371,7 +371,7 @@ def report(
     return Report(config.confidence, keys, groups)
 
 
-def check_feature(source: Any, feature: str) -> None:
+def check_feature(source: Source, feature: str) -> None:
     """A feature filter that matches nothing ever stored is a typo, not an empty report."""
     calls = source.table("calls")
     known = _execute(source, calls.select("feature").distinct().order_by("feature"))

@@ -22,6 +22,7 @@ import ibis.expr.types as ir
 from costper.config import Config
 from costper.errors import InputError
 from costper.store._dialect import PORTABLE, Dialect, dialect_of
+from costper.store._source import Source
 
 GROUP_KEYS = (
     "feature", "model", "provider", "prompt_version", "tenant", "day", "week", "month", "turns",
@@ -47,7 +48,7 @@ def check_keys(
     return out
 
 
-def _tables(source: Any) -> tuple[ir.Table, ir.Table]:
+def _tables(source: Source) -> tuple[ir.Table, ir.Table]:
     """A Store and an Ibis backend both answer `table(name)`."""
     return source.table("calls"), source.table("outcomes")
 
@@ -128,7 +129,7 @@ def rollup_builder(dialect: Dialect) -> Callable[[ir.Table], ir.Table]:
 
 
 def session_table(
-    source: Any,
+    source: Source,
     config: Config | None = None,
     *,
     now: datetime | None = None,

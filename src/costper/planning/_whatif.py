@@ -40,6 +40,7 @@ from costper.engine._report import Group, report
 from costper.engine._sessions import session_table
 from costper.errors import InputError
 from costper.pricing._lookup import unit_prices
+from costper.store._source import Source, to_arrow
 
 SWITCH, KEEP, UNSURE, ALONE = "switch", "keep", "not enough evidence", "only one model"
 _KEYS = ["feature", "provider", "model"]
@@ -253,7 +254,7 @@ def recommend_feature(
 
 
 def recommend(
-    source: Any,
+    source: Source,
     *,
     config: Config | None = None,
     since: datetime | None = None,
@@ -271,7 +272,7 @@ def recommend(
 
 
 def repriced(
-    source: Any,
+    source: Source,
     feature: str,
     incumbent: Group,
     ref: str,
@@ -313,7 +314,7 @@ def repriced(
         cmax=c.max(),
         esc=s.escalated.cast("int64").sum(),
     )
-    row = (source.to_arrow(agg) if hasattr(source, "to_arrow") else agg.to_pyarrow()).to_pylist()[0]
+    row = to_arrow(source, agg).to_pylist()[0]
     n = int(row["n"] or 0)
     sums = Sums(
         n=n,
@@ -341,7 +342,7 @@ def repriced(
 
 
 def what_if(
-    source: Any,
+    source: Source,
     feature: str,
     models: list[str] | tuple[str, ...] = (),
     *,

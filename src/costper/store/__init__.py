@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from costper._lazy import lazy_getattr
 
-__all__ = ["StoreInfo", "store_info", "Store", "open_store"]
+__all__ = ["StoreInfo", "store_info", "Store", "open_store", "Source", "to_arrow"]
 
 _LAZY = {
+    "Source": "_source",
+    "to_arrow": "_source",
     "StoreInfo": "_info",
     "store_info": "_info",
     "Store": "_store",

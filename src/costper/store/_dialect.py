@@ -13,7 +13,6 @@ engine-neutral Ibis.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -63,7 +62,7 @@ PORTABLE = Dialect()
 DUCKDB = DuckDBDialect()
 
 
-def dialect_of(source: Any) -> Dialect:
+def dialect_of(source: object) -> Dialect:
     """DuckDB's dialect for a Store or an Ibis DuckDB backend, else portable Ibis."""
     backend = getattr(source, "ibis", source)
     return DUCKDB if getattr(backend, "name", "") == "duckdb" else PORTABLE
