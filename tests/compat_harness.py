@@ -153,5 +153,7 @@ def all_modes(spans: Sequence[ReadableSpan], tmp_path: Path) -> list[dict[str, A
         no_text_stored(db)
     first = results[MODES[0]]
     for mode in MODES[1:]:
-        assert results[mode] == first, f"{mode} stored other calls than {MODES[0]}"
+        assert results[mode] == first, (
+            f"{mode} stored other calls than {MODES[0]}: {results[mode]} != {first}"
+        )
     return first

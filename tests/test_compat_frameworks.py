@@ -13,28 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compat_harness import COMPLETION, PROMPT, all_modes, app_span, captured, price, provider
-from fake_openai import FakeOpenAI, Reply
+from compat_harness import PROMPT, all_modes, app_span, captured, provider
+from fake_openai import FakeOpenAI
+from test_compat_openai import REPLIES, expected_cost
 
 pytestmark = pytest.mark.compat
-
-REPLIES = {
-    "a1": Reply(prompt_tokens=1200, cached_tokens=1024, completion_tokens=300, text=COMPLETION),
-    "b1": Reply(prompt_tokens=800, completion_tokens=150, text=COMPLETION),
-}
-
-
-def cost(script: str, *, cached: bool = True) -> float:
-    r = REPLIES[script]
-    return float(
-        price(
-            "gpt-4o-mini",
-            "openai",
-            input_tokens=r.prompt_tokens,
-            output_tokens=r.completion_tokens,
-            cache_read=r.cached_tokens if cached else 0,
-        )
-    )
 
 
 def check(calls: list[dict[str, Any]], *, provider_name: str | None = "openai") -> None:
@@ -51,7 +34,7 @@ def check(calls: list[dict[str, Any]], *, provider_name: str | None = "openai") 
     ]
     assert [c["cache_read_tokens"] for c in calls][:2] == [1024, 1024]
     assert [c["estimated_cost"] for c in calls] == pytest.approx(
-        [cost("a1"), cost("a1"), cost("b1")]
+        [expected_cost("a1"), expected_cost("a1"), expected_cost("b1")]
     )
 
 

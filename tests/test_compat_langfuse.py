@@ -23,6 +23,30 @@ pytestmark = pytest.mark.compat
 PUBLIC, SECRET = "pk-lf-compat", "sk-lf-compat"
 
 
+def _unpatch_openai() -> None:
+    """`langfuse.openai` wraps the `openai` SDK's methods process-wide (wrapt): put the
+    originals back, so the other compat tests see only their own instrumentation."""
+    import importlib
+
+    from langfuse.openai import OPENAI_METHODS_V1
+
+    for m in OPENAI_METHODS_V1:
+        try:
+            owner = getattr(importlib.import_module(m.module), m.object)
+        except (ImportError, AttributeError):
+            continue
+        method = owner.__dict__.get(m.method)
+        original = getattr(method, "__wrapped__", None)
+        if original is not None:
+            setattr(owner, m.method, original)
+
+
+@pytest.fixture(autouse=True)
+def _restore_openai():
+    yield
+    _unpatch_openai()
+
+
 def test_langfuse_openai_drop_in(tmp_path: Path) -> None:
     live = tmp_path / "langfuse-live.duckdb"
     _spans.clear()

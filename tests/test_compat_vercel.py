@@ -11,6 +11,7 @@ feature from `ai.telemetry.functionId`, provider `openai.chat` as `openai`.
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -44,8 +45,17 @@ class Capture:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                n = int(self.headers.get("content-length") or 0)
-                capture.bodies.append(self.rfile.read(n))
+                if self.headers.get("transfer-encoding", "").lower() == "chunked":
+                    body = b""
+                    while size := int(self.rfile.readline().strip() or b"0", 16):
+                        body += self.rfile.read(size)
+                        self.rfile.readline()
+                    self.rfile.readline()
+                else:
+                    body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if self.headers.get("content-encoding", "").lower() == "gzip":
+                    body = gzip.decompress(body)
+                capture.bodies.append(body)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -87,6 +97,7 @@ def test_vercel_ai_sdk(tmp_path: Path) -> None:
             server.stop()
     finally:
         capture.close()
+    assert capture.bodies, "the batch exporter sent nothing"
     file = tmp_path / "vercel.pb"
     with file.open("wb") as f:
         for body in capture.bodies:

@@ -72,6 +72,10 @@ class Config:
     api_keys: tuple[str, ...] = ()
     max_request_bytes: int = MAX_BODY_BYTES
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per tag (session, feature, prompt_version, tenant, request_id), span attribute
+    keys tried before the built-in ones; `metadata.feature` is also field `feature`
+    of a JSON object attribute `metadata`."""
 
     def costs_for(self, feature: str) -> Costs:
         return self.feature_costs.get(feature, self.costs)
@@ -278,6 +282,31 @@ def _server(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+ATTRIBUTE_FIELDS = ("session", "feature", "prompt_version", "tenant", "request_id")
+
+
+def _attributes(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    t = _table("attributes", raw)
+    _check_keys("attributes", t, set(ATTRIBUTE_FIELDS))
+    out = {}
+    for name, keys in t.items():
+        if not isinstance(keys, list):
+            raise ConfigError(f"attributes.{name}: expected a list of attribute keys, got {keys!r}")
+        for key in keys:
+            if (
+                not isinstance(key, str)
+                or not key.strip()
+                or key != key.strip()
+                or len(key.encode()) > 127
+            ):
+                raise ConfigError(
+                    f"attributes.{name}: not an attribute key: {key!r} "
+                    "(a non-empty string without spaces around it, at most 127 bytes)"
+                )
+        out[name] = tuple(keys)
+    return {"attributes": out}
+
+
 _Section = Callable[[Any, "Config", dict[str, Any]], dict[str, Any]]
 _SECTIONS: dict[str, _Section] = {
     "db": _db,
@@ -290,6 +319,7 @@ _SECTIONS: dict[str, _Section] = {
     "infra": _infra,
     "currency": _currency,
     "server": _server,
+    "attributes": _attributes,
 }
 
 

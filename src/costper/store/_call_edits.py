@@ -15,8 +15,11 @@ import pyarrow as pa
 
 from costper.store._store import ROLLUP, Store, _version
 
-_SLACK_US = 2_000
-"""Clock slack when comparing two layers' spans of one call (same process, same clock)."""
+_SLACK_US = 2
+"""Rounding slack (µs) when testing that one layer's span lies inside another's: layers
+of one call run in one process on one clock, and the SDK's span starts after and ends
+before the framework's. Any more would let a call that follows another within that
+slack pass for its inner layer."""
 
 
 def has_span_tags(store: Store) -> bool:
@@ -24,30 +27,41 @@ def has_span_tags(store: Store) -> bool:
         return store._con.execute("SELECT 1 FROM span_tags LIMIT 1").fetchone() is not None
 
 
+def _select_in(store: Store, table: str, keys: pa.Table, select: str = "*") -> pa.Table:
+    """`select` from `table`'s rows whose key columns match a row of `keys`."""
+    using = ", ".join(keys.column_names)
+    with store._lock:
+        store._con.register("_keys_in", keys)
+        try:
+            return store._con.execute(
+                f"SELECT {select} FROM {table} SEMI JOIN _keys_in USING ({using})"
+            ).fetch_arrow_table()
+        finally:
+            store._con.unregister("_keys_in")
+
+
+def _traces(traces: Iterable[str]) -> pa.Table:
+    return pa.table({"trace_id": pa.array(sorted(traces), pa.string())})
+
+
+def _keys(pairs: Iterable[tuple[str, str]]) -> pa.Table:
+    listed = list(pairs)
+    return pa.table(
+        {
+            "trace_id": pa.array([k[0] for k in listed], pa.string()),
+            "span_id": pa.array([k[1] for k in listed], pa.string()),
+        }
+    )
+
+
 def open_traces(store: Store, traces: Iterable[str]) -> set[str]:
     """The traces among `traces` that have spans stored in `span_tags`."""
-    ids = pa.table({"trace_id": pa.array(list(traces), pa.string())})
-    with store._lock:
-        store._con.register("_traces_in", ids)
-        try:
-            rows = store._con.execute(
-                "SELECT DISTINCT trace_id FROM span_tags SEMI JOIN _traces_in USING (trace_id)"
-            ).fetchall()
-        finally:
-            store._con.unregister("_traces_in")
-    return {r[0] for r in rows}
+    found = _select_in(store, "span_tags", _traces(traces), "DISTINCT trace_id")
+    return set(found.column(0).to_pylist())
 
 
 def span_tags_of(store: Store, traces: Iterable[str]) -> pa.Table:
-    ids = pa.table({"trace_id": pa.array(sorted(traces), pa.string())})
-    with store._lock:
-        store._con.register("_traces_in", ids)
-        try:
-            return store._con.execute(
-                "SELECT * FROM span_tags SEMI JOIN _traces_in USING (trace_id)"
-            ).fetch_arrow_table()
-        finally:
-            store._con.unregister("_traces_in")
+    return _select_in(store, "span_tags", _traces(traces))
 
 
 def _touch(store: Store, where: str) -> None:
@@ -121,9 +135,9 @@ _SAME_USAGE = (
     "AND NOT coalesce(a.response_id <> b.response_id, false)"
 )
 _NEEDED = (
-    "trace_id, span_id, parent_span_id, model, provider, input_tokens, output_tokens, "
-    "failed, scope, response_id, start_time, duration_ms"
-)
+    "trace_id", "span_id", "parent_span_id", "model", "provider", "input_tokens",
+    "output_tokens", "failed", "scope", "response_id", "start_time", "duration_ms",
+)  # fmt: skip
 _START = "epoch_us(x.start_time)"
 _END = "(epoch_us(x.start_time) + CAST(coalesce(x.duration_ms, 0) * 1000 AS BIGINT))"
 
@@ -132,10 +146,6 @@ def _t(expr: str, side: str) -> str:
     return expr.replace("x.", f"{side}.")
 
 
-_OVERLAP = (
-    f"{_t(_START, 'a')} <= {_t(_END, 'b')} + {_SLACK_US} "
-    f"AND {_t(_START, 'b')} <= {_t(_END, 'a')} + {_SLACK_US}"
-)
 _WITHIN = (
     f"(({_t(_START, 'a')} >= {_t(_START, 'b')} - {_SLACK_US} AND {_t(_END, 'a')} <= {_t(_END, 'b')} + {_SLACK_US}) "
     f"OR ({_t(_START, 'b')} >= {_t(_START, 'a')} - {_SLACK_US} AND {_t(_END, 'b')} <= {_t(_END, 'a')} + {_SLACK_US}))"
@@ -143,12 +153,12 @@ _WITHIN = (
 
 
 def duplicate_pairs(
-    store: Store, keys: pa.Table, *, siblings: bool, roots: bool, response_ids: bool
+    store: Store, calls: pa.Table, *, siblings: bool, roots: bool, response_ids: bool
 ) -> list[tuple[Any, ...]]:
     """Pairs (new call, stored call) that may be two layers' records of one call.
 
     Evidence, any of: the same response id; siblings (same parent) with the same usage
-    from different instrumentation scopes, overlapping in time; or, across traces
+    from different instrumentation scopes, one inside the other in time; or, across traces
     where one side is a trace's root call (an SDK span its framework's context did
     not reach), the same usage from different scopes, one inside the other in time.
     The caller still compares models, and says which kinds of pair can occur (siblings
@@ -163,7 +173,7 @@ def duplicate_pairs(
             f"SELECT {_PAIR_COLUMNS} FROM _new_calls a JOIN calls b "
             "ON a.trace_id = b.trace_id AND a.parent_span_id = b.parent_span_id "
             "AND a.input_tokens IS NOT DISTINCT FROM b.input_tokens "
-            f"WHERE a.span_id <> b.span_id AND {_SAME_USAGE} AND {_OVERLAP}"
+            f"WHERE a.span_id <> b.span_id AND {_SAME_USAGE} AND {_WITHIN}"
         )
     window = (
         "b.start_time BETWEEN (SELECT min(start_time) - INTERVAL 1 HOUR FROM _new_calls) "
@@ -189,11 +199,14 @@ def duplicate_pairs(
             "ON a.response_id = b.response_id AND a.provider IS NOT DISTINCT FROM b.provider "
             "WHERE NOT (a.trace_id = b.trace_id AND a.span_id = b.span_id)"
         )
+    if not queries:
+        return []
+    keys = calls.select(["trace_id", "span_id"])
     with store._lock:
         con.register("_new_keys", keys)
         try:
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _new_calls AS SELECT {_NEEDED} "
+                f"CREATE OR REPLACE TEMP TABLE _new_calls AS SELECT {', '.join(_NEEDED)} "
                 "FROM calls SEMI JOIN _new_keys USING (trace_id, span_id)"
             )
             return con.execute(" UNION ".join(queries)).fetchall()
@@ -203,33 +216,13 @@ def duplicate_pairs(
 
 
 def calls_by_key(store: Store, keys: Iterable[tuple[str, str]]) -> pa.Table:
-    pairs = list(keys)
-    ids = pa.table(
-        {
-            "trace_id": pa.array([k[0] for k in pairs], pa.string()),
-            "span_id": pa.array([k[1] for k in pairs], pa.string()),
-        }
-    )
-    with store._lock:
-        store._con.register("_keys_in", ids)
-        try:
-            return store._con.execute(
-                "SELECT * FROM calls SEMI JOIN _keys_in USING (trace_id, span_id)"
-            ).fetch_arrow_table()
-        finally:
-            store._con.unregister("_keys_in")
+    return _select_in(store, "calls", _keys(keys))
 
 
 def replace_calls(store: Store, drop: Iterable[tuple[str, str]], rows: pa.Table | None) -> int:
     """Delete the calls named in `drop` and (re)write `rows` in their place, in one
     transaction. Returns the calls deleted and not written back."""
-    pairs = list(drop)
-    ids = pa.table(
-        {
-            "trace_id": pa.array([k[0] for k in pairs], pa.string()),
-            "span_id": pa.array([k[1] for k in pairs], pa.string()),
-        }
-    )
+    ids = _keys(drop)
     con = store._con
     with store._lock, store.transaction():
         con.register("_drop", ids)

@@ -51,7 +51,13 @@ TENANT_KEYS = (
     "metadata.tenant",
 )
 RESPONSE_ID_KEYS = ("gen_ai.response.id",)
-PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+PROVIDER_KEYS = (
+    "gen_ai.provider.name",
+    "gen_ai.system",
+    "llm.provider",
+    "llm.system",
+    "ai.model.provider",
+)
 MODEL_KEYS = (
     "gen_ai.response.model",
     "gen_ai.request.model",
@@ -69,12 +75,17 @@ INPUT_KEYS = (
     "gen_ai.usage.prompt_tokens",
     "llm.token_count.prompt",
     "llm.usage.prompt_tokens",
+    "ai.usage.inputTokens",
+    "ai.usage.promptTokens",
+    "ai.usage.tokens",
 )
 OUTPUT_KEYS = (
     "gen_ai.usage.output_tokens",
     "gen_ai.usage.completion_tokens",
     "llm.token_count.completion",
     "llm.usage.completion_tokens",
+    "ai.usage.outputTokens",
+    "ai.usage.completionTokens",
 )
 TOTAL_KEYS = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total")
 CACHE_READ_KEYS = (
@@ -82,6 +93,8 @@ CACHE_READ_KEYS = (
     "gen_ai.usage.cache_read_input_tokens",
     "gen_ai.usage.input_tokens.cached",
     "llm.token_count.prompt_details.cache_read",
+    "ai.usage.inputTokenDetails.cacheReadTokens",
+    "ai.usage.cachedInputTokens",
 )
 CACHE_WRITE_KEYS = (
     "gen_ai.usage.cache_write.input_tokens",
@@ -89,6 +102,7 @@ CACHE_WRITE_KEYS = (
     "gen_ai.usage.cache_creation_input_tokens",
     "gen_ai.usage.input_tokens.cache_write",
     "llm.token_count.prompt_details.cache_write",
+    "ai.usage.inputTokenDetails.cacheWriteTokens",
 )
 REASONING_KEYS = (
     "gen_ai.usage.reasoning.output_tokens",
@@ -96,6 +110,8 @@ REASONING_KEYS = (
     "gen_ai.usage.output_tokens.reasoning",
     "llm.token_count.completion_details.reasoning",
     "llm.usage.reasoning_tokens",
+    "ai.usage.outputTokenDetails.reasoningTokens",
+    "ai.usage.reasoningTokens",
 )
 COST_KEYS = ("costper.cost", "gen_ai.usage.cost", "llm.cost.total", "gen_ai.usage.total_cost")
 LANGFUSE_USAGE = "langfuse.observation.usage_details"
@@ -106,6 +122,7 @@ TRACELOOP_KIND = "traceloop.span.kind"
 TRACELOOP_REQUEST_TYPE = "llm.request.type"
 LANGFUSE_TYPE = "langfuse.observation.type"
 LANGFUSE_LEVEL = "langfuse.observation.level"
+VERCEL_OPERATION = "ai.operationId"
 ERROR_TYPE = "error.type"
 JSON_KEYS = ("metadata", "llm.invocation_parameters")
 """Attributes holding a JSON object whose top-level fields are read as `key.field`
@@ -134,6 +151,7 @@ WANTED = frozenset(
     + COST_KEYS
     + (LANGFUSE_USAGE, LANGFUSE_COST, OPERATION, OI_KIND, TRACELOOP_KIND)
     + (TRACELOOP_REQUEST_TYPE, LANGFUSE_TYPE, LANGFUSE_LEVEL, ERROR_TYPE, CALL_VALID, SERVICE_NAME)
+    + (VERCEL_OPERATION,)
     + JSON_KEYS
 )
 """Every attribute key costper reads; all others (content included) are skipped unread."""

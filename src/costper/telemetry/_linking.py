@@ -18,7 +18,7 @@ the result is the same whatever the batching, file or live:
 * Duplicates. Two call records are one call when they carry the same
   response id; or when they come from different instrumentation scopes with
   the same model, input and output tokens and outcome, and are siblings
-  overlapping in time, or one is the root of its own trace and lies inside
+  one inside the other in time, or one is the root of its own trace lying inside
   the other in time (an SDK span its framework's context did not reach).
   Two calls from one scope are never merged, nor calls with different
   response ids: the same prompt sent twice is two calls. The record kept is
@@ -81,7 +81,8 @@ def link_calls(store: Store, config: Config, rows: SpanRows, calls: pa.Table) ->
                 result.retagged += retagged
                 result.dropped += dropped
         if calls.num_rows:
-            result.dropped += _merge_duplicates(store, config, calls, bool(traces))
+            siblings = bool(traces) or tree is None or tree.shared_parent
+            result.dropped += _merge_duplicates(store, config, calls, siblings)
     return result
 
 
@@ -122,14 +123,11 @@ def _same_model(a: Any, b: Any) -> bool:
     return a is None or b is None or canonical_model(a) == canonical_model(b)
 
 
-def _merge_duplicates(store: Store, config: Config, calls: pa.Table, pieces: bool) -> int:
-    keys = calls.select(["trace_id", "span_id"])
-    parents = calls.select(["trace_id", "parent_span_id"])
-    shared = parents.group_by(["trace_id", "parent_span_id"]).aggregate([]).num_rows
+def _merge_duplicates(store: Store, config: Config, calls: pa.Table, siblings: bool) -> int:
     pairs = duplicate_pairs(
         store,
-        keys,
-        siblings=pieces or shared < calls.num_rows,
+        calls,
+        siblings=siblings,
         roots=calls.column("parent_span_id").null_count > 0,
         response_ids=calls.column("response_id").null_count < calls.num_rows,
     )

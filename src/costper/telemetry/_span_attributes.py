@@ -43,6 +43,7 @@ from costper.telemetry._attribute_keys import (
     TOTAL_KEYS,
     TRACELOOP_KIND,
     TRACELOOP_REQUEST_TYPE,
+    VERCEL_OPERATION,
 )
 
 INFERENCE_OPERATIONS = {
@@ -61,6 +62,16 @@ _TRACELOOP_REQUEST_TYPES = {
     "rerank": "rerank",
 }
 _OI_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
+VERCEL_CALLS = {
+    "ai.generateText.doGenerate": "chat",
+    "ai.streamText.doStream": "chat",
+    "ai.generateObject.doGenerate": "chat",
+    "ai.streamObject.doStream": "chat",
+    "ai.embed.doEmbed": "embeddings",
+    "ai.embedMany.doEmbed": "embeddings",
+}
+"""The Vercel AI SDK's spans of one provider call (`ai.operationId`); its other spans
+(`ai.generateText`, tool calls) wrap or follow them and are no calls."""
 NOT_CALL_VALUES = {
     OI_KIND: ("CHAIN", "TOOL", "AGENT", "RETRIEVER", "RERANKER", "GUARDRAIL", "EVALUATOR"),
     OPERATION: ("execute_tool", "invoke_agent", "create_agent", "invoke_workflow"),
@@ -91,7 +102,7 @@ def expand_json(a: dict[str, Any]) -> dict[str, Any]:
     attribute's `feature` is read as `metadata.feature`). The invocation parameters are
     read only for a model no other attribute names. Unreadable JSON is ignored: it
     is the app's free-form metadata, not usage."""
-    for key in JSON_KEYS:
+    for key in (*JSON_KEYS, *JSON_PARENTS):
         raw = a.get(key)
         if raw is None or (key == JSON_KEYS[1] and first(a, MODEL_KEYS) is not None):
             continue
@@ -123,6 +134,9 @@ def inference_operation(a: Mapping[str, Any]) -> str | None:
     A span that declares itself something else (agent, chain, tool, workflow)
     is never a call, whatever usage it carries: that usage is its children's.
     """
+    vercel = a.get(VERCEL_OPERATION)
+    if vercel is not None:
+        return VERCEL_CALLS.get(str(vercel))
     op = a.get(OPERATION)
     kind = a.get(OI_KIND)
     lf_type = a.get(LANGFUSE_TYPE)
@@ -289,6 +303,38 @@ _FIELDS = (
     TENANT_KEYS,
 )
 _FIELD_RANK = {key: (f, rank) for f, keys in enumerate(_FIELDS) for rank, key in enumerate(keys)}
+_CONFIG_FIELDS = {
+    "session": (SESSION, 0),
+    "feature": (FEATURE, 1),
+    "prompt_version": (PROMPT, 2),
+    "request_id": (REQUEST, 3),
+    "tenant": (TENANT, 4),
+}
+"""`[attributes]` names: (index in `_FIELDS`, index in `TAG_GROUPS`)."""
+JSON_PARENTS: frozenset[str] = frozenset()
+"""JSON object attributes named by configured keys (`app.feature` → `app`), expanded too."""
+
+
+def use_keys(custom: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
+    """Rank the configured keys of each tag before the built-in ones (`[attributes]`);
+    returns every key to decode. The tables are process-wide: one config at a time."""
+    global _FIELD_RANK, _TAG_RANK, JSON_PARENTS
+    fields = [list(keys) for keys in _FIELDS]
+    groups = [list(keys) for keys in TAG_GROUPS]
+    extra: set[str] = set()
+    for name, keys in custom.items():
+        f, g = _CONFIG_FIELDS[name]
+        fields[f] = [*keys, *fields[f]]
+        groups[g] = [*keys, *groups[g]]
+        extra.update(keys)
+    _FIELD_RANK = {
+        k: (f, r) for f, keys in enumerate(fields) for r, k in reversed(list(enumerate(keys)))
+    }
+    _TAG_RANK = {
+        k: (g, r) for g, keys in enumerate(groups) for r, k in reversed(list(enumerate(keys)))
+    }
+    JSON_PARENTS = frozenset(k.rsplit(".", 1)[0] for k in extra if "." in k) - set(JSON_KEYS)
+    return frozenset(extra | JSON_PARENTS)
 
 
 def pick(a: Mapping[str, Any]) -> list[tuple[str, Any] | None]:

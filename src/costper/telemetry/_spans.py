@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from costper.pricing._aliases import normalise_provider
+from costper.telemetry import _span_attributes as _sa
 from costper.telemetry._attribute_keys import SERVICE_NAME, SESSION_KEYS, TAG_KEYS, WANTED
 from costper.telemetry._otlp_wire import key_prefixes, kv_pairs, kv_value, lean
 from costper.telemetry._span_attributes import (
@@ -47,6 +48,7 @@ from costper.telemetry._span_attributes import (
     reported_cost,
     tag,
     tokens,
+    use_keys,
 )
 
 __all__ = [
@@ -91,6 +93,22 @@ COLUMNS = (
 and `reported_cost` feed `request_id` and pricing and are not stored."""
 
 _PREFIXES = key_prefixes(WANTED)
+_TAG_KEYS = TAG_KEYS
+_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {}
+
+
+def use_attributes(attributes: Mapping[str, tuple[str, ...]]) -> None:
+    """Read the configured `[attributes]` keys too (first), from now on in this process."""
+    global _PREFIXES, _TAG_KEYS, _ATTRIBUTES
+    if attributes == _ATTRIBUTES:
+        return
+    extra = use_keys(attributes)
+    _PREFIXES = key_prefixes(WANTED | extra)
+    _TAG_KEYS = TAG_KEYS | extra
+    _DECODED.clear()
+    _ATTRIBUTES = dict(attributes)
+
+
 _NOT_CALLS = frozenset(
     KeyValue(key=key, value=AnyValue(string_value=value)).SerializeToString()
     for key, values in NOT_CALL_VALUES.items()
@@ -180,7 +198,8 @@ class SpanMapper:
     """Maps requests one at a time (each can be dropped once added); `finish` then drops
     wrapping calls and passes ancestors' tags down across all of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, attributes: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        use_attributes(attributes or {})
         self.rows = SpanRows()
         self._tree = _Tree()
 
@@ -194,19 +213,24 @@ class SpanMapper:
         tree = self._tree
         with paused_cycle_collection():
             tree.find_open()
+            tree.find_siblings()
             if len(tree.calls) > 1 or tree.sources or tree.open:
                 tree.resolve(self.rows)
         self.rows.tree = tree
         return self.rows
 
 
-def rows_from_requests(requests: Iterable[Any], starts: Iterable[int] | None = None) -> SpanRows:
+def rows_from_requests(
+    requests: Iterable[Any],
+    starts: Iterable[int] | None = None,
+    attributes: Mapping[str, tuple[str, ...]] | None = None,
+) -> SpanRows:
     """Map export requests' spans to call columns (unpriced), rejecting bad spans.
 
     Requests may be generated ExportTraceServiceRequests or lean ones. `starts`
     numbers the requests (file lines) so that a rejection can name its line.
     """
-    mapper = SpanMapper()
+    mapper = SpanMapper(attributes)
     numbers = iter(starts) if starts is not None else None
     for request in requests:
         mapper.add(request, next(numbers) if numbers is not None else None)
@@ -232,6 +256,7 @@ def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
     parent_of = tree.parent_of
     trace_of = tree.trace_of
     sources = tree.sources
+    json_parents = _sa.JSON_PARENTS
     for rs in request.resource_spans:
         res = known_attributes(rs.resource.attributes)
         service = res.pop(SERVICE_NAME, None)
@@ -254,11 +279,15 @@ def _map_request(request: Any, rows: SpanRows, tree: _Tree) -> None:
                 a = _decode(hits)
                 if res:
                     a = {**res, **a}
-                if "metadata" in a or ("llm.invocation_parameters" in a and MODEL_KEY not in a):
+                if (
+                    "metadata" in a
+                    or ("llm.invocation_parameters" in a and MODEL_KEY not in a)
+                    or (json_parents and not json_parents.isdisjoint(a))
+                ):
                     expand_json(a)
                 op = inference_operation(a)
                 if op is None:
-                    if not TAG_KEYS.isdisjoint(a):
+                    if not _TAG_KEYS.isdisjoint(a):
                         sources[sid] = a
                     continue
                 try:
@@ -278,7 +307,12 @@ def _exception_type(span: Any) -> Any:
 
 
 def _text(found: tuple[str, Any] | None) -> str | None:
-    return None if found is None else unquote(found[1])
+    if found is None:
+        return None
+    v = found[1]
+    if type(v) is str:
+        return unquote(v) if v[:1] == '"' else v
+    return str(v)
 
 
 def unquote(value: Any) -> str:
@@ -357,7 +391,13 @@ class _Tree:
         self.open: set[bytes] = set()
         """Traces with a span whose parent is not here: they continue in other requests."""
         self.own: dict[bytes, Tags] = {}
+        self.shared_parent = False
+        """Whether two calls have the same parent (or are both roots): siblings to compare."""
         """Calls' own tags (before inheriting), for the calls of open traces."""
+
+    def find_siblings(self) -> None:
+        parent_of = self.parent_of
+        self.shared_parent = len({parent_of.get(sid) for sid in self.calls}) < len(self.calls)
 
     def find_open(self) -> None:
         trace_of = self.trace_of
@@ -371,7 +411,9 @@ class _Tree:
             return None
         if isinstance(source, list):
             source = _decode(source)
-            if "metadata" in source:
+            if "metadata" in source or (
+                _sa.JSON_PARENTS and not _sa.JSON_PARENTS.isdisjoint(source)
+            ):
                 expand_json(source)
         return tag(source)
 

@@ -195,7 +195,7 @@ class _FileIngest:
 
     def __init__(self, store: Store, config: Config, name: str) -> None:
         self.store, self.config, self.name = store, config, name
-        self.mapper = SpanMapper()
+        self.mapper = SpanMapper(config.attributes)
         self.spans = self.calls = self.new = self.unpriced = 0
         self.unpriced_models: set[str] = set()
 
@@ -208,7 +208,7 @@ class _FileIngest:
 
     def flush(self) -> None:
         rows = self.mapper.finish()
-        self.mapper = SpanMapper()
+        self.mapper = SpanMapper(self.config.attributes)
         if rows.rejected:
             index, reason = rows.rejected[0]
             raise InputError(reason, file=self.name, line=rows.line_of(index))

@@ -239,7 +239,7 @@ def _providers(providers: list[Any], models: list[Any]) -> pa.Array:
 
 def calls_from_request(request: Any, config: Config, *, source: str = "") -> CallsBatch:
     """Priced calls of one request; spans that cannot be calls are listed, not raised."""
-    rows = rows_from_requests([request])
+    rows = rows_from_requests([request], attributes=config.attributes)
     prefix = f"{source}: " if source else ""
     rejected = [(i, prefix + reason) for i, reason in rows.rejected]
     return CallsBatch(calls_table(rows, config), rejected, rows.spans, rows)
