@@ -60,7 +60,10 @@ SELECT
   (hash(r + 3) % 1000) / 100000.0 AS cost,
   'catalog',
   0.0 AS infra_cost,
-  1 AS seq
+  1 AS seq,
+  NULL AS tenant,
+  NULL AS scope,
+  NULL AS response_id
 FROM range({calls}) t(r)
 """
 
