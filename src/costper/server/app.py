@@ -6,10 +6,9 @@ once: InputError -> 400, AuthError -> 401, TooLarge -> 413.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from costper.config import Config
 from costper.errors import AuthError, InputError, TooLarge
@@ -30,17 +29,10 @@ def create_app(config: Config, store: Store) -> FastAPI:
     app.state.store = store
     app.add_middleware(BodyMiddleware, max_body=config.max_request_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=config.api_keys)
+    app.add_middleware(CurrencyMiddleware, currency=config.currency)
     app.add_middleware(
         GuardMiddleware, allowed_hosts=config.allowed_hosts, max_body=config.max_request_bytes
     )
-
-    @app.middleware("http")
-    async def _report_currency(request: Request, call_next: Any) -> Any:
-        token = formatting.CURRENCY.set(config.currency)
-        try:
-            return await call_next(request)
-        finally:
-            formatting.CURRENCY.reset(token)
 
     @app.exception_handler(TooLarge)
     async def _too_large(request: Request, exc: TooLarge) -> JSONResponse:
@@ -65,3 +57,18 @@ def create_app(config: Config, store: Store) -> FastAPI:
         if router is not None:
             app.include_router(router)
     return app
+
+
+class CurrencyMiddleware:
+    """Every page and chart of this app shows its report currency: set for the request's
+    context (a plain ASGI wrapper, so a client that hangs up mid-body logs nothing)."""
+
+    def __init__(self, app: ASGIApp, currency: str) -> None:
+        self.app, self.currency = app, currency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = formatting.CURRENCY.set(self.currency)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            formatting.CURRENCY.reset(token)
