@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,7 +24,8 @@ import ibis
 import pyarrow as pa
 
 from costper.errors import InputError, StoreError
-from costper.store._schema import SCHEMA_VERSION, TABLES
+from costper.store._migrations import migrate
+from costper.store._schema import TABLES
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -48,27 +48,6 @@ def _translates(method: Callable[P, R]) -> Callable[P, R]:
             raise kind(f"{where}: {_first_line(e)}") from e
 
     return wrapper
-
-
-_SQL_TYPES = {
-    pa.string(): "VARCHAR",
-    pa.int64(): "BIGINT",
-    pa.float64(): "DOUBLE",
-    pa.bool_(): "BOOLEAN",
-    pa.timestamp("us"): "TIMESTAMP",
-}
-
-
-def _ddl(name: str) -> str:
-    schema, key, not_null = TABLES[name]
-    cols = []
-    for f in schema:
-        col = f'"{f.name}" {_SQL_TYPES[f.type]}'
-        if f.name in not_null:
-            col += " NOT NULL"
-        cols.append(col)
-    cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in key) + ")")
-    return f'CREATE TABLE IF NOT EXISTS "{name}" (' + ", ".join(cols) + ")"
 
 
 def conform(name: str, batch: pa.Table) -> pa.Table:
@@ -192,76 +171,7 @@ class Store:
 
     def _migrate(self) -> None:
         with self._lock:
-            if self.read_only:
-                try:
-                    row = self._con.execute(
-                        "SELECT value FROM meta WHERE key = 'schema_version'"
-                    ).fetchone()
-                except duckdb.Error:
-                    raise StoreError(f"{self.path}: not a costper store (no meta table)") from None
-                if row is None or int(row[0]) != SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.path}: store schema version {row and row[0]} is not "
-                        f"{SCHEMA_VERSION}; open it once for writing to migrate"
-                    )
-                return
-            self._con.execute(
-                "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
-            )
-            row = self._con.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'"
-            ).fetchone()
-            if row is not None and int(row[0]) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path}: store schema version {row[0]} is newer than this costper "
-                    f"({SCHEMA_VERSION}); upgrade costper"
-                )
-            if row is not None and int(row[0]) < SCHEMA_VERSION:
-                self.backup = self._backup(int(row[0]))
-                self._upgrade(int(row[0]))
-            if row is None:
-                with self._writing():
-                    for name in TABLES:
-                        self._con.execute(_ddl(name))
-                    self._con.execute(
-                        "INSERT INTO meta VALUES ('schema_version', ?), ('data_version', '0')",
-                        [str(SCHEMA_VERSION)],
-                    )
-
-    def _backup(self, version: int) -> str | None:
-        """A copy of the file as it was, before a migration touches it: a user who
-        downgrades costper, or meets a migration bug, still has their data."""
-        if self.path == ":memory:":
-            return None
-        self._con.execute("CHECKPOINT")
-        target = f"{self.path}.v{version}.bak"
-        shutil.copy2(self.path, target)
-        return target
-
-    def _upgrade(self, version: int) -> None:
-        """Bring an older store to this schema in one transaction (2: bill restatements;
-        3: `calls.tenant`, `.scope`, `.response_id`, appended so `SELECT *` order still
-        matches the schema, and `span_tags`, made below with any other missing table)."""
-        self._con.execute("BEGIN")
-        try:
-            if version < 2:
-                self._con.execute(
-                    'ALTER TABLE billing ADD COLUMN IF NOT EXISTS "usage_kind" VARCHAR'
-                )
-            if version < 3:
-                for column in ("tenant", "scope", "response_id"):
-                    self._con.execute(
-                        f'ALTER TABLE calls ADD COLUMN IF NOT EXISTS "{column}" VARCHAR'
-                    )
-            for name in TABLES:
-                self._con.execute(_ddl(name))
-            self._con.execute(
-                "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
-            )
-            self._con.execute("COMMIT")
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
+            self.backup = migrate(self._con, self.path, self.read_only, self._writing)
 
     def table(self, name: str) -> ibis.Table:
         """The table as an Ibis expression; built from the schema, so no query runs."""
