@@ -86,7 +86,7 @@ def csv_select(path: str, names: list[str], gz: bool) -> str:
         f"SELECT * FROM read_csv({literal(path)}, columns = {cols}, header = true, "
         f"delim = ',', quote = '\"', escape = '\"', nullstr = {nulls}, "
         f"compression = '{'gzip' if gz else 'none'}', auto_detect = false, "
-        "strict_mode = true, null_padding = false, max_line_size = 16777216)"
+        "strict_mode = true, null_padding = false)"
     )
 
 

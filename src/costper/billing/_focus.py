@@ -66,13 +66,23 @@ def instant(name: str) -> str:
     )
 
 
-def typed(name: str) -> str:
-    """SQL: the column as costper stores it (numbers, times, else the text)."""
-    if name in NUMERIC:
-        return number(name)
-    if name in DATETIME:
-        return instant(name)
-    return quote(name)
+def converts(name: str) -> bool:
+    return name in NUMERIC or name in DATETIME
+
+
+def typed(name: str, prefix: str = "") -> str:
+    """SQL: the column as costper stores it: a staged file holds numbers and times
+    converted once, beside the text, as `"#Name"`."""
+    return prefix + quote("#" + name) if converts(name) else prefix + quote(name)
+
+
+def conversions(names: list[str]) -> str:
+    """SQL select items: each number and time column converted, as `"#Name"`."""
+    return ", ".join(
+        f"{number(n) if n in NUMERIC else instant(n)} AS {quote('#' + n)}"
+        for n in names
+        if converts(n)
+    )
 
 
 def content_hash(names: list[str]) -> str:
@@ -81,7 +91,7 @@ def content_hash(names: list[str]) -> str:
     line."""
     parts = []
     for n in sorted(names):
-        value = f"CAST({typed(n)} AS VARCHAR)" if n in NUMERIC or n in DATETIME else quote(n)
+        value = f"CAST({typed(n)} AS VARCHAR)" if converts(n) else quote(n)
         parts.append(f"{literal(n + '=')} || coalesce({value}, chr(0))")
     return "md5(concat_ws(chr(31), " + ", ".join(parts) + "))"
 
@@ -121,7 +131,7 @@ def read_focus(path: str | Path) -> FocusFile:
 def stage_focus(stage: Stage, path: str, table: str) -> FocusFile:
     """Stage one export as text columns under FOCUS names, then check it."""
     kind, gz = sniff(path)
-    compression = "gzip" if gz else "none"
+    compression = "gzip" if gz else "uncompressed"
     types: dict[str, str] = {}
     if kind == "csv":
         file_names = csv_header(path)
@@ -193,16 +203,18 @@ def stage_focus(stage: Stage, path: str, table: str) -> FocusFile:
         )
         select = f"SELECT {conv} FROM {reader}"
     extra_cols = "".join(f", {expr} AS {quote(n)}" for n, expr in derived.items())
-    cols = ", ".join(quote(n) for n in names) + extra_cols
+    all_names = names + list(derived)
+    text = f"SELECT {', '.join(quote(n) for n in names)}{extra_cols} FROM ({select})"
+    conv = conversions(all_names)
+    with_types = f"SELECT *{', ' + conv if conv else ''} FROM ({text})"
     try:
-        stage.create(table, f"SELECT {cols}, {content_hash(names)} AS _h FROM ({select})")
+        stage.create(table, f"SELECT *, {content_hash(names)} AS _h FROM ({with_types})")
     except InputError as e:
         if kind == "csv":
             raise wrong_width(path) or InputError(
                 f"not a readable CSV: {first_line(e)}", file=path
             ) from None
         raise InputError(f"cannot read its values: {first_line(e)}", file=path) from None
-    all_names = names + list(derived)
     n = int(stage.rows(f'SELECT count(*) FROM "{table}"')[0][0])
     f = FocusFile(path, version, kind == "csv", all_names, table, n, warnings)
     _check(stage, f)
@@ -217,10 +229,10 @@ def _checks(names: list[str]) -> list[tuple[str, str, str, str]]:
     for n in names:
         c = quote(n)
         if n in NUMERIC:
-            bad = f"{c} IS NOT NULL AND NOT coalesce(isfinite({number(n)}), false)"
+            bad = f"{c} IS NOT NULL AND NOT coalesce(isfinite({typed(n)}), false)"
             out.append((n, "expected a decimal number", bad, c))
         elif n in DATETIME:
-            out.append((n, f"expected {DATETIME_HINT}", f"{c} IS NOT NULL AND {instant(n)} IS NULL", c))
+            out.append((n, f"expected {DATETIME_HINT}", f"{c} IS NOT NULL AND {typed(n)} IS NULL", c))
     for n in NOT_NULL:
         out.append((n, "must not be null", f"{quote(n)} IS NULL", "NULL"))
     cats = ", ".join(literal(c) for c in CHARGE_CATEGORIES)
@@ -232,7 +244,7 @@ def _checks(names: list[str]) -> list[tuple[str, str, str, str]]:
         ("ChargeClass", "expected null or Correction",
          "\"ChargeClass\" IS NOT NULL AND \"ChargeClass\" <> 'Correction'", '"ChargeClass"')
     )  # fmt: skip
-    end, start = instant("ChargePeriodEnd"), instant("ChargePeriodStart")
+    end, start = typed("ChargePeriodEnd"), typed("ChargePeriodStart")
     out.append(
         ("ChargePeriodEnd", "is before ChargePeriodStart", f"{end} < {start}",
          f"CAST({end} AS VARCHAR)")

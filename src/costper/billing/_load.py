@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from costper.billing._files import literal, quote
-from costper.billing._focus import FocusFile, instant, number, typed
+from costper.billing._focus import FocusFile, typed
 from costper.billing._models import (
     BUILTIN_MODELS,
     DECIDING,
@@ -60,8 +60,8 @@ def _tags_join(f: FocusFile) -> str:
 def scopes(stage: Stage, f: FocusFile) -> dict[Scope, tuple[int, float, list[str]]]:
     """Lines, BilledCost and currencies per scope of a staged file."""
     rows = stage.rows(
-        f"SELECT {_col(f, SCOPE[0])}, {_col(f, SCOPE[1])}, {instant(SCOPE[2])}, count(*), "
-        f'sum({number("BilledCost")}), list(DISTINCT "BillingCurrency") '
+        f"SELECT {_col(f, SCOPE[0])}, {_col(f, SCOPE[1])}, {typed(SCOPE[2])}, count(*), "
+        f'sum({typed("BilledCost")}), list(DISTINCT "BillingCurrency") '
         f'FROM "{f.table}" GROUP BY ALL'
     )
     return {(i, a, s): (int(n), float(b or 0.0), list(c)) for i, a, s, n, b, c in rows}
@@ -150,9 +150,7 @@ def _line_columns(f: FocusFile, deciding: list[str]) -> dict[str, str]:
         name = fld.name
         if name == "ServiceProviderName" and name not in f.names:
             name = "ProviderName"
-        out[fld.name] = (
-            typed(name).replace(quote(name), f"s.{quote(name)}") if name in f.names else "NULL"
-        )
+        out[fld.name] = typed(name, "s.") if name in f.names else "NULL"
     return out
 
 
@@ -165,10 +163,13 @@ def insert(stage: Stage, f: FocusFile, keep: Sequence[Scope], config: Config, in
     cols = _line_columns(f, _deciding(config))
     names = ", ".join(quote(c) for c in cols)
     exprs = ", ".join(cols.values())
+    # Lines already stored (by content) are left alone: an anti join, cheaper than
+    # INSERT OR IGNORE's per-row index probe.
     stage.execute(
-        f"INSERT OR IGNORE INTO billing ({names}) SELECT {exprs} FROM \"{f.table}\" s "
+        f"INSERT INTO billing ({names}) SELECT {exprs} FROM \"{f.table}\" s "
         f"SEMI JOIN {k} k ON {_scope_match(f)} {_tags_join(f)} "
-        f"LEFT JOIN {IDENT} i ON {_key(f, _deciding(config))} = i.k"
+        f"LEFT JOIN {IDENT} i ON {_key(f, _deciding(config))} = i.k "
+        "WHERE s._h NOT IN (SELECT row_hash FROM billing)"
     )
 
 
@@ -179,7 +180,7 @@ def kept_hashes(f: FocusFile, index: int) -> str:
 
 def _scope_match(f: FocusFile) -> str:
     issuer, account = _col(f, SCOPE[0]), _col(f, SCOPE[1])
-    start = instant(SCOPE[2]).replace('"BillingPeriodStart"', 's."BillingPeriodStart"')
+    start = typed(SCOPE[2], "s.")
     return (
         f"s.{issuer} IS NOT DISTINCT FROM k.\"InvoiceIssuerName\" "
         f"AND s.{account} IS NOT DISTINCT FROM k.\"BillingAccountId\" "
