@@ -302,7 +302,12 @@ def main() -> None:
     ap.add_argument("--run", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--csv", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--ingest", type=int, default=None, help="FOCUS lines to ingest instead")
+    ap.add_argument("--write-csv", default=None, help="only write the --rows line FOCUS CSV here")
+    ap.add_argument("--rows", type=int, default=1000)
     args = ap.parse_args()
+    if args.write_csv:
+        focus_csv(Path(args.write_csv), args.rows)
+        return
     if args.run and args.run.startswith("ingest:"):
         print(json.dumps(run_ingest(Path(args.csv), Path(args.db), args.run.split(":", 1)[1])))
         return

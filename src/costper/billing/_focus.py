@@ -51,38 +51,31 @@ from costper.store._stage import Stage
 DATETIME_HINT = "an ISO 8601 date-time such as 2024-09-01T00:00:00Z"
 
 
-def number(name: str) -> str:
+def number(name: str, prefix: str = "") -> str:
     """SQL: the column's text as a DOUBLE (null when not a number)."""
-    return f"TRY_CAST(trim({quote(name)}) AS DOUBLE)"
+    return f"TRY_CAST(trim({prefix}{quote(name)}) AS DOUBLE)"
 
 
-def instant(name: str) -> str:
+def instant(name: str, prefix: str = "") -> str:
     """SQL: the column's text as a UTC TIMESTAMP: `T` or space, `Z`, offsets, no zone
-    (read as UTC), a bare date, fractions beyond microseconds cut."""
-    c = quote(name)
+    (read as UTC), a bare date, any fraction. Only text ending in an offset takes
+    the (slower) zoned parse, fractions past microseconds cut first."""
+    t = f"trim({prefix}{quote(name)})"
+    zoned = f"contains(right({t}, 6), '+') OR (length({t}) > 10 AND contains(right({t}, 6), '-'))"
+    cut = f"regexp_replace({t}, '(\\.\\d{{6}})\\d+', '\\1')"
     return (
-        f"CAST(TRY_CAST(regexp_replace(trim({c}), '(\\.\\d{{6}})\\d+', '\\1') "
-        "AS TIMESTAMPTZ) AS TIMESTAMP)"
+        f"CASE WHEN {zoned} THEN CAST(TRY_CAST({cut} AS TIMESTAMPTZ) AS TIMESTAMP) "
+        f"ELSE TRY_CAST({t} AS TIMESTAMP) END"
     )
-
-
-def converts(name: str) -> bool:
-    return name in NUMERIC or name in DATETIME
 
 
 def typed(name: str, prefix: str = "") -> str:
-    """SQL: the column as costper stores it: a staged file holds numbers and times
-    converted once, beside the text, as `"#Name"`."""
-    return prefix + quote("#" + name) if converts(name) else prefix + quote(name)
-
-
-def conversions(names: list[str]) -> str:
-    """SQL select items: each number and time column converted, as `"#Name"`."""
-    return ", ".join(
-        f"{number(n) if n in NUMERIC else instant(n)} AS {quote('#' + n)}"
-        for n in names
-        if converts(n)
-    )
+    """SQL: the column as costper stores it (numbers, times, else the text)."""
+    if name in NUMERIC:
+        return number(name, prefix)
+    if name in DATETIME:
+        return instant(name, prefix)
+    return prefix + quote(name)
 
 
 def content_hash(names: list[str]) -> str:
@@ -91,9 +84,15 @@ def content_hash(names: list[str]) -> str:
     line."""
     parts = []
     for n in sorted(names):
-        value = f"CAST({typed(n)} AS VARCHAR)" if converts(n) else quote(n)
+        value = f"CAST({typed(n)} AS VARCHAR)" if n in NUMERIC or n in DATETIME else quote(n)
         parts.append(f"{literal(n + '=')} || coalesce({value}, chr(0))")
     return "md5(concat_ws(chr(31), " + ", ".join(parts) + "))"
+
+
+def hashes(table: str) -> str:
+    """The name of the table of a staged file's content keys: `_row` (the staged
+    table's rowid, its line order) and `_h`."""
+    return table + "_h"
 
 
 @dataclass
@@ -205,10 +204,8 @@ def stage_focus(stage: Stage, path: str, table: str) -> FocusFile:
     extra_cols = "".join(f", {expr} AS {quote(n)}" for n, expr in derived.items())
     all_names = names + list(derived)
     text = f"SELECT {', '.join(quote(n) for n in names)}{extra_cols} FROM ({select})"
-    conv = conversions(all_names)
-    with_types = f"SELECT *{', ' + conv if conv else ''} FROM ({text})"
     try:
-        stage.create(table, f"SELECT *, {content_hash(names)} AS _h FROM ({with_types})")
+        stage.create(table, text, big=True)
     except InputError as e:
         if kind == "csv":
             raise wrong_width(path) or InputError(
@@ -218,7 +215,10 @@ def stage_focus(stage: Stage, path: str, table: str) -> FocusFile:
     n = int(stage.rows(f'SELECT count(*) FROM "{table}"')[0][0])
     f = FocusFile(path, version, kind == "csv", all_names, table, n, warnings)
     _check(stage, f)
-    _number_duplicates(stage, table)
+    # Content keys apart, in parallel: the staged text keeps the file's order, this
+    # narrow table need not.
+    stage.create(hashes(table), f'SELECT rowid AS _row, {content_hash(names)} AS _h FROM "{table}"')
+    _number_duplicates(stage, hashes(table))
     return f
 
 
@@ -232,7 +232,9 @@ def _checks(names: list[str]) -> list[tuple[str, str, str, str]]:
             bad = f"{c} IS NOT NULL AND NOT coalesce(isfinite({typed(n)}), false)"
             out.append((n, "expected a decimal number", bad, c))
         elif n in DATETIME:
-            out.append((n, f"expected {DATETIME_HINT}", f"{c} IS NOT NULL AND {typed(n)} IS NULL", c))
+            out.append(
+                (n, f"expected {DATETIME_HINT}", f"{c} IS NOT NULL AND {typed(n)} IS NULL", c)
+            )
     for n in NOT_NULL:
         out.append((n, "must not be null", f"{quote(n)} IS NULL", "NULL"))
     cats = ", ".join(literal(c) for c in CHARGE_CATEGORIES)
@@ -291,7 +293,7 @@ def _number_duplicates(stage: Stage, table: str) -> None:
     if dup:
         stage.execute(
             f"UPDATE {t} SET _h = {t}._h || '#' || d.n FROM ("
-            f"SELECT rowid AS r, row_number() OVER (PARTITION BY _h ORDER BY rowid) - 1 AS n "
+            f"SELECT _row AS r, row_number() OVER (PARTITION BY _h ORDER BY _row) - 1 AS n "
             f"FROM {t} WHERE _h IN (SELECT _h FROM {t} GROUP BY _h HAVING count(*) > 1)) d "
-            f"WHERE {t}.rowid = d.r AND d.n > 0"
+            f"WHERE {t}._row = d.r AND d.n > 0"
         )

@@ -71,8 +71,8 @@ def ingest_billing(
         kinds: dict[str, int] = {}
         with store.transaction():
             before = store.count_in_transaction("billing")
-            for i, f in enumerate(files):
-                stage.register(f"_bill_keep_{i}", scope_table(p.keep[i]))
+            for i, keep in enumerate(p.keep):
+                stage.register(f"_bill_keep_{i}", scope_table(keep))
             deleted = 0
             if p.replace:
                 stage.register("_bill_replace", scope_table(p.replace))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from costper.billing._files import literal, quote
-from costper.billing._focus import FocusFile, typed
+from costper.billing._focus import FocusFile, hashes, typed
 from costper.billing._models import (
     BUILTIN_MODELS,
     DECIDING,
@@ -98,7 +98,9 @@ def identify(
                     info["tag_model"].append(t["model"])  # type: ignore[arg-type]
                     info["tag_provider"].append(t["provider"])  # type: ignore[arg-type]
                     info["tag_request"].append(t["request_id"])  # type: ignore[arg-type]
-    stage.register("_bill_tags_in", pa.table({k: pa.array(v, pa.string()) for k, v in info.items()}))
+    stage.register(
+        "_bill_tags_in", pa.table({k: pa.array(v, pa.string()) for k, v in info.items()})
+    )
     stage.create(TAGS, "SELECT * FROM _bill_tags_in")
     deciding = _deciding(config)
     selects = []
@@ -117,21 +119,27 @@ def identify(
             out["k"].append(row["k"])
             for c in IDENTITY:
                 out[c].append(getattr(ident, c))
-    stage.register("_bill_ident_in", pa.table({k: pa.array(v, pa.string()) for k, v in out.items()}))
+    stage.register(
+        "_bill_ident_in", pa.table({k: pa.array(v, pa.string()) for k, v in out.items()})
+    )
     stage.create(IDENT, "SELECT * FROM _bill_ident_in")
 
 
 def _line_columns(f: FocusFile, deciding: list[str]) -> dict[str, str]:
     """SQL for each column of `billing` from a staged file's row `s`."""
-    request = 'coalesce(s."x_RequestId", t.tag_request)' if "x_RequestId" in f.names else "t.tag_request"
+    request = (
+        'coalesce(s."x_RequestId", t.tag_request)' if "x_RequestId" in f.names else "t.tag_request"
+    )
     extras = [n for n in f.names if n not in BILLING.names]
     raw = (
-        "CAST(to_json(struct_pack(" + ", ".join(f"{quote(n)} := s.{quote(n)}" for n in extras) + ")) AS VARCHAR)"
+        "CAST(to_json(struct_pack("
+        + ", ".join(f"{quote(n)} := s.{quote(n)}" for n in extras)
+        + ")) AS VARCHAR)"
         if extras
         else "CAST(NULL AS VARCHAR)"
     )
     out = {
-        "row_hash": "s._h",
+        "row_hash": "h._h",
         "source_file": literal(f.path),
         "row_number": "s.rowid + 1",
         "focus_version": literal(f.version),
@@ -155,8 +163,8 @@ def _line_columns(f: FocusFile, deciding: list[str]) -> dict[str, str]:
 
 
 def insert(stage: Stage, f: FocusFile, keep: Sequence[Scope], config: Config, index: int) -> None:
-    """INSERT OR IGNORE the lines of the kept scopes (registered as `_bill_keep_<index>`)
-    of one staged file into `billing`."""
+    """INSERT the lines of the kept scopes (registered as `_bill_keep_<index>`) of one
+    staged file into `billing`, but for those already stored (by content)."""
     if not keep:
         return
     k = f"_bill_keep_{index}"
@@ -166,25 +174,29 @@ def insert(stage: Stage, f: FocusFile, keep: Sequence[Scope], config: Config, in
     # Lines already stored (by content) are left alone: an anti join, cheaper than
     # INSERT OR IGNORE's per-row index probe.
     stage.execute(
-        f"INSERT INTO billing ({names}) SELECT {exprs} FROM \"{f.table}\" s "
-        f"SEMI JOIN {k} k ON {_scope_match(f)} {_tags_join(f)} "
+        f'INSERT INTO billing ({names}) SELECT {exprs} FROM "{f.table}" s '
+        f"JOIN {k} k ON {_scope_match(f)} "
+        f'JOIN "{hashes(f.table)}" h ON h._row = s.rowid {_tags_join(f)} '
         f"LEFT JOIN {IDENT} i ON {_key(f, _deciding(config))} = i.k "
-        "WHERE s._h NOT IN (SELECT row_hash FROM billing)"
+        "WHERE h._h NOT IN (SELECT row_hash FROM billing)"
     )
 
 
 def kept_hashes(f: FocusFile, index: int) -> str:
     """SQL: the content keys of the kept lines of one staged file."""
-    return f'SELECT s._h FROM "{f.table}" s SEMI JOIN _bill_keep_{index} k ON {_scope_match(f)}'
+    return (
+        f'SELECT h._h FROM "{f.table}" s JOIN _bill_keep_{index} k ON {_scope_match(f)} '
+        f'JOIN "{hashes(f.table)}" h ON h._row = s.rowid'
+    )
 
 
 def _scope_match(f: FocusFile) -> str:
     issuer, account = _col(f, SCOPE[0]), _col(f, SCOPE[1])
     start = typed(SCOPE[2], "s.")
     return (
-        f"s.{issuer} IS NOT DISTINCT FROM k.\"InvoiceIssuerName\" "
-        f"AND s.{account} IS NOT DISTINCT FROM k.\"BillingAccountId\" "
-        f"AND {start} = k.\"BillingPeriodStart\""
+        f's.{issuer} IS NOT DISTINCT FROM k."InvoiceIssuerName" '
+        f'AND s.{account} IS NOT DISTINCT FROM k."BillingAccountId" '
+        f'AND {start} = k."BillingPeriodStart"'
     ).replace("s.CAST(NULL AS VARCHAR)", "CAST(NULL AS VARCHAR)")
 
 
@@ -192,7 +204,7 @@ def kinds(stage: Stage, f: FocusFile, index: int, config: Config) -> dict[str, i
     """Model and infra lines among the kept lines of one staged file."""
     allocation = _line_columns(f, _deciding(config))["allocation"]
     rows = stage.rows(
-        f"SELECT {allocation}, count(*) FROM \"{f.table}\" s SEMI JOIN _bill_keep_{index} k "
+        f'SELECT {allocation}, count(*) FROM "{f.table}" s JOIN _bill_keep_{index} k '
         f"ON {_scope_match(f)} {_tags_join(f)} LEFT JOIN {IDENT} i "
         f"ON {_key(f, _deciding(config))} = i.k GROUP BY 1"
     )

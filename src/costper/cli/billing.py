@@ -29,7 +29,8 @@ from costper.errors import InputError
 @ingest_app.command("billing")
 def billing(
     paths: Annotated[
-        list[str], typer.Argument(help="FOCUS 1.0-1.3 exports: CSV, CSV.gz or Parquet.")
+        list[str],
+        typer.Argument(help="FOCUS 1.0-1.3 exports: CSV, CSV.gz, Parquet or JSON lines."),
     ],
     as_of: Annotated[
         str | None,

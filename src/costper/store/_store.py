@@ -310,9 +310,7 @@ class Store:
             if self.read_only:
                 raise StoreError(f"{self.path}: opened read-only")
             saved = _stage_settings(self._con)
-            _apply_settings(
-                self._con, {"memory_limit": memory_limit, "TimeZone": "UTC"}
-            )
+            _apply_settings(self._con, {"memory_limit": memory_limit, "TimeZone": "UTC"})
             st = Stage(self, self._con)
             try:
                 yield st
