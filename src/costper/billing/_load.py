@@ -171,14 +171,15 @@ def insert(stage: Stage, f: FocusFile, keep: Sequence[Scope], config: Config, in
     cols = _line_columns(f, _deciding(config))
     names = ", ".join(quote(c) for c in cols)
     exprs = ", ".join(cols.values())
-    # Lines already stored (by content) are left alone: an anti join, cheaper than
-    # INSERT OR IGNORE's per-row index probe.
+    # Lines already stored (by content) are left alone: an anti join over the same
+    # billing periods (identical lines share theirs); `billing` has no key index.
     stage.execute(
         f'INSERT INTO billing ({names}) SELECT {exprs} FROM "{f.table}" s '
         f"JOIN {k} k ON {_scope_match(f)} "
         f'JOIN "{hashes(f.table)}" h ON h._row = s.rowid {_tags_join(f)} '
         f"LEFT JOIN {IDENT} i ON {_key(f, _deciding(config))} = i.k "
-        "WHERE h._h NOT IN (SELECT row_hash FROM billing)"
+        "WHERE h._h NOT IN (SELECT row_hash FROM billing "
+        f'WHERE "BillingPeriodStart" IN (SELECT "BillingPeriodStart" FROM {k}))'
     )
 
 

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from costper.errors import StoreError
-from costper.store._schema import SCHEMA_VERSION, TABLES
+from costper.store._schema import SCHEMA_VERSION, TABLES, UNINDEXED
 
 SQL_TYPES = {
     pa.string(): "VARCHAR",
@@ -22,7 +22,7 @@ SQL_TYPES = {
 }
 
 
-def ddl(name: str) -> str:
+def ddl(name: str, as_name: str | None = None) -> str:
     schema, key, not_null = TABLES[name]
     cols = []
     for f in schema:
@@ -30,8 +30,9 @@ def ddl(name: str) -> str:
         if f.name in not_null:
             col += " NOT NULL"
         cols.append(col)
-    cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in key) + ")")
-    return f'CREATE TABLE IF NOT EXISTS "{name}" (' + ", ".join(cols) + ")"
+    if name not in UNINDEXED:
+        cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in key) + ")")
+    return f'CREATE TABLE IF NOT EXISTS "{as_name or name}" (' + ", ".join(cols) + ")"
 
 
 def migrate(
@@ -88,7 +89,8 @@ def backup(con: duckdb.DuckDBPyConnection, path: str, version: int) -> str | Non
 def upgrade(con: duckdb.DuckDBPyConnection, version: int) -> None:
     """Bring an older store to this schema in one transaction (2: bill restatements;
     3: `calls.tenant`, `.scope`, `.response_id`, appended so `SELECT *` order still
-    matches the schema, and `span_tags`, made below with any other missing table)."""
+    matches the schema, and `span_tags`, made below with any other missing table;
+    4: `billing` rebuilt without its primary-key index, see UNINDEXED)."""
     con.execute("BEGIN")
     try:
         if version < 2:
@@ -96,6 +98,11 @@ def upgrade(con: duckdb.DuckDBPyConnection, version: int) -> None:
         if version < 3:
             for column in ("tenant", "scope", "response_id"):
                 con.execute(f'ALTER TABLE calls ADD COLUMN IF NOT EXISTS "{column}" VARCHAR')
+        if version < 4:
+            con.execute(ddl("billing", "_billing_v4"))
+            con.execute('INSERT INTO "_billing_v4" SELECT * FROM billing')
+            con.execute("DROP TABLE billing")
+            con.execute('ALTER TABLE "_billing_v4" RENAME TO billing')
         for name in TABLES:
             con.execute(ddl(name))
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
