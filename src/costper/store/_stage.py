@@ -31,7 +31,7 @@ _BAD_DATA = (
     duckdb.InvalidInputException,
     duckdb.IOException,
 )
-MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT = "384MB"
 """DuckDB's own memory during a bulk load; the rest spills to disk. With Python,
 pyarrow and Ibis loaded (about 200 MB) this keeps a 1M-line ingest under 1 GB."""
 
