@@ -130,7 +130,7 @@ def test_table_and_csv(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "per success" in out and "sql-helper" in out and "*" in out
     _, out, _ = run(capsys, "report", "--db", str(demo_db), "--format", "csv")
     header, *rows = out.strip().splitlines()
-    assert header.startswith("feature,sessions,") and len(rows) == 4
+    assert header.startswith("feature,sessions,") and len(rows) == 5
 
 
 def test_demo_is_deterministic_and_idempotent(

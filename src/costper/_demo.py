@@ -13,6 +13,11 @@ tests can check the engine against the article's figures:
   failures do not escalate, so its cost per intent is its token cost.
 - sql-helper: a young feature (70 sessions) with too few sessions to conclude
   anything; it keeps that size whatever `sessions` is.
+- doc-summaries: a steady batch pipeline on gpt-4o (4 calls per session asked
+  for, about 2 a minute, more by day, one session per hour's batch, a quarter
+  of each prompt cached), so `costper commit` has a commitment-worthy model
+  (`_steady.py`). It draws from its own random stream, so the arms above
+  come out the same with or without it.
 
 Prices come from the genai-prices catalog (each model priced once), so calls
 carry `cost_source = "catalog"`. About a third of successes leave no outcome
@@ -281,6 +286,9 @@ def generate(
     written = {"calls": 0, "outcomes": 0}
     with store.transaction():  # all or nothing: Ctrl-C leaves the store as it was
         _write_arms(store, counts.tolist(), rng, end, days, seed, chunk, progress, written)
+        from costper._demo_steady import write_steady
+
+        write_steady(store, 4 * sessions, seed, end, days, written)
     return written
 
 

@@ -16,6 +16,7 @@ from costper.cli import (  # noqa: E402,F401  isort: skip
     billing,
     breakeven,
     calc,
+    commit,
     compare,
     demo,
     info,
