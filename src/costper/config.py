@@ -431,7 +431,7 @@ def _budgets(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
         if ths[0] <= 0:
             raise ConfigError(f"{sec}.thresholds: must be > 0, got {thresholds!r}")
         scope = "/".join(filters[k] for k in ("feature", "tenant", "model") if k in filters)
-        name = filters.pop("name", None) or f"{metric} {period} {scope or 'all'}"
+        name = filters.pop("name", None) or f"{period} {metric} {scope or 'all'}"
         if any(b.name == name for b in out):
             raise ConfigError(f"{sec}.name: {name!r} is used by another budget; names must differ")
         out.append(
