@@ -115,11 +115,13 @@ def _series() -> list[tuple[int, int, int, float]]:
     return rows
 
 
-def _brute_force(rows: list[tuple[int, int, int, float]], ratio: float) -> dict[int, float]:
+def _brute_force(
+    rows: list[tuple[int, int, int, float]], ratio: float, cached_weight: float = 0.0
+) -> dict[int, float]:
     """Total over the window for every N, by plain loops: N units x price x hours, plus per
     minute the demand above N x CAP priced at that minute's pay-as-you-go cost per token."""
     minutes = len(rows)
-    demand = [(i - c) + ratio * o for i, c, o, _ in rows]
+    demand = [(i - c) + cached_weight * c + ratio * o for i, c, o, _ in rows]
     peak_units = math.ceil(max(demand) / CAP)
     totals = {}
     for n in range(0, peak_units + 1):
@@ -160,7 +162,8 @@ def test_optimal_commitment_matches_a_brute_force(
     end = START + timedelta(minutes=len(rows))
     code, out, err = run(
         capsys, "commit", "--db", str(db), "--provider", "bedrock", "--model", "gpt-4o",
-        "--tpm-per-unit", str(CAP), "--output-ratio", "3", "--unit-price", str(PRICE_PER_HOUR),
+        "--tpm-per-unit", str(CAP), "--output-ratio", "3", "--cached-weight", "0",
+        "--unit-price", str(PRICE_PER_HOUR),
         "--since", START.isoformat() + "Z", "--until", end.isoformat() + "Z", "--format", "json",
     )  # fmt: skip
     assert code == 0, err
@@ -198,7 +201,8 @@ def test_config_supplies_capacity_and_price(
     cfg = tmp_path / "costper.toml"
     cfg.write_text(
         '[commitments."bedrock/gpt-4o"]\n'
-        f"tpm_per_unit = {CAP}\noutput_ratio = 3\nunit_price = {PRICE_PER_HOUR * 730}\n"
+        f"tpm_per_unit = {CAP}\noutput_ratio = 3\ncached_weight = 0.5\n"
+        f"unit_price = {PRICE_PER_HOUR * 730}\n"
         'price_per = "month"\n'
     )
     code, out, err = run(
@@ -207,7 +211,7 @@ def test_config_supplies_capacity_and_price(
     )  # fmt: skip
     assert code == 0, err
     doc = json.loads(out)
-    totals = _brute_force(rows[: doc["window"]["minutes"]], 3.0)
+    totals = _brute_force(rows[: doc["window"]["minutes"]], 3.0, 0.5)
     assert doc["price_per_hour"] == pytest.approx(PRICE_PER_HOUR)
     best = min(totals, key=lambda n: (totals[n], n))
     assert next(o for o in doc["options"] if o["label"] == "optimal")["units"] == best

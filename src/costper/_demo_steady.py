@@ -4,7 +4,7 @@ Calls arrive at a regular cadence (a deterministic running count of a rate
 that is 0.6x the mean at night, 00:00-08:00 UTC, and 1.2x by day), each
 with about 24,000 prompt tokens of which a quarter are cached and about
 1,000 response tokens, so Azure's PTU formula sees about 22,000 normalized
-tokens a call. One session per hour's batch; 97% of batches succeed. It
+tokens a call. One session per hour's batch; 23 of each day's 24 succeed. It
 draws from its own random stream, so the article's arms are unchanged.
 """
 

@@ -136,7 +136,8 @@ def _whole(text: str, name: str) -> int:
 
 def _about(spec: UnitSpec) -> str:
     return (
-        f"{spec.provider} {spec.deployment} {spec.unit}s for {render.safe(spec.model)}: "
+        f"{spec.provider}{' ' + spec.deployment if spec.provider == 'azure' else ''} "
+        f"{spec.unit}s for {render.safe(spec.model)}: "
         f"{spec.tpm_per_unit:,f} normalized tokens a minute per {spec.unit}, an output token "
         f"counts {spec.output_ratio.normalize():f}x, a cached input token "
         f"{spec.cached_weight.normalize():f}x; buy {spec.min_units} then steps of {spec.increment}"

@@ -3,7 +3,7 @@
 A provider sells capacity in units that each serve a number of *normalized*
 tokens a minute: input tokens count once, an output token counts as
 `output_ratio` input tokens, a cached input token as `cached_weight` (Azure
-deducts cached tokens 100%: weight 0). Units are bought as a minimum plus
+deducts cached tokens 100%: weight 0; where unpublished, 1). Units are bought as a minimum plus
 whole increments.
 
 Built in are only numbers a provider publishes. Azure's come from Microsoft's
@@ -137,7 +137,8 @@ def resolve_spec(
             cached_weight=base.cached_weight, min_units=base.min_units, increment=base.increment,
         )  # fmt: skip
     else:
-        values.update(cached_weight=Decimal(0), output_ratio=None, min_units=1, increment=1)
+        # Unpublished: a cached token counts in full unless the user says otherwise.
+        values.update(cached_weight=Decimal(1), output_ratio=None, min_units=1, increment=1)
     source = base.source if base is not None else ""
     price: Decimal | None = None
     if cfg is not None:
