@@ -226,7 +226,10 @@ def test_compare_refuses_to_pool_features_unless_asked(
     )
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "--pool-features" in err
-    assert "span 5 features (assistant, doc-summaries, invoice-extraction, sql-helper, support-chat)" in err
+    assert (
+        "span 5 features (assistant, doc-summaries, invoice-extraction, sql-helper, support-chat)"
+        in err
+    )
     code, out, _ = run(
         capsys, "compare", "--db", str(demo_db), "--by", "model", "--baseline", "gpt-4o-mini",
         "--pool-features", "--format", "json",

@@ -14,12 +14,28 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from costper._config_plans import (
+    BUDGET_METRICS,
+    BUDGET_PERIODS,
+    Alerts,
+    Budget,
+    Commitment,
+    alerts_section,
+    budgets_section,
+    commitments_section,
+)
+from costper._config_values import _check_keys, _number, _table, parse_duration
 from costper._io import MAX_BODY_BYTES
 from costper.errors import ConfigError
+
+__all__ = [
+    "BUDGET_METRICS", "BUDGET_PERIODS", "Alerts", "Budget", "BillingRule", "Commitment", "Config",
+    "Costs", "InfraResource", "Price", "load_config", "parse_config", "parse_duration",
+    "read_config_file", "ATTRIBUTE_FIELDS", "DEFAULT_DB", "DEFAULT_CONFIG_FILE",
+]  # fmt: skip
 
 DEFAULT_DB = "costper.duckdb"
 DEFAULT_CONFIG_FILE = "costper.toml"
@@ -56,46 +72,6 @@ class InfraResource:
 
 
 @dataclass(frozen=True)
-class Commitment:
-    """`[commitments."provider/model"]`: a unit's capacity and price (see planning/_capacity.py)."""
-
-    tpm_per_unit: Decimal | None = None
-    output_ratio: Decimal | None = None
-    cached_weight: Decimal | None = None
-    min_units: int | None = None
-    increment: int | None = None
-    unit_price: Decimal | None = None
-    price_per: str = "hour"
-    deployment: str | None = None
-
-
-BUDGET_METRICS = ("spend", "cost_per_success")
-BUDGET_PERIODS = ("day", "week", "month")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """`[[budgets]]`: a limit on spend or on cost per success, per period and filter."""
-
-    name: str
-    metric: str
-    limit: float
-    period: str
-    feature: str | None = None
-    tenant: str | None = None
-    model: str | None = None
-    thresholds: tuple[float, ...] = (0.8, 1.0)
-
-
-@dataclass(frozen=True)
-class Alerts:
-    """`[alerts]`: where `costper serve` posts budget crossings, and how often it looks."""
-
-    webhook_url: str | None = None
-    interval: timedelta = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
 class Config:
     db: str = DEFAULT_DB
     costs: Costs = field(default_factory=Costs)
@@ -127,46 +103,6 @@ class Config:
 
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str, key: str = "duration") -> timedelta | None:
-    """'24h', '30m', '7d' or 'off' (None)."""
-    if text.strip().lower() == "off":
-        return None
-    m = _DURATION.match(text)
-    if not m:
-        raise ConfigError(
-            f"{key}: expected a duration such as '24h', '30m', '7d' or 'off', got {text!r}"
-        )
-    try:
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-    except OverflowError:
-        raise ConfigError(f"{key}: {text!r} is longer than any date range") from None
-
-
-def _number(section: str, key: str, value: Any, *, minimum: float | None = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{section}.{key}: expected a number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{section}.{key}: must be >= {minimum}, got {value!r}")
-    return float(value)
-
-
-def _table(section: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{section}: expected a table, got {value!r}")
-    return value
-
-
-def _check_keys(section: str, table: Mapping[str, Any], allowed: set[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            known = ", ".join(sorted(allowed))
-            raise ConfigError(f"{section}.{key}: unknown key (known: {known})".lstrip("."))
 
 
 def _costs(section: str, raw: Any, base: Costs) -> Costs:
@@ -358,111 +294,6 @@ def _attributes(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any
     return {"attributes": out}
 
 
-def _commitments(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
-    out = dict(cfg.commitments)
-    for ref, item in _table("commitments", raw).items():
-        sec = f'commitments."{ref}"'
-        if "/" not in ref:
-            raise ConfigError(f"{sec}: expected a 'provider/model' key such as 'azure/gpt-4o'")
-        t = _table(sec, item)
-        decimals = ("tpm_per_unit", "output_ratio", "cached_weight", "unit_price")
-        ints = ("min_units", "increment")
-        _check_keys(sec, t, {*decimals, *ints, "price_per", "deployment"})
-        values: dict[str, Any] = {}
-        for k in decimals:
-            if k in t:
-                values[k] = Decimal(str(_number(sec, k, t[k])))
-        for k in ints:
-            if k in t:
-                v = t[k]
-                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                    raise ConfigError(f"{sec}.{k}: expected a positive integer, got {v!r}")
-                values[k] = v
-        for k, allowed in (
-            ("price_per", ("hour", "month", "year")),
-            ("deployment", ("global", "data-zone", "regional")),
-        ):
-            if k in t:
-                if t[k] not in allowed:
-                    raise ConfigError(
-                        f"{sec}.{k}: expected one of {', '.join(allowed)}, got {t[k]!r}"
-                    )
-                values[k] = t[k]
-        out[ref] = Commitment(**values)
-    return {"commitments": out}
-
-
-def _budgets(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(raw, list):
-        raise ConfigError(f"budgets: expected an array of tables ([[budgets]]), got {raw!r}")
-    out: list[Budget] = []
-    for i, item in enumerate(raw):
-        sec = f"budgets[{i}]"
-        t = _table(sec, item)
-        _check_keys(sec, t, {"name", "metric", "limit", "period", "feature", "tenant", "model",
-                             "thresholds"})  # fmt: skip
-        metric = t.get("metric", "spend")
-        if metric not in BUDGET_METRICS:
-            raise ConfigError(
-                f"{sec}.metric: expected one of {', '.join(BUDGET_METRICS)}, got {metric!r}"
-            )
-        period = t.get("period", "month")
-        if period not in BUDGET_PERIODS:
-            raise ConfigError(
-                f"{sec}.period: expected one of {', '.join(BUDGET_PERIODS)}, got {period!r}"
-            )
-        if "limit" not in t:
-            raise ConfigError(f"{sec}.limit: required (money in the report currency)")
-        limit = _number(sec, "limit", t["limit"])
-        if limit <= 0:
-            raise ConfigError(f"{sec}.limit: must be > 0, got {t['limit']!r}")
-        filters = {}
-        for k in ("feature", "tenant", "model", "name"):
-            if k in t:
-                if not isinstance(t[k], str) or not t[k].strip():
-                    raise ConfigError(f"{sec}.{k}: expected a non-empty string, got {t[k]!r}")
-                filters[k] = t[k]
-        thresholds = t.get("thresholds", [0.8, 1.0])
-        if not isinstance(thresholds, list) or not thresholds:
-            raise ConfigError(
-                f"{sec}.thresholds: expected a list of fractions such as [0.8, 1.0], got {thresholds!r}"
-            )
-        ths = tuple(sorted({_number(sec, "thresholds", v) for v in thresholds}))
-        if ths[0] <= 0:
-            raise ConfigError(f"{sec}.thresholds: must be > 0, got {thresholds!r}")
-        scope = "/".join(filters[k] for k in ("feature", "tenant", "model") if k in filters)
-        name = filters.pop("name", None) or f"{period} {metric} {scope or 'all'}"
-        if any(b.name == name for b in out):
-            raise ConfigError(f"{sec}.name: {name!r} is used by another budget; names must differ")
-        out.append(
-            Budget(name=name, metric=metric, limit=limit, period=period, thresholds=ths, **filters)
-        )
-    return {"budgets": tuple(out)}
-
-
-def _alerts(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
-    t = _table("alerts", raw)
-    _check_keys("alerts", t, {"webhook_url", "interval"})
-    values: dict[str, Any] = {}
-    if "webhook_url" in t:
-        url = t["webhook_url"]
-        if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
-            raise ConfigError(f"alerts.webhook_url: expected an http(s) URL, got {url!r}")
-        values["webhook_url"] = url
-    if "interval" in t:
-        if not isinstance(t["interval"], str):
-            raise ConfigError(
-                f"alerts.interval: expected a duration such as '60s', got {t['interval']!r}"
-            )
-        every = parse_duration(t["interval"], "alerts.interval")
-        if every is None or every.total_seconds() <= 0:
-            raise ConfigError(
-                f"alerts.interval: must be a positive duration, got {t['interval']!r}"
-            )
-        values["interval"] = every
-    return {"alerts": replace(cfg.alerts, **values)}
-
-
 _Section = Callable[[Any, "Config", dict[str, Any]], dict[str, Any]]
 _SECTIONS: dict[str, _Section] = {
     "db": _db,
@@ -476,9 +307,9 @@ _SECTIONS: dict[str, _Section] = {
     "currency": _currency,
     "server": _server,
     "attributes": _attributes,
-    "commitments": _commitments,
-    "budgets": _budgets,
-    "alerts": _alerts,
+    "commitments": commitments_section,
+    "budgets": budgets_section,
+    "alerts": alerts_section,
 }
 
 
