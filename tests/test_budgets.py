@@ -156,6 +156,7 @@ def _families(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
     return out
 
 
+KEY = {"authorization": "Bearer k-1"}
 WEIRD = 'we"ird\\feat\nure'
 
 
@@ -178,12 +179,10 @@ def test_metrics_scraped_from_a_real_server(tmp_path: Path) -> None:
         '[server]\napi_keys = ["k-1"]\n[[budgets]]\nname = "all \\"month\\""\nlimit = 10\n'
     )
     with ServeProcess(db, "--config", str(cfg)) as server:
-        assert httpx.get(server.url + "/metrics").status_code == 401
-        r = httpx.get(server.url + "/metrics", headers={"authorization": "Bearer k-1"})
+        assert httpx.get(server.url + "/metrics", timeout=120).status_code == 401
+        r = httpx.get(server.url + "/metrics", headers=KEY, timeout=120)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-        report = httpx.get(
-            server.url + "/api/report?by=feature", headers={"authorization": "Bearer k-1"}
-        ).json()
+        report = httpx.get(server.url + "/api/report?by=feature", headers=KEY, timeout=120).json()
     got = _families(r.text)
     for (feature, model), (spend, calls) in want.items():
         labels = (("feature", feature), ("model", model))
@@ -201,8 +200,8 @@ def test_metrics_scraped_from_a_real_server(tmp_path: Path) -> None:
     assert ("costper_budget_burn_ratio", budget) in got
     cfg.write_text('[server]\napi_keys = ["k-1"]\nmetrics_public = true\n')
     with ServeProcess(db, "--config", str(cfg)) as server:
-        assert httpx.get(server.url + "/metrics").status_code == 200
-        assert httpx.get(server.url + "/api/report").status_code == 401
+        assert httpx.get(server.url + "/metrics", timeout=120).status_code == 200
+        assert httpx.get(server.url + "/api/report", timeout=120).status_code == 401
 
 
 class _Receiver:
