@@ -241,3 +241,13 @@ def test_the_demo_plants_a_commitment_worth_buying(tmp_path: Path) -> None:
     peak = next(o for o in doc["options"] if o["label"] == "peak")
     assert best["units"] >= 15 and best["saving"] > 0
     assert peak["units"] > best["units"] and peak["saving"] < 0
+
+
+def test_vertex_gsus_by_googles_formula() -> None:
+    # Google: throughput/s = (inputs + outputs burned down) x queries/s; gemini-2.0-flash
+    # serves 3,360 tokens/s per GSU and burns an output token as 4. By hand: 10 QPS x
+    # (1,000 + 4 x 300) = 22,000 tokens/s = 6.55 GSUs -> 7.
+    spec = resolve_spec("vertex", "gemini-2.0-flash-001", "global", {}, {})
+    s = size(spec, Decimal(600), Decimal(1000), Decimal(300))
+    assert s.normalized_tpm == 22_000 * 60
+    assert round(s.raw_units, 2) == Decimal("6.55") and s.units == 7

@@ -10,11 +10,16 @@ Built in are only numbers a provider publishes. Azure's come from Microsoft's
 "Determine PTU sizing for a workload" (learn.microsoft.com/azure/foundry/openai/
 how-to/provisioned-throughput-sizing, tables "Latest/Previous Azure OpenAI
 models", page dated 2026-09-23): input TPM per PTU, output-to-input ratio,
-minimum deployment and scale increment per deployment type. Google publishes
-GSU throughput per second with per-model burndown rates that change often, and
-AWS publishes no throughput per Bedrock model unit: for those (and any Azure
-model not listed) the numbers come from `[commitments."provider/model"]` in the
-config or from flags. No unit *price* is built in: PTU prices depend on region,
+minimum deployment and scale increment per deployment type. Google's are from
+"Provisioned Throughput: supported models" (cloud.google.com/vertex-ai/
+generative-ai/docs/provisioned-throughput/supported-models): per-second
+throughput per GSU (x 60 here) and the output text burndown rate, for the
+Gemini models whose reasoning tokens burn at the output rate (2.5 Flash's
+thinking tokens burn at 24, its answers at 4: not one ratio, so not built in);
+Google gives no rate for cached tokens, so they count in full. AWS publishes
+no throughput per Bedrock model unit. For those (and any model not listed)
+the numbers come from `[commitments."provider/model"]` in the config or from
+flags. No unit *price* is built in: PTU prices depend on region,
 deployment type and reservation term, so the user states theirs.
 """
 
@@ -61,6 +66,19 @@ _AZURE: dict[str, tuple[int, int, int, int, int, int]] = {
 }
 
 
+VERTEX_SOURCE = (
+    "Google Cloud, 'Provisioned Throughput: supported models' (vertex-ai/generative-ai/docs/"
+    "provisioned-throughput/supported-models), per-second throughput per GSU x 60"
+)
+# model: (tokens a minute per GSU, output burndown rate, minimum, increment); inputs up to
+# 200k tokens for 2.5 Pro (longer ones burn double: not modelled).
+_VERTEX: dict[str, tuple[int, int, int, int]] = {
+    "gemini-2.5-pro": (540 * 60, 8, 1, 1),
+    "gemini-2.0-flash": (3360 * 60, 4, 1, 1),
+    "gemini-2.0-flash-lite": (6720 * 60, 4, 1, 1),
+}
+
+
 @dataclass(frozen=True)
 class UnitSpec:
     """One provider's unit for one model and deployment type, and its price per hour."""
@@ -90,6 +108,15 @@ def hourly_price(price: Decimal, per: str, field: str = "price_per") -> Decimal:
 
 
 def published(provider: str, model: str, deployment: str) -> UnitSpec | None:
+    if provider == "vertex":
+        v = _VERTEX.get(canonical_model(model) or model)
+        if v is None:
+            return None
+        tpm_v, ratio_v, min_v, inc_v = v
+        return UnitSpec(
+            provider, model, deployment, Decimal(tpm_v), Decimal(ratio_v), Decimal(1), min_v,
+            inc_v, None, VERTEX_SOURCE,
+        )  # fmt: skip
     if provider != "azure":
         return None
     row = _AZURE.get(canonical_model(model) or model)
