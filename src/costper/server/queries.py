@@ -20,7 +20,7 @@ from costper.engine._rollup import coarsen
 from costper.engine._session_detail import rows, session_detail
 from costper.engine._sessions import check_keys, session_table
 from costper.server.result_cache import ResultCache
-from costper.store._store import Store
+from costper.store._source import Source
 
 TOP_SESSION_COLUMNS = (
     "session_id", "model", "prompt_version", "first_call", "turns", "calls", "failed_calls",
@@ -32,7 +32,7 @@ class Queries:
     """Engine calls for one store and config; `now` is fixed per instance."""
 
     def __init__(
-        self, store: Store, config: Config, cache: ResultCache, now: datetime | None = None
+        self, store: Source, config: Config, cache: ResultCache, now: datetime | None = None
     ) -> None:
         self.store, self.config, self.cache = store, config, cache
         self.now = now or datetime.now(UTC).replace(tzinfo=None)

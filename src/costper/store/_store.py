@@ -557,6 +557,11 @@ def _duckdb_path(target: str) -> str | None:
     return None if "://" in target else target
 
 
+def is_duckdb(target: str | Path) -> bool:
+    """Does a --db value name a DuckDB store (a path or duckdb:// URL)?"""
+    return _duckdb_path(str(target)) is not None
+
+
 def open_store(target: str | Path, *, read_only: bool = False) -> Store:
     """Open a DuckDB store by path (created if absent) or 'duckdb://path' URL; other
     backends' URLs are refused naming the backend (costper writes only to DuckDB)."""
@@ -569,7 +574,7 @@ def open_store(target: str | Path, *, read_only: bool = False) -> Store:
     return Store.open(path, read_only=read_only)
 
 
-def open_source(target: str | Path, *, must_exist: bool = True) -> Source:
+def open_source(target: str | Path, *, must_exist: bool = True, read_only: bool = False) -> Source:
     """What read commands open: a DuckDB store (writable, so its session rollup can be
     brought up to date; refused when absent if `must_exist`) or, by URL, any Ibis
     backend holding costper's tables (`postgres://`, `pyspark://DIR`, ...), read-only."""
@@ -580,7 +585,7 @@ def open_source(target: str | Path, *, must_exist: bool = True) -> Source:
             raise StoreError(
                 f"{path}: no store here yet; run `costper demo` or `costper ingest` first"
             )
-        return Store.open(path)
+        return Store.open(path, read_only=read_only)
     from costper.store._backend import connect
 
     return connect(t)
