@@ -39,6 +39,7 @@ SPARK_DEFAULTS = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     # costper's times are UTC without a zone; Spark would read them in the JVM's zone.
     "spark.sql.session.timeZone": "UTC",
 }
@@ -204,6 +205,7 @@ def _spark(url: str) -> Any:
     for k, v in conf.items():
         builder = builder.config(k, v)
     session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
     folder = Path(parts.netloc + parts.path) if (parts.netloc or parts.path) else None
     if folder is not None:
         if not folder.is_dir():
