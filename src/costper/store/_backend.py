@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -72,6 +73,8 @@ class BackendSource:
         self.path = path or f"{self.name}://"
         self._owned = owned
         self._tables: dict[str, ir.Table] = {}
+        self._rollups: dict[Callable[[ir.Table], ir.Table], tuple[int, ir.Table]] = {}
+        self._lock = threading.Lock()
 
     def __enter__(self) -> BackendSource:
         return self
@@ -80,6 +83,10 @@ class BackendSource:
         self.close()
 
     def close(self) -> None:
+        with self._lock:
+            for _, cached in self._rollups.values():
+                _release(cached)
+            self._rollups.clear()
         if self._owned:
             try:
                 self.ibis.disconnect()
@@ -137,6 +144,24 @@ class BackendSource:
         found = [self.to_arrow(p).to_pylist()[0] for p in parts]
         digest = hashlib.sha1(repr(found).encode()).digest()
         return int.from_bytes(digest[:7], "big")
+
+    @_translates
+    def session_rollup(self, builder: Callable[[ir.Table], ir.Table]) -> ir.Table:
+        """`builder(calls)` computed once per data version and kept on the engine
+        (Spark: a cached DataFrame; PostgreSQL, DuckDB: a temporary table), so
+        only the first report after a change pays for rolling calls into
+        sessions. It lives as long as this connection: a `serve` process or a
+        notebook gains, a one-shot CLI report does not."""
+        version = self.version()
+        with self._lock:
+            hit = self._rollups.get(builder)
+            if hit is not None and hit[0] == version:
+                return hit[1]
+            if hit is not None:
+                _release(hit[1])
+            cached = builder(self.table("calls")).cache()
+            self._rollups[builder] = (version, cached)
+            return cached
 
     def insert(self, name: str, batch: pa.Table) -> int:
         raise self.refuse("storing rows")
@@ -216,6 +241,13 @@ def _spark(url: str) -> Any:
                     session.read.parquet(str(candidate)).createOrReplaceTempView(name)
                     break
     return ibis.pyspark.connect(session)
+
+
+def _release(cached: ir.Table) -> None:
+    try:
+        cached.release()
+    except Exception:  # a temporary table goes with its connection anyway
+        pass
 
 
 def _first_line(e: BaseException) -> str:
