@@ -73,6 +73,7 @@ class BackendSource:
         self.path = path or f"{self.name}://"
         self._owned = owned
         self._tables: dict[str, ir.Table] = {}
+        self._missing: set[str] = set()
         self._rollups: dict[Callable[[ir.Table], ir.Table], tuple[int, ir.Table]] = {}
         self._lock = threading.Lock()
 
@@ -105,6 +106,7 @@ class BackendSource:
     def _conformed(self, name: str) -> ir.Table:
         schema = ibis.Schema.from_pyarrow(TABLES[name][0])
         if name not in set(self.ibis.list_tables()):
+            self._missing.add(name)
             return ibis.memtable(TABLES[name][0].empty_table())
         t = self.ibis.table(name)
         have = t.schema()
@@ -152,6 +154,9 @@ class BackendSource:
         only the first report after a change pays for rolling calls into
         sessions. It lives as long as this connection: a `serve` process or a
         notebook gains, a one-shot CLI report does not."""
+        calls = self.table("calls")
+        if "calls" in self._missing:
+            return builder(calls)  # nothing to keep (and an in-memory table caches badly)
         version = self.version()
         with self._lock:
             hit = self._rollups.get(builder)
@@ -159,7 +164,7 @@ class BackendSource:
                 return hit[1]
             if hit is not None:
                 _release(hit[1])
-            cached = builder(self.table("calls")).cache()
+            cached = builder(calls).cache()
             self._rollups[builder] = (version, cached)
             return cached
 
