@@ -409,3 +409,26 @@ def test_missing_table_reads_empty_and_driver_errors_are_named(postgres_url: str
     finally:
         admin.raw_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.disconnect()
+
+
+def test_serve_by_url_is_read_only(
+    postgres_url: str, postgres_source: Source, world: World
+) -> None:
+    """`costper serve --db postgres://...`: the dashboard and API from PostgreSQL; posts refused."""
+    import httpx
+    from serve_process import ServeProcess
+
+    with ServeProcess(postgres_url, cwd=world.folder) as server:  # type: ignore[arg-type]
+        got = httpx.get(server.url + "/api/report", params={"by": "model"}, timeout=120).json()
+        assert_same(report(postgres_source, ["model"]).to_dict(), got)
+        page = httpx.get(server.url + "/features/support-chat", timeout=120)
+        assert page.status_code == 200 and "gpt-4o-mini" in page.text
+        posted = httpx.post(
+            server.url + "/v1/traces",
+            content=b"{}",
+            headers={"content-type": "application/json"},
+            timeout=30,
+        )
+        assert posted.status_code == 405, posted.text
+        assert "postgres backend is read-only" in posted.json()["error"]
+        assert "password" not in server.stop()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -44,6 +45,9 @@ SPARK_DEFAULTS = {
     # costper's times are UTC without a zone; Spark would read them in the JVM's zone.
     "spark.sql.session.timeZone": "UTC",
 }
+
+
+VERSION_TTL = 2.0
 
 
 def _translates(method: Callable[P, R]) -> Callable[P, R]:
@@ -75,7 +79,10 @@ class BackendSource:
         self._tables: dict[str, ir.Table] = {}
         self._missing: set[str] = set()
         self._rollups: dict[Callable[[ir.Table], ir.Table], tuple[int, ir.Table]] = {}
-        self._lock = threading.Lock()
+        # One query at a time: a driver's connection (psycopg's, say) is not meant to
+        # be shared by the server's threads mid-query; the engine parallelises inside.
+        self._lock = threading.RLock()
+        self._version: tuple[float, int] | None = None
 
     def __enter__(self) -> BackendSource:
         return self
@@ -99,9 +106,10 @@ class BackendSource:
         """The backend's table read as costper's schema (missing: empty)."""
         if name not in TABLES:
             raise StoreError(f"no table {name!r} (tables: {', '.join(TABLES)})")
-        if name not in self._tables:
-            self._tables[name] = self._conformed(name)
-        return self._tables[name]
+        with self._lock:
+            if name not in self._tables:
+                self._tables[name] = self._conformed(name)
+            return self._tables[name]
 
     def _conformed(self, name: str) -> ir.Table:
         schema = ibis.Schema.from_pyarrow(TABLES[name][0])
@@ -122,19 +130,27 @@ class BackendSource:
 
     @_translates
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
-        table: pa.Table = self.ibis.to_pyarrow(expr)
+        with self._lock:
+            table: pa.Table = self.ibis.to_pyarrow(expr)
         return table
 
     @_translates
     def execute(self, expr: ir.Expr) -> Any:
-        return self.ibis.execute(expr)
+        with self._lock:
+            return self.ibis.execute(expr)
 
     def count(self, name: str) -> int:
         return int(self.execute(self.table(name).count()) or 0)
 
     def version(self) -> int:
         """A fingerprint of the data: rows and the latest time of each table, so a
-        cached result is reused until something is added or removed."""
+        cached result is reused until something is added or removed. Taken at most
+        once every `VERSION_TTL` seconds: on Spark it is three jobs, and one page
+        asks for it several times."""
+        now = time.monotonic()
+        seen = self._version
+        if seen is not None and now - seen[0] < VERSION_TTL:
+            return seen[1]
         c, o, b = self.table("calls"), self.table("outcomes"), self.table("billing")
         parts = [
             c.aggregate(n=c.count(), t=c.start_time.max().cast("string"), s=c.seq.max()),
@@ -145,7 +161,9 @@ class BackendSource:
         ]
         found = [self.to_arrow(p).to_pylist()[0] for p in parts]
         digest = hashlib.sha1(repr(found).encode()).digest()
-        return int.from_bytes(digest[:7], "big")
+        version = int.from_bytes(digest[:7], "big")
+        self._version = (now, version)
+        return version
 
     @_translates
     def session_rollup(self, builder: Callable[[ir.Table], ir.Table]) -> ir.Table:
