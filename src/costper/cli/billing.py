@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from costper.billing._export import export_focus
-from costper.billing._ingest import ingest_billing
-from costper.billing._reconcile import Reconciliation
-from costper.billing._reconcile import reconcile as build_reconciliation
 from costper.cli import render
 from costper.cli.app import app, export_app, ingest_app
 from costper.cli.options import (
@@ -24,6 +20,9 @@ from costper.cli.options import (
     store_for,
 )
 from costper.errors import InputError
+
+if TYPE_CHECKING:  # billing loads Ibis and Arrow: only when a command runs
+    from costper.billing._reconcile import Reconciliation
 
 
 @ingest_app.command("billing")
@@ -47,6 +46,8 @@ def billing(
     Each file is a snapshot of the billing periods x accounts it covers: a newer one
     replaces their stored lines, an older one is ignored, disjoint ones add.
     """
+    from costper.billing._ingest import ingest_billing
+
     cfg = config(db, config_file)
     with store_for(cfg) as store:
         r = ingest_billing(store, paths, cfg, as_of=parse_time(as_of, "--as-of"))
@@ -137,6 +138,8 @@ def reconcile(
 
     Re-runs the cost join first, so calls ingested after their bill get their share.
     """
+    from costper.billing._reconcile import reconcile as build_reconciliation
+
     check_format(fmt)
     keys = [k for k in by.split(",") if k.strip()]
     cfg = config(db, config_file)
@@ -172,6 +175,8 @@ def focus(
     config_file: ConfigOption = None,
 ) -> int:
     """Stored LLM usage as FOCUS 1.3 rows with x_FeatureTag, x_ModelVersion, x_PromptVersion."""
+    from costper.billing._export import export_focus
+
     kind = fmt or ("parquet" if out and Path(out).suffix == ".parquet" else "csv")
     if kind not in ("csv", "parquet"):
         raise InputError(

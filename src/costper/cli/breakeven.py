@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.options import ConfigOption, DbOption, FormatOption, check_format, config, opt
-from costper.planning._breakeven import (
-    ARTICLE_VOLUMES,
-    Comparison,
-    Deployment,
-    build_deployment,
-    check_volumes,
-    comparison_json,
-)
-from costper.planning._breakeven import compare as compare_deployments
-from costper.planning._calculator import to_decimal
-from costper.planning._plot import write_plot
+
+if TYPE_CHECKING:
+    from costper.planning._breakeven import Comparison
 
 
 @app.command("breakeven")
@@ -71,6 +63,17 @@ def breakeven_cmd(
 
     A failure costs the config's escalation cost (15.00 unless set) unless --failure-cost says.
     """
+    from costper.planning._breakeven import (
+        ARTICLE_VOLUMES,
+        Deployment,
+        build_deployment,
+        check_volumes,
+        comparison_json,
+    )
+    from costper.planning._breakeven import compare as compare_deployments
+    from costper.planning._calculator import to_decimal
+    from costper.planning._plot import write_plot
+
     check_format(fmt)
     cfg = config(db, config_file)
     base = Deployment(failure_cost=to_decimal(cfg.costs.escalation_cost, "costs.escalation_cost"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
 from costper.cli import render
 from costper.cli.app import app
@@ -21,8 +20,6 @@ from costper.cli.options import (
     store_for,
     time_range,
 )
-from costper.engine._compare import compare as compare_variants
-from costper.engine._sessions import check_keys
 
 
 @app.command("compare")
@@ -47,6 +44,11 @@ def compare_cmd(
     ] = False,
 ) -> None:
     """Variants against a baseline: ratio of cost per success, interval, verdict."""
+    from rich.text import Text
+
+    from costper.engine._compare import compare as compare_variants
+    from costper.engine._sessions import check_keys
+
     check_format(fmt)
     cfg = config(db, config_file)
     check_keys([by])

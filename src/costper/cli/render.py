@@ -8,16 +8,18 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from costper import _format, _spreadsheet
-from costper.engine._intervals import Interval
-from costper.engine._report import Report
+from costper import _format
+
+if TYPE_CHECKING:  # the engine pulls in Ibis and SciPy: `costper --help` must not load it
+    from costper.engine._intervals import Interval
+    from costper.engine._report import Report
 
 
 def money(v: Any) -> str:
@@ -29,7 +31,7 @@ pct = _format.percent
 
 
 def interval(iv: Interval | Mapping[str, Any], fmt: _format.Formatter = money) -> str:
-    return _format.interval(iv.to_dict() if isinstance(iv, Interval) else iv, fmt)
+    return _format.interval(iv if isinstance(iv, Mapping) else iv.to_dict(), fmt)
 
 
 def write_json(obj: Any) -> None:
@@ -64,6 +66,8 @@ def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
     """RFC 4180 CSV: CRLF rows, every field holding a comma, quote, CR or LF quoted
     (with a bare LF terminator Python's writer leaves a CR unquoted, and the row
     breaks), formula cells neutralised (`costper._spreadsheet`)."""
+    from costper import _spreadsheet  # Arrow, for its cell rules: loaded only to write CSV
+
     rows = list(rows)
     buf = io.StringIO()
     if rows:

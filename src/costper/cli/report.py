@@ -21,9 +21,6 @@ from costper.cli.options import (
     time_range,
 )
 from costper.cli.remote import ServerOption, get_json, server_for
-from costper.engine._report import Report
-from costper.engine._report import report as build_report
-from costper.engine._sessions import check_keys
 
 
 @app.command("report")
@@ -47,6 +44,10 @@ def report_cmd(
     """The metrics table: cost per token beside cost per success, with intervals.
 
     While `costper serve` holds the store, the report is read through it."""
+    from costper.engine._report import Report
+    from costper.engine._report import report as build_report
+    from costper.engine._sessions import check_keys
+
     check_format(fmt)
     cfg = config(db, config_file)
     keys = check_keys([k for k in by.split(",") if k.strip()])

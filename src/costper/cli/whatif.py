@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from costper.cli import render
 from costper.cli.app import app
@@ -19,7 +19,9 @@ from costper.cli.options import (
     time_range,
 )
 from costper.errors import InputError
-from costper.planning._whatif import UNSURE, Recommendation, WhatIf, recommend, what_if
+
+if TYPE_CHECKING:
+    from costper.planning._whatif import Recommendation, WhatIf
 
 
 @app.command("whatif")
@@ -46,6 +48,8 @@ def whatif_cmd(
     config_file: ConfigOption = None,
 ) -> None:
     """Cost per success with another model, and the cheapest model per feature."""
+    from costper.planning._whatif import recommend, what_if
+
     check_format(fmt)
     cfg = config(db, config_file)
     s, u = time_range(since, until)
@@ -113,6 +117,8 @@ def print_whatif(w: WhatIf) -> None:
 
 
 def _sentence(r: Recommendation) -> str:
+    from costper.planning._whatif import UNSURE
+
     if r.recommended:
         verb = "switch to" if r.verdict == "switch" else r.verdict
         return f"{r.feature}: {verb} {r.recommended}: {r.reason}."
