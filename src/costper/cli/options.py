@@ -37,6 +37,15 @@ FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="Output format: table, json or csv.")
 ]
 
+WideOption = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Show every column; by default columns that do not fit the terminal "
+        "are left out (and named).",
+    ),
+]
+
 
 def flag(name: str) -> str:
     """How a core parameter is named to a CLI user: `retry_rate` -> `--retry-rate`."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -92,11 +93,15 @@ class SafeConsole(Console):
         super().print(*(clean(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
 
+PIPED_WIDTH = 180
+
+
 def console() -> Console:
-    """Wide enough for the metrics table when piped (Rich assumes 80 columns)."""
+    """The terminal's width, or $COLUMNS; PIPED_WIDTH when piped without $COLUMNS
+    (Rich would assume 80 and a file gets the tables cut for no reader)."""
     c = SafeConsole(highlight=False, soft_wrap=False)
-    if not c.is_terminal:
-        c = SafeConsole(highlight=False, soft_wrap=False, width=180)
+    if not c.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        c = SafeConsole(highlight=False, soft_wrap=False, width=PIPED_WIDTH)
     return c
 
 
@@ -147,29 +152,43 @@ def ratio(iv: Interval) -> str:
     return f"{iv.value:.2f}× ({lo}–{hi})"
 
 
-def print_report(rep: Report, title: str = "Cost per success") -> None:
+PARTS = ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
+# Column headers of the breakdown: retries are the failed calls' share of llm, not an addend.
+BREAKDOWN = dict(zip(PARTS, ("llm", "of which retries", *PARTS[2:]), strict=True))
+
+
+def print_report(rep: Report, title: str = "Cost per success", *, wide: bool = False) -> None:
+    """The metrics and the cost breakdown, fitted to the terminal (`cli.fit`).
+
+    "labeled" counts the sessions with an outcome, the ones every ratio and sum is
+    over (the dashboard's "Labeled"); "pending" the ones without one yet. `llm`
+    includes `retries`, so the breakdown's parts other than retries add to total."""
+    from costper.cli.fit import Col, FitTable
+
     con = console()
     keys = rep.by
-    t = table(
-        f"{title} ({rep.currency}; confidence {rep.confidence:.0%}; intervals in brackets)",
-        [(k, "left") for k in keys]
+    names = [Col(k, "left", key=True) for k in keys]
+    t = FitTable(
+        f"{title} ({rep.currency}; confidence {rep.confidence:.0%}; intervals in brackets; "
+        "labeled: sessions with an outcome)",
+        names
         + [
-            ("sessions", "right"),
-            ("pending", "right"),
-            ("success", "right"),
-            ("escalated", "right"),
-            ("per 1M tok", "right"),
-            ("per intent", "right"),
-            ("per success", "right"),
+            Col("labeled", rank=3),
+            Col("pending", rank=7),
+            Col("success", rank=2),
+            Col("escalated", rank=6),
+            Col("per 1M tok", rank=5),
+            Col("per intent", rank=4),
+            Col("per success", rank=1),
         ],
+        wide=wide,
+        key_figures=3,
     )
-    b = table(
-        "Where the money goes (labeled sessions)",
-        [(k, "left") for k in keys]
-        + [
-            (p, "right")
-            for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
-        ],
+    b = FitTable(
+        "Where the money goes (labeled sessions; llm includes retries)",
+        names
+        + [Col(BREAKDOWN[p], rank=r) for p, r in zip(PARTS, (2, 7, 3, 4, 5, 6, 1), strict=True)],
+        wide=wide,
     )
     thin = []
     for g in rep.groups:
@@ -187,18 +206,11 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
             interval(g.cost_per_success),
             style=style,
         )
-        b.add_row(
-            *key,
-            *(
-                money(g.cost[p])
-                for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
-            ),
-            style=style,
-        )
+        b.add_row(*key, *(money(g.cost[p]) for p in PARTS), style=style)
         if not g.sample_ok:
             thin.append(g)
-    con.print(t)
-    con.print(b)
+    t.print(con)
+    b.print(con)
     if thin:
         con.print(f"[dim]* not enough to decide on ({len(thin)} group(s)):[/dim]")
         for g in thin[:10]:
@@ -236,10 +248,10 @@ def label(key: dict[str, object]) -> str:
     return safe(", ".join(f"{k}={v}" for k, v in key.items()) or "all")
 
 
-def emit(rep: Report, fmt: str) -> None:
+def emit(rep: Report, fmt: str, *, wide: bool = False) -> None:
     if fmt == "json":
         write_json(rep.to_dict())
     elif fmt == "csv":
         write_csv(rep.rows())
     else:
-        print_report(rep)
+        print_report(rep, wide=wide)

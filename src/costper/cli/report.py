@@ -15,6 +15,7 @@ from costper.cli.options import (
     FormatOption,
     SinceOption,
     UntilOption,
+    WideOption,
     check_format,
     config,
     store_for,
@@ -40,6 +41,7 @@ def report_cmd(
     db: DbOption = None,
     config_file: ConfigOption = None,
     server: ServerOption = None,
+    wide: WideOption = False,
 ) -> None:
     """The metrics table: cost per token beside cost per success, with intervals.
 
@@ -59,4 +61,4 @@ def report_cmd(
     else:
         with store_for(cfg, must_exist=True) as store:
             rep = build_report(store, keys, since=s, until=u, feature=feature, config=cfg)
-    render.emit(rep, fmt)
+    render.emit(rep, fmt, wide=wide)
