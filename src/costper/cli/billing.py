@@ -14,6 +14,7 @@ from costper.cli.options import (
     ConfigOption,
     DbOption,
     FormatOption,
+    WideOption,
     check_format,
     config,
     parse_time,
@@ -73,14 +74,19 @@ def billing(
     return 0
 
 
-def _print_reconciliation(rec: Reconciliation) -> None:
+def _print_reconciliation(rec: Reconciliation, *, wide: bool = False) -> None:
+    from costper.cli.fit import Col, FitTable
+
     con = render.console()
-    cols = [(k, "left") for k in rec.by] + [
-        (c, "right")
-        for c in ("calls", "estimated", "billed", "effective", "ratio", "allocated",
-                  "unattributed", "no line", "unpriced")
-    ]  # fmt: skip
-    t = render.table(f"Telemetry estimate against the bill (FOCUS), in {rec.currency}", cols)
+    ranks = {"calls": 5, "estimated": 1, "billed": 4, "effective": 2, "ratio": 3,
+             "allocated": 7, "unattributed": 6, "no line": 8, "unpriced": 9}  # fmt: skip
+    cols = [Col(k, "left", key=True) for k in rec.by] + [Col(c, rank=r) for c, r in ranks.items()]
+    t = FitTable(
+        f"Telemetry estimate against the bill (FOCUS), in {rec.currency}",
+        cols,
+        wide=wide,
+        key_figures=3,
+    )
 
     def cells(r: dict[str, Any]) -> list[str]:
         return [
@@ -99,7 +105,7 @@ def _print_reconciliation(rec: Reconciliation) -> None:
         t.add_row(*[str(v) if v is not None else "—" for v in r["key"].values()], *cells(r))
     tot = rec.totals
     t.add_row(*(["total"] + [""] * (len(rec.by) - 1)), *cells(tot), style="bold")
-    con.print(t)
+    t.print(con)
     ratio = "" if tot["ratio"] is None else f" ({tot['ratio']:.2f}×)"
     cur = rec.currency
     con.print(
@@ -133,6 +139,7 @@ def reconcile(
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
+    wide: WideOption = False,
 ) -> int:
     """Telemetry's estimate against FOCUS billed and effective cost; unmatched spend both ways.
 
@@ -152,7 +159,7 @@ def reconcile(
     elif fmt == "csv":
         render.write_csv(rec.flat_rows())
     else:
-        _print_reconciliation(rec)
+        _print_reconciliation(rec, wide=wide)
     return 0
 
 

@@ -18,7 +18,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from costper.cli.render import safe, table
+from costper.cli.render import console, safe, table
 
 MIN_KEY = 12  # a name cut shorter than this stops being recognisable
 
@@ -119,7 +119,8 @@ class FitTable:
                 **kwargs,
             )
         total = sum(self.natural(i) for i in shown) + overhead(len(shown))
-        con.print(t, width=max(room, total) if self.wide else room)
+        # --wide: as wide as the table needs, the terminal wrapping the lines (or `less -S`)
+        (console(total) if self.wide and total > room else con).print(t)
         hidden = [self.cols[i].name for i in range(len(self.cols)) if i not in shown]
         if hidden:
             con.print(

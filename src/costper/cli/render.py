@@ -96,11 +96,11 @@ class SafeConsole(Console):
 PIPED_WIDTH = 180
 
 
-def console() -> Console:
+def console(width: int | None = None) -> Console:
     """The terminal's width, or $COLUMNS; PIPED_WIDTH when piped without $COLUMNS
     (Rich would assume 80 and a file gets the tables cut for no reader)."""
-    c = SafeConsole(highlight=False, soft_wrap=False)
-    if not c.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+    c = SafeConsole(highlight=False, soft_wrap=False, width=width)
+    if width is None and not c.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
         c = SafeConsole(highlight=False, soft_wrap=False, width=PIPED_WIDTH)
     return c
 
