@@ -148,5 +148,6 @@ def test_init_writes_every_key_at_its_default(tmp_path: Path) -> None:
     cfg = load_config(str(everything))  # every key and example is one costper accepts
     assert cfg.attributes["feature"] == ("metadata.feature",)
     assert cfg.prices and cfg.billing_models and cfg.infra and cfg.rates == {"EUR": 1.08}
+    assert cfg.budgets and cfg.commitments and cfg.alerts.webhook_url
     again = subprocess.run(["costper", "init"], capture_output=True, text=True, cwd=tmp_path)
     assert again.returncode == 2 and "exists already" in again.stderr

@@ -13,6 +13,12 @@ tests can check the engine against the article's figures:
   failures do not escalate, so its cost per intent is its token cost.
 - sql-helper: a young feature (70 sessions) with too few sessions to conclude
   anything; it keeps that size whatever `sessions` is.
+- doc-summaries: with 10,000 sessions or more (the default is 20,000), a
+  steady batch pipeline on gpt-4o (80,000 calls, about 2 a minute, more by
+  day, one session per hour's batch, a quarter of each prompt cached), so
+  `costper commit` has a commitment-worthy model (`_demo_steady.py`). It draws
+  from its own random stream, so the arms above come out the same with or
+  without it, and small demo stores (tests) stay as they were.
 
 Prices come from the genai-prices catalog (each model priced once), so calls
 carry `cost_source = "catalog"`. About a third of successes leave no outcome
@@ -142,6 +148,7 @@ PROVIDER = "openai"
 OUTPUT_SHARE = 0.4
 IMPLICIT_SHARE = 0.35
 PENDING_SHARE = 0.01
+STEADY_FROM, STEADY_CALLS = 10_000, 80_000
 
 
 def unit_prices(model: str) -> tuple[float, float]:
@@ -281,6 +288,10 @@ def generate(
     written = {"calls": 0, "outcomes": 0}
     with store.transaction():  # all or nothing: Ctrl-C leaves the store as it was
         _write_arms(store, counts.tolist(), rng, end, days, seed, chunk, progress, written)
+        from costper._demo_steady import write_steady
+
+        if sessions >= STEADY_FROM:
+            write_steady(store, STEADY_CALLS, seed, end, days, written)
     return written
 
 
