@@ -23,6 +23,7 @@ from costper.cli import (  # noqa: E402,F401  isort: skip
     report,
     serve,
     whatif,
+    anomalies,
 )
 
 
