@@ -107,7 +107,9 @@ def _call(
     }  # fmt: skip
 
 
-def _outcome(sid: str, start: datetime, success: bool, escalated: bool, seed: int) -> dict[str, object]:
+def _outcome(
+    sid: str, start: datetime, success: bool, escalated: bool, seed: int
+) -> dict[str, object]:
     signal = "ticket_created" if escalated else "thumbs_up" if success else "thumbs_down"
     return {
         "record_id": f"{sid}-o", "session_id": sid, "at": start + timedelta(minutes=30),

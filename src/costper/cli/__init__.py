@@ -24,6 +24,7 @@ from costper.cli import (  # noqa: E402,F401  isort: skip
     serve,
     whatif,
     anomalies,
+    diagnose,
 )
 
 

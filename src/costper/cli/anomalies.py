@@ -74,8 +74,10 @@ def print_anomalies(a: Anomalies) -> None:
         [("feature", "left"), ("day", "left"), ("sessions", "right"), ("cost", "right"),
          ("wasted", "right")],
     )  # fmt: skip
-    for x in a.wasted:
-        w.add_row(x.feature, x.day.isoformat(), f"{x.sessions:,}", money(x.cost), money(x.wasted))
+    for ws in a.wasted:
+        w.add_row(
+            ws.feature, ws.day.isoformat(), f"{ws.sessions:,}", money(ws.cost), money(ws.wasted)
+        )
     con.print(w)
     con.print(f"Wasted in total: {money(a.wasted_total)} {render.safe(a.currency)}")
     r = render.table(

@@ -68,7 +68,9 @@ class Anomalies:
             d = s.to_dict()
             d["reasons"] = "; ".join(s.reasons)
             out.append({"section": "session", **d, "currency": self.currency})
-        out += [{"section": "wasted", **w.to_dict(), "currency": self.currency} for w in self.wasted]
+        out += [
+            {"section": "wasted", **w.to_dict(), "currency": self.currency} for w in self.wasted
+        ]
         out += [{"section": "spend", **a.to_dict(), "currency": self.currency} for a in self.spend]
         return out
 

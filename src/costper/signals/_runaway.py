@@ -263,7 +263,9 @@ def _flag(r: dict[str, Any], base: FeatureBaseline | None) -> FlaggedSession:
     if r["repeat_calls"]:
         reasons.append(f"{r['repeat_calls']} repeated identical calls")
     median = None if base is None else next(b.median for b in base.metrics if b.metric == "cost")
-    over = r["cost"] - median if median is not None and len(reasons) > bool(r["repeat_calls"]) else 0
+    over = (
+        r["cost"] - median if median is not None and len(reasons) > bool(r["repeat_calls"]) else 0
+    )
     growth = r["context_growth"]
     return FlaggedSession(
         session_id=r["session_id"], feature=r["feature"], day=r["day"],
@@ -287,7 +289,4 @@ def _per_day(found: list[FlaggedSession]) -> list[WastedSpend]:
         a[0] += 1
         a[1] += f.cost
         a[2] += f.wasted
-    return [
-        WastedSpend(feat, day, int(a[0]), a[1], a[2])
-        for (feat, day), a in sorted(acc.items())
-    ]
+    return [WastedSpend(feat, day, int(a[0]), a[1], a[2]) for (feat, day), a in sorted(acc.items())]

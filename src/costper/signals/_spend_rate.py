@@ -84,9 +84,9 @@ def spend_series(
     if feature is not None:
         c = c.filter(c.feature == feature)
     unit = "D" if period == "day" else "h"
-    t: ir.Table = c.group_by(
-        feature=c.feature, start=c.start_time.truncate(unit)
-    ).aggregate(spend=(c.cost.fill_null(0.0) + c.infra_cost.fill_null(0.0)).sum())
+    t: ir.Table = c.group_by(feature=c.feature, start=c.start_time.truncate(unit)).aggregate(
+        spend=(c.cost.fill_null(0.0) + c.infra_cost.fill_null(0.0)).sum()
+    )
     fx = Rates.of(config).factor(ESTIMATES, config.currency)
     out: dict[str, dict[datetime, float]] = defaultdict(dict)
     for r in rows(source, t):
