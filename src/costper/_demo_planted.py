@@ -6,7 +6,7 @@ grows 30% a step) changes prompt half-way: research-v1 escalates 4% of sessions,
 research-v2 14%. On one day (`INCIDENT_DAY` days before the end) a few sessions run
 away: even ones re-send one request in a tight loop (same input size, 2 s apart),
 odd ones blow their context up call after call. A fifth of sessions are judged by
-an LLM (gpt-4o-mini, operation `evals`): their cost is the feature's `evals` part.
+an LLM (gpt-4o, operation `evals`): their cost is the feature's `evals` part.
 
 It draws from its own random generator, after the calibrated arms, so the
 article's figures of the other features are the same with or without it.
@@ -21,7 +21,7 @@ import pyarrow as pa
 
 FEATURE = "research-agent"
 MODEL = "gpt-4o"
-JUDGE = "gpt-4o-mini"
+JUDGE = "gpt-4o"
 PROMPTS = ("research-v1", "research-v2")
 ESCALATE = (0.04, 0.14)
 FAIL = (0.08, 0.18)

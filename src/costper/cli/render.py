@@ -18,6 +18,7 @@ from rich.text import Text
 from costper import _format, _spreadsheet
 from costper.engine._intervals import Interval
 from costper.engine._report import Report
+from costper.engine._sessions import COST_PARTS
 
 
 def money(v: Any) -> str:
@@ -161,11 +162,7 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
     )
     b = table(
         "Where the money goes (labeled sessions)",
-        [(k, "left") for k in keys]
-        + [
-            (p, "right")
-            for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
-        ],
+        [(k, "left") for k in keys] + [(p, "right") for p in COST_PARTS],
     )
     thin = []
     for g in rep.groups:
@@ -185,10 +182,7 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
         )
         b.add_row(
             *key,
-            *(
-                money(g.cost[p])
-                for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
-            ),
+            *(money(g.cost[p]) for p in COST_PARTS),
             style=style,
         )
         if not g.sample_ok:
