@@ -15,8 +15,8 @@ import pytest
 from opentelemetry.sdk.trace import Tracer
 from otlp_payloads import genai_chat, record, span, write_jsonl
 
-from costper.telemetry._traces import calls_from_request
 from costper.config import Config
+from costper.telemetry._traces import calls_from_request
 
 USAGE = "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"
 
