@@ -218,3 +218,31 @@ def test_cli_anomalies_and_diagnose(demo_db: Path) -> None:
         bad = run(*args)
         assert bad.returncode == 2 and bad.stdout == ""
         assert bad.stderr.count("\n") == 1 and word in bad.stderr
+
+
+def test_api_and_overview_panel(demo_db: Path, tmp_path: Path) -> None:
+    """The JSON API equals the CLI's JSON; the overview page shows the runaways, escaped."""
+    import httpx
+    from live_app import LiveServer
+
+    from costper.config import Config
+
+    cli = subprocess.run(["costper", "anomalies", "--format", "json", "--db", str(demo_db)],
+                         capture_output=True, text=True, timeout=300, check=True)  # fmt: skip
+    with open_store(demo_db) as store:
+        server = LiveServer(Config(db=str(demo_db)), store)
+        try:
+            api = httpx.get(server.url + "/api/anomalies", timeout=120).json()
+            assert api == json.loads(cli.stdout)
+            diag = httpx.get(server.url + "/api/diagnose", timeout=120).json()
+            assert diag["count"] == sum(1 for s in diag["symptoms"] if s["present"])
+            bad = httpx.get(server.url + "/api/anomalies", params={"period": "week"}, timeout=30)
+            assert bad.status_code == 400 and "period" in bad.text
+            bad = httpx.get(server.url + "/api/anomalies", params={"feature": "nope"}, timeout=30)
+            assert bad.status_code == 400 and "no feature 'nope'" in bad.text
+            page = httpx.get(server.url + "/", timeout=120).text
+            assert 'id="anomalies"' in page
+            for sid in runaway_ids(1, SESSIONS):
+                assert f'data-session="{sid}"' in page
+        finally:
+            server.stop()
