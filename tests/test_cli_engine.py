@@ -90,6 +90,7 @@ def test_json_contract(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert set(g["cost"]) == {
         "llm",
         "retries",
+        "evals",
         "escalation",
         "review",
         "overhead",

@@ -35,7 +35,8 @@ def test_info_matches_plain_sql(demo_store: Path) -> None:
         demo_store,
         "SELECT count(*), count(DISTINCT session_id), min(start_time), max(start_time) FROM calls",
     )[0]
-    assert info["rows"]["calls"] == calls and info["sessions"] == sessions == 600
+    # 600 sessions and the demo's planted research-agent (600 // 30 = 20 sessions)
+    assert info["rows"]["calls"] == calls and info["sessions"] == sessions == 620
     assert info["rows"]["outcomes"] == sql(demo_store, "SELECT count(*) FROM outcomes")[0][0]
     assert info["calls_from"] == str(first) and info["calls_until"] == str(last)
 
@@ -81,7 +82,7 @@ def test_prune_deletes_whole_old_sessions_only(demo_store: Path) -> None:
         cli("report", "--by", "feature", "--format", "json", "--db", str(demo_store)).stdout
     )
     sessions = sum(g["sessions"] for g in rep["groups"])
-    llm = sum(g["cost"]["llm"] for g in rep["groups"])
+    llm = sum(g["cost"]["llm"] + g["cost"]["evals"] for g in rep["groups"])
     assert sessions == keep_sessions
     assert llm == pytest.approx(keep_cost, rel=1e-9)
     orphans = sql(

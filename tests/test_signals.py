@@ -85,6 +85,9 @@ def test_planted_runaways_found_with_their_exact_waste_and_nothing_else(demo: St
     # The incident day is the one spend-rate anomaly of the demo, day by day.
     [spike] = got.spend
     assert (spike.feature, spike.start.date()) == ("research-agent", day.day)
+    # Hour by hour too: only the incident's hours, nothing in the random traffic.
+    hours = anomalies(demo, period="hour").spend
+    assert hours and {(a.feature, a.start.date()) for a in hours} == {("research-agent", day.day)}
 
 
 def test_spend_rate_method_by_hand() -> None:

@@ -30,7 +30,7 @@ METHOD = {
         f"robust z = (x - median) / max(1.4826 MAD, {_spend_rate.FLOOR:g} median) over the "
         f"same phase of the previous {_spend_rate.WINDOW} periods (>= {_spend_rate.MIN_HISTORY}); "
         f"flagged when z > {_spend_rate.Z_MAX:g}, x >= {_spend_rate.RISE:g} median and "
-        f"x - median >= {_spend_rate.MIN_SHARE:.0%} of all features' spend that day"
+        f"x - median >= {_spend_rate.MIN_SHARE:.0%} of a typical day's spend (median daily total)"
     ),
 }
 

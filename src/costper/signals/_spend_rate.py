@@ -9,7 +9,8 @@ an anomaly): robust z = (x − median) / max(1.4826 · MAD, FLOOR · median). A
 period is anomalous when z > Z_MAX (3.5, Iglewicz and Hoaglin's cut-off for the
 modified z-score) and at least MIN_HISTORY earlier periods exist, and the rise is
 material: x ≥ RISE · median and the excess (x − median) at least MIN_SHARE (5%)
-of all features' spend on that day. Without it a 0.07 blip of a young feature, or
+of a typical day's spend of all features (the median daily total; a partial last
+day or the incident day itself would make a poor yardstick). Without it a 0.07 blip of a young feature, or
 an hour of a low-volume feature that drew a dozen sessions instead of three (the
 demo's arrivals are random; about 40 of its 3,000 feature-hours pass z > 3.5),
 would be alerts; a runaway on the demo's incident day is 70% of the day's spend. Only rises are flagged: spend that falls costs nothing.
@@ -101,6 +102,7 @@ def anomalies(series: dict[str, dict[datetime, float]], period: str) -> list[Spe
     for points in series.values():
         for t, x in points.items():
             daily[t.date()] += x
+    typical_day = statistics.median(daily.values()) if daily else 0.0
     found = []
     for feature in sorted(series):
         points = series[feature]
@@ -121,7 +123,7 @@ def anomalies(series: dict[str, dict[datetime, float]], period: str) -> list[Spe
             if scale <= 0:
                 continue
             z = (x - med) / scale
-            material = x >= RISE * med and x - med >= MIN_SHARE * daily[start.date()]
+            material = x >= RISE * med and x - med >= MIN_SHARE * typical_day
             if z > Z_MAX and material:
                 found.append(SpendAnomaly(feature, period, start, x, med, scale, z, x - med))
     return found
