@@ -125,7 +125,7 @@ def small_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (
             ["report", "--feature", "nope"],
             "--feature: no feature 'nope' in the store (known: assistant, invoice-extraction, "
-            "research-agent, sql-helper, support-chat)",
+            "sql-helper, support-chat)",
         ),
         (
             ["compare", "--by", "model", "--baseline", "gpt-4o-mini", "--feature", "nope"],

@@ -35,8 +35,7 @@ def test_info_matches_plain_sql(demo_store: Path) -> None:
         demo_store,
         "SELECT count(*), count(DISTINCT session_id), min(start_time), max(start_time) FROM calls",
     )[0]
-    # 600 sessions and the demo's planted research-agent (600 // 30 = 20 sessions)
-    assert info["rows"]["calls"] == calls and info["sessions"] == sessions == 620
+    assert info["rows"]["calls"] == calls and info["sessions"] == sessions == 600
     assert info["rows"]["outcomes"] == sql(demo_store, "SELECT count(*) FROM outcomes")[0][0]
     assert info["calls_from"] == str(first) and info["calls_until"] == str(last)
 
@@ -149,5 +148,6 @@ def test_init_writes_every_key_at_its_default(tmp_path: Path) -> None:
     cfg = load_config(str(everything))  # every key and example is one costper accepts
     assert cfg.attributes["feature"] == ("metadata.feature",)
     assert cfg.prices and cfg.billing_models and cfg.infra and cfg.rates == {"EUR": 1.08}
+    assert cfg.budgets and cfg.commitments and cfg.alerts.webhook_url
     again = subprocess.run(["costper", "init"], capture_output=True, text=True, cwd=tmp_path)
     assert again.returncode == 2 and "exists already" in again.stderr

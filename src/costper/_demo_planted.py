@@ -29,10 +29,17 @@ INCIDENT_DAY = 5
 JUDGED = 0.2
 
 
+PLANT_FROM = 10_000
+"""Planted only in demos of this many sessions or more (the default is 20,000), so
+small demo stores (tests) stay as they were."""
+
+
 def planted_size(sessions: int) -> tuple[int, int]:
     """(sessions of the feature, runaway sessions among them)."""
-    n = min(600, max(1, sessions // 30))
-    return n, (n // 100 if n >= 100 else 0)
+    if sessions < PLANT_FROM:
+        return 0, 0
+    n = min(600, sessions // 30)
+    return n, n // 100
 
 
 def runaway_ids(seed: int, sessions: int) -> list[str]:
@@ -88,6 +95,8 @@ def planted(
                 calls.append(_call(sid, n + k, s, start + timedelta(seconds=4 * s), MODEL, PROMPTS[1],
                                    "chat", inp, 400, inp * p_in + 400 * p_out, seed))  # fmt: skip
         outcomes.append(_outcome(sid, start, False, False, seed))
+    if not calls:
+        return pa.table({}), pa.table({})
     return pa.Table.from_pylist(calls), pa.Table.from_pylist(outcomes)
 
 

@@ -15,7 +15,9 @@ from costper.errors import CostperError, InputError
 from costper.cli import (  # noqa: E402,F401  isort: skip
     billing,
     breakeven,
+    budgets,
     calc,
+    commit,
     compare,
     demo,
     info,
