@@ -45,5 +45,6 @@ def demo_cmd(
     print_report(rep, "Cost per success by feature and model")
     print(
         "Next: costper report --by turns --feature assistant | costper compare --by model "
-        "--baseline gpt-4o-mini --feature support-chat | costper serve"
+        "--baseline gpt-4o-mini --feature support-chat | costper anomalies | costper diagnose "
+        "| costper serve"
     )

@@ -152,9 +152,11 @@ def ratio(iv: Interval) -> str:
     return f"{iv.value:.2f}× ({lo}–{hi})"
 
 
-PARTS = ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
-# Column headers of the breakdown: retries are the failed calls' share of llm, not an addend.
-BREAKDOWN = dict(zip(PARTS, ("llm", "of which retries", *PARTS[2:]), strict=True))
+# The breakdown's headers where they differ from the JSON names: retries are the failed
+# calls' share of llm, not an addend. Its columns in the order they are dropped (last first).
+BREAKDOWN = {"retries": "of which retries"}
+BREAKDOWN_RANKS = {"total": 1, "llm": 2, "escalation": 3, "evals": 4, "review": 5,
+                   "overhead": 6, "infra": 7, "retries": 8}  # fmt: skip
 
 
 def print_report(rep: Report, title: str = "Cost per success", *, wide: bool = False) -> None:
@@ -164,6 +166,7 @@ def print_report(rep: Report, title: str = "Cost per success", *, wide: bool = F
     over (the dashboard's "Labeled"); "pending" the ones without one yet. `llm`
     includes `retries`, so the breakdown's parts other than retries add to total."""
     from costper.cli.fit import Col, FitTable
+    from costper.engine._sessions import COST_PARTS  # the engine is loaded by now
 
     con = console()
     keys = rep.by
@@ -186,8 +189,7 @@ def print_report(rep: Report, title: str = "Cost per success", *, wide: bool = F
     )
     b = FitTable(
         "Where the money goes (labeled sessions; llm includes retries)",
-        names
-        + [Col(BREAKDOWN[p], rank=r) for p, r in zip(PARTS, (2, 7, 3, 4, 5, 6, 1), strict=True)],
+        names + [Col(BREAKDOWN.get(p, p), rank=BREAKDOWN_RANKS.get(p, 9)) for p in COST_PARTS],
         wide=wide,
     )
     thin = []
@@ -206,7 +208,7 @@ def print_report(rep: Report, title: str = "Cost per success", *, wide: bool = F
             interval(g.cost_per_success),
             style=style,
         )
-        b.add_row(*key, *(money(g.cost[p]) for p in PARTS), style=style)
+        b.add_row(*key, *(money(g.cost[p]) for p in COST_PARTS), style=style)
         if not g.sample_ok:
             thin.append(g)
     t.print(con)

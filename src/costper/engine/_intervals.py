@@ -110,6 +110,22 @@ def wilson(successes: float, n: float, confidence: float = 0.95) -> Interval:
     return Interval(p, low, high, "wilson")
 
 
+def rate_difference(
+    x1: float, n1: float, x2: float, n2: float, confidence: float = 0.95
+) -> Interval:
+    """p2 − p1 with Newcombe's (1998) hybrid score interval, built from each rate's
+    Wilson limits: it stays inside [−1, 1] and keeps its coverage at rates near 0,
+    where escalation rates live (a Wald interval collapses there)."""
+    if n1 <= 0 or n2 <= 0:
+        return NONE
+    p1, l1, u1 = (float(v) for v in wilson_bounds(x1, n1, confidence))
+    p2, l2, u2 = (float(v) for v in wilson_bounds(x2, n2, confidence))
+    d = p2 - p1
+    low = d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
+    high = d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+    return Interval(d, low, high, "newcombe")
+
+
 def mean_bounds(
     n: Num, total: Num, total_sq: Num, total_cube: Num = None, confidence: float = 0.95
 ) -> tuple[Num, Num, Num]:

@@ -29,7 +29,12 @@ GROUP_KEYS = (
     "feature", "model", "provider", "prompt_version", "tenant", "day", "week", "month", "turns",
 )  # fmt: skip
 COST_SOURCES = ("billed", "reported", "config", "catalog", "unpriced")
-COST_PARTS = ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
+COST_PARTS = ("llm", "retries", "evals", "escalation", "review", "overhead", "infra", "total")
+EVALS = "evals"
+"""The `operation` of a call made to evaluate another (LLM-as-judge, telemetry's
+`gen_ai.operation.name=evaluate` or `costper.call.kind=eval`): its cost is the
+session's `evals` part and its tokens are left out of the session's tokens, so
+cost per 1M tokens stays the feature's own calls'."""
 
 
 def check_keys(
@@ -86,7 +91,13 @@ def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
     going to the model used first.
     """
     c = calls
-    cost = c.cost.fill_null(0.0)
+    is_eval = (c.operation == EVALS).fill_null(False)
+    spent = c.cost.fill_null(0.0)
+    cost = is_eval.ifelse(0.0, spent)
+
+    def own(col: ir.IntegerValue) -> ir.IntegerValue:
+        return is_eval.ifelse(0, col.fill_null(0))
+
     aggs: dict[str, Any] = dict(
         feature=dialect.first(c.feature, c.start_time),
         prompt_version=dialect.first(c.prompt_version, c.start_time),
@@ -95,11 +106,13 @@ def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
         last_call=c.start_time.max(),
         calls=c.count(),
         failed_calls=c.count(where=c.failed),
-        input_tokens=dialect.token_sum(c.input_tokens),
-        output_tokens=dialect.token_sum(c.output_tokens),
-        cache_read_tokens=dialect.token_sum(c.cache_read_tokens),
+        input_tokens=dialect.token_sum(own(c.input_tokens)),
+        output_tokens=dialect.token_sum(own(c.output_tokens)),
+        cache_read_tokens=dialect.token_sum(own(c.cache_read_tokens)),
         llm=cost.sum(),
         retries=c.failed.ifelse(cost, 0.0).sum(),
+        evals=is_eval.ifelse(spent, 0.0).sum(),
+        eval_calls=c.count(where=is_eval),
         infra=c.infra_cost.fill_null(0.0).sum(),
         unpriced_calls=c.count(where=c.cost.isnull()),
     )
@@ -112,7 +125,7 @@ def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
     turns = c.group_by("session_id").aggregate(turns=c.turn_id.nunique())
     s = s.join(turns, "session_id")
     per_model = c.group_by(["session_id", "provider", "model"]).aggregate(
-        m_cost=cost.sum(), m_first=c.start_time.min()
+        m_cost=spent.sum(), m_first=c.start_time.min()
     )
     ranked = per_model.mutate(
         rank=ibis.row_number().over(
@@ -184,8 +197,8 @@ def session_table(
     )
     fx = Rates.of(config).factor(ESTIMATES, config.currency)
     if fx != 1.0:  # calls are stored in USD; [costs] are in the report currency already
-        s = s.mutate(llm=s.llm * fx, retries=s.retries * fx, infra=s.infra * fx)
-    s = s.mutate(total=s.llm + s.escalation + s.review + s.overhead + s.infra)
+        s = s.mutate(llm=s.llm * fx, retries=s.retries * fx, evals=s.evals * fx, infra=s.infra * fx)
+    s = s.mutate(total=s.llm + s.evals + s.escalation + s.review + s.overhead + s.infra)
     if since is not None:
         s = s.filter(s.first_call >= ibis.literal(since, type="timestamp"))
     if until is not None:
