@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,8 +20,9 @@ from costper.cli.options import (
     store_for,
     time_range,
 )
-from costper.signals._anomalies import Anomalies, anomalies
-from costper.signals._spend_rate import check_period
+
+if TYPE_CHECKING:  # the signals read the store (Ibis): loaded when the command runs
+    from costper.signals._anomalies import Anomalies
 
 
 @app.command("anomalies")
@@ -38,6 +39,9 @@ def anomalies_cmd(
 ) -> None:
     """Sessions far past their feature's baseline or looping, the spend they wasted
     per feature and day, and features spending far faster than usual."""
+    from costper.signals._anomalies import anomalies
+    from costper.signals._spend_rate import check_period
+
     check_format(fmt)
     check_period(period)
     cfg = config(db, config_file)

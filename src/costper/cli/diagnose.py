@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.options import (
@@ -15,7 +17,9 @@ from costper.cli.options import (
     store_for,
     time_range,
 )
-from costper.signals._diagnose import Diagnosis, diagnose
+
+if TYPE_CHECKING:  # the signals read the store (Ibis): loaded when the command runs
+    from costper.signals._diagnose import Diagnosis
 
 _MARK = {True: "yes", False: "no", None: "?"}
 
@@ -29,6 +33,8 @@ def diagnose_cmd(
     config_file: ConfigOption = None,
 ) -> None:
     """Are you optimising the wrong metric? The five symptoms, each with its evidence."""
+    from costper.signals._diagnose import diagnose
+
     check_format(fmt)
     cfg = config(db, config_file)
     s, u = time_range(since, until)
