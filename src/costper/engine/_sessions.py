@@ -19,6 +19,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from costper._config_evals import EvalRule
 from costper.config import Config
 from costper.errors import InputError
 from costper.pricing._currency import ESTIMATES, Rates
@@ -82,7 +83,18 @@ def resolved_outcomes(outcomes: ir.Table, dialect: Dialect = PORTABLE) -> ir.Tab
     )
 
 
-def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
+def is_evaluation(calls: ir.Table, rules: Sequence[EvalRule] = ()) -> ir.BooleanValue:
+    """Telemetry's mark (operation `evals`) or a `[[evals]]` rule of the config."""
+    c = calls
+    marks = [c.operation == EVALS]
+    for rule in rules:
+        marks.append(ibis.and_(*(c[k].re_search(rx) for k, rx in rule.patterns().items())))
+    return ibis.or_(*marks).fill_null(False)
+
+
+def call_rollup(
+    calls: ir.Table, dialect: Dialect = PORTABLE, evals: tuple[EvalRule, ...] = ()
+) -> ir.Table:
     """Per session, everything the calls say: one pass plus a per-model pass.
 
     The store materialises this and keeps it current incrementally (it is the
@@ -91,7 +103,7 @@ def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
     going to the model used first.
     """
     c = calls
-    is_eval = (c.operation == EVALS).fill_null(False)
+    is_eval = is_evaluation(c, evals)
     spent = c.cost.fill_null(0.0)
     cost = is_eval.ifelse(0.0, spent)
 
@@ -137,9 +149,12 @@ def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
 
 
 @cache
-def rollup_builder(dialect: Dialect) -> Callable[[ir.Table], ir.Table]:
-    """One builder object per dialect: the store caches compiled rollups by builder."""
-    return partial(call_rollup, dialect=dialect)
+def rollup_builder(
+    dialect: Dialect, evals: tuple[EvalRule, ...] = ()
+) -> Callable[[ir.Table], ir.Table]:
+    """One builder object per dialect and `[[evals]]` rules: the store caches compiled
+    rollups by builder (and rebuilds the stored rollup when its definition changes)."""
+    return partial(call_rollup, dialect=dialect, evals=evals)
 
 
 def session_table(
@@ -164,7 +179,12 @@ def session_table(
     calls, outcomes = _tables(source)
     dialect = dialect_of(source)
     rollup = getattr(source, "session_rollup", None)
-    s = rollup(rollup_builder(dialect)) if rollup is not None else call_rollup(calls, dialect)
+    evals = tuple(config.evals)
+    s = (
+        rollup(rollup_builder(dialect, evals))
+        if rollup is not None
+        else call_rollup(calls, dialect, evals)
+    )
     o = resolved_outcomes(outcomes, dialect)
     s = s.left_join(o, "session_id").drop("session_id_right")
 
