@@ -18,7 +18,6 @@ from costper.cli.options import ConfigOption, DbOption, config, source_for, stor
 from costper.config import Config
 from costper.errors import CostperError
 from costper.store._server_file import server_file
-from costper.store._store import is_duckdb
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -45,6 +44,8 @@ def serve(
     if host not in cfg.allowed_hosts and host not in ("0.0.0.0", "::"):
         cfg = cfg.with_(allowed_hosts=(*cfg.allowed_hosts, host.lower()))
     sock = _bind(host, port)
+    from costper.store._store import is_duckdb
+
     # A DuckDB store is created if absent and takes writes; another backend is read from.
     source = store_for(cfg) if is_duckdb(cfg.db) else source_for(cfg)
     with source as store:
