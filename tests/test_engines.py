@@ -271,7 +271,12 @@ def test_whatif_and_recommend(engine: Source, duckdb_source: Source) -> None:
 
 
 def test_reconcile(engine: Source, duckdb_source: Source) -> None:
-    for by in (("provider", "model", "day"), ("model", "month")):
+    slow = getattr(engine, "name", "") == "pyspark"  # ~25 s a reconciliation on Spark
+    for by in (
+        (("provider", "model", "day"),)
+        if slow
+        else (("provider", "model", "day"), ("model", "month"))
+    ):
         expected = reconcile(duckdb_source, CFG, by, rejoin=False).to_dict()
         assert expected["totals"]["bill"]["effective"] > 0
         assert_same(expected, reconcile(engine, CFG, by).to_dict())  # read-only: no re-join
