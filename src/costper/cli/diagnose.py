@@ -15,6 +15,7 @@ from costper.cli.options import (
     store_for,
     time_range,
 )
+from costper.cli.remote import ServerOption, get_json, server_for
 from costper.signals._diagnose import Diagnosis, diagnose
 
 _MARK = {True: "yes", False: "no", None: "?"}
@@ -27,13 +28,21 @@ def diagnose_cmd(
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
+    server: ServerOption = None,
 ) -> None:
-    """Are you optimising the wrong metric? The five symptoms, each with its evidence."""
+    """Are you optimising the wrong metric? The five symptoms, each with its evidence.
+
+    While `costper serve` holds the store, the answer is read through it."""
     check_format(fmt)
     cfg = config(db, config_file)
     s, u = time_range(since, until)
-    with store_for(cfg, must_exist=True) as store:
-        result = diagnose(store, since=s, until=u, config=cfg)
+    url = server_for(cfg, server)
+    if url is not None:
+        params = {"since": since, "until": until}
+        result = Diagnosis.from_dict(get_json(url, "/api/diagnose", params, cfg))
+    else:
+        with store_for(cfg, must_exist=True) as store:
+            result = diagnose(store, since=s, until=u, config=cfg)
     if fmt == "json":
         render.write_json(result.to_dict())
     elif fmt == "csv":
