@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,8 +21,9 @@ from costper.cli.options import (
     time_range,
 )
 from costper.cli.remote import ServerOption, get_json, server_for
-from costper.signals._anomalies import Anomalies, anomalies
-from costper.signals._spend_rate import check_period
+
+if TYPE_CHECKING:  # the signals read the store (Ibis): loaded when the command runs
+    from costper.signals._anomalies import Anomalies
 
 
 @app.command("anomalies")
@@ -42,6 +43,9 @@ def anomalies_cmd(
     per feature and day, and features spending far faster than usual.
 
     While `costper serve` holds the store, the answer is read through it."""
+    from costper.signals._anomalies import Anomalies, anomalies
+    from costper.signals._spend_rate import check_period
+
     check_format(fmt)
     check_period(period)
     cfg = config(db, config_file)

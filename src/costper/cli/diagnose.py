@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.options import (
@@ -16,7 +18,9 @@ from costper.cli.options import (
     time_range,
 )
 from costper.cli.remote import ServerOption, get_json, server_for
-from costper.signals._diagnose import Diagnosis, diagnose
+
+if TYPE_CHECKING:  # the signals read the store (Ibis): loaded when the command runs
+    from costper.signals._diagnose import Diagnosis
 
 _MARK = {True: "yes", False: "no", None: "?"}
 
@@ -33,6 +37,8 @@ def diagnose_cmd(
     """Are you optimising the wrong metric? The five symptoms, each with its evidence.
 
     While `costper serve` holds the store, the answer is read through it."""
+    from costper.signals._diagnose import Diagnosis, diagnose
+
     check_format(fmt)
     cfg = config(db, config_file)
     s, u = time_range(since, until)
