@@ -81,7 +81,7 @@ def test_prune_deletes_whole_old_sessions_only(demo_store: Path) -> None:
         cli("report", "--by", "feature", "--format", "json", "--db", str(demo_store)).stdout
     )
     sessions = sum(g["sessions"] for g in rep["groups"])
-    llm = sum(g["cost"]["llm"] for g in rep["groups"])
+    llm = sum(g["cost"]["llm"] + g["cost"]["evals"] for g in rep["groups"])
     assert sessions == keep_sessions
     assert llm == pytest.approx(keep_cost, rel=1e-9)
     orphans = sql(

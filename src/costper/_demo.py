@@ -13,6 +13,9 @@ tests can check the engine against the article's figures:
   failures do not escalate, so its cost per intent is its token cost.
 - sql-helper: a young feature (70 sessions) with too few sessions to conclude
   anything; it keeps that size whatever `sessions` is.
+- research-agent: with 10,000 sessions or more, 600 sessions besides `sessions`
+  (`_demo_planted.py`): runaway sessions on one day, a prompt change that raised
+  escalations, LLM-judge evals.
 - doc-summaries: with 10,000 sessions or more (the default is 20,000), a
   steady batch pipeline on gpt-4o (80,000 calls, about 2 a minute, more by
   day, one session per hour's batch, a quarter of each prompt cached), so
@@ -34,6 +37,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
+from costper import _demo_planted
 from costper.pricing import _lookup as pricing
 from costper.store._store import Store
 
@@ -286,8 +290,14 @@ def generate(
     shares = np.array([a.share for a in ARMS])
     counts = rng.multinomial(max(0, sessions - sum(fixed)), shares / shares.sum()) + np.array(fixed)
     written = {"calls": 0, "outcomes": 0}
+    prices = {m: unit_prices(m) for m in (_demo_planted.MODEL, _demo_planted.JUDGE)}
+    extra_calls, extra_outcomes = _demo_planted.planted(seed, sessions, end, days, prices)
     with store.transaction():  # all or nothing: Ctrl-C leaves the store as it was
         _write_arms(store, counts.tolist(), rng, end, days, seed, chunk, progress, written)
+        if extra_calls.num_rows:
+            new = store.insert_many({"calls": extra_calls, "outcomes": extra_outcomes})
+            for k in written:
+                written[k] += new[k]
         from costper._demo_steady import write_steady
 
         if sessions >= STEADY_FROM:

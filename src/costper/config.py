@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from costper._config_evals import EvalRule, evals_section
 from costper._config_plans import (
     BUDGET_METRICS,
     BUDGET_PERIODS,
@@ -34,7 +35,7 @@ from costper.errors import ConfigError
 __all__ = [
     "BUDGET_METRICS", "BUDGET_PERIODS", "Alerts", "Budget", "BillingRule", "Commitment", "Config",
     "Costs", "InfraResource", "Price", "load_config", "parse_config", "parse_duration",
-    "read_config_file", "ATTRIBUTE_FIELDS", "DEFAULT_DB", "DEFAULT_CONFIG_FILE",
+    "read_config_file", "ATTRIBUTE_FIELDS", "DEFAULT_DB", "DEFAULT_CONFIG_FILE", "EvalRule",
 ]  # fmt: skip
 
 DEFAULT_DB = "costper.duckdb"
@@ -97,6 +98,8 @@ class Config:
     """Per tag (session, feature, prompt_version, tenant, request_id), span attribute
     keys tried before the built-in ones; `metadata.feature` is also field `feature`
     of a JSON object attribute `metadata`."""
+    evals: tuple[EvalRule, ...] = ()
+    """`[[evals]]`: calls to count as evaluations (the `evals` part), by pattern."""
 
     def costs_for(self, feature: str) -> Costs:
         return self.feature_costs.get(feature, self.costs)
@@ -128,8 +131,19 @@ def _currency_code(key: str, value: Any) -> str:
 
 def _db(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(raw, str):
-        raise ConfigError(f"db: expected a path, got {raw!r}")
+        raise ConfigError(f"db: expected a path or URL, got {raw!r}")
     return {"db": raw}
+
+
+def _store(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    """`[store] url`: the same as top-level `db` (a DuckDB path or an Ibis URL)."""
+    t = _table("store", raw)
+    _check_keys("store", t, {"url"})
+    if "url" not in t:
+        return {}
+    if not isinstance(t["url"], str) or not t["url"].strip():
+        raise ConfigError(f"store.url: expected a path or URL, got {t['url']!r}")
+    return {"db": t["url"].strip()}
 
 
 def _costs_section(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
@@ -297,6 +311,7 @@ def _attributes(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any
 _Section = Callable[[Any, "Config", dict[str, Any]], dict[str, Any]]
 _SECTIONS: dict[str, _Section] = {
     "db": _db,
+    "store": _store,
     "costs": _costs_section,
     "outcomes": _outcomes,
     "stats": _stats,
@@ -310,6 +325,7 @@ _SECTIONS: dict[str, _Section] = {
     "commitments": commitments_section,
     "budgets": budgets_section,
     "alerts": alerts_section,
+    "evals": evals_section,
 }
 
 

@@ -25,6 +25,8 @@ from costper.cli import (  # noqa: E402,F401  isort: skip
     report,
     serve,
     whatif,
+    anomalies,
+    diagnose,
 )
 
 

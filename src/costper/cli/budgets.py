@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from costper.budgets._budgets import PROJECTION_METHOD, BudgetStatus, evaluate_budgets
 from costper.cli import render
 from costper.cli.app import app
 from costper.cli.options import (
@@ -19,6 +18,9 @@ from costper.cli.options import (
 )
 from costper.errors import InputError
 
+if TYPE_CHECKING:  # budgets read the store (Ibis, DuckDB): loaded when the command runs
+    from costper.budgets._budgets import BudgetStatus
+
 
 @app.command("budgets")
 def budgets_cmd(
@@ -30,6 +32,8 @@ def budgets_cmd(
     config_file: ConfigOption = None,
 ) -> None:
     """Spend and cost-per-success budgets: value so far, burn, linear projection, status."""
+    from costper.budgets._budgets import PROJECTION_METHOD, evaluate_budgets
+
     check_format(fmt)
     cfg = config(db, config_file)
     if not cfg.budgets:
@@ -64,6 +68,8 @@ def _value(s: BudgetStatus) -> str:
 
 
 def print_budgets(statuses: list[BudgetStatus]) -> None:
+    from costper.budgets._budgets import PROJECTION_METHOD
+
     con = render.console()
     currency = statuses[0].currency
     t = render.table(

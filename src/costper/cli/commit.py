@@ -5,7 +5,7 @@ Parse, call the core (planning/_capacity, _commitment, _demand), render.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from costper.cli import render
 from costper.cli.app import app
@@ -24,9 +24,10 @@ from costper.cli.options import (
 )
 from costper.errors import InputError
 from costper.planning._calculator import to_decimal
-from costper.planning._capacity import UnitSpec, resolve_spec
-from costper.planning._commitment import Plan, Sizing, plan, size
-from costper.planning._demand import observed_demand
+
+if TYPE_CHECKING:  # NumPy, Arrow and the store: loaded when the command runs
+    from costper.planning._capacity import UnitSpec
+    from costper.planning._commitment import Plan, Sizing
 
 Num = Annotated[str | None, Any]
 
@@ -81,6 +82,10 @@ def commit_cmd(
 ) -> None:
     """Units needed by the provider's formula, and the commitment that costs least over
     the observed minute-by-minute demand (also sized at p95, p99 and peak demand)."""
+    from costper.planning._capacity import resolve_spec
+    from costper.planning._commitment import plan, size
+    from costper.planning._demand import observed_demand
+
     check_format(fmt)
     cfg = config(db, config_file)
     configured = next(

@@ -6,18 +6,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from costper import _time
 from costper.config import Config, load_config
 from costper.errors import InputError, StoreError
-from costper.store._store import Store, open_store
+
+if TYPE_CHECKING:  # the store pulls in Ibis, DuckDB and Arrow: loaded when a command runs
+    from costper.store._source import Source
+    from costper.store._store import Store
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Store: a DuckDB file (default ./costper.duckdb, or $COSTPER_DB)."),
+    typer.Option(
+        "--db",
+        help="Store: a DuckDB file (default ./costper.duckdb, or $COSTPER_DB), or an Ibis URL "
+        "to read from (postgres://..., pyspark:///DIR, ...).",
+    ),
 ]
 ConfigOption = Annotated[
     str | None,
@@ -33,6 +40,15 @@ UntilOption = Annotated[
 FeatureOption = Annotated[str | None, typer.Option("--feature", help="Only this feature.")]
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="Output format: table, json or csv.")
+]
+
+WideOption = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Show every column; by default columns that do not fit the terminal "
+        "are left out (and named).",
+    ),
 ]
 
 
@@ -54,11 +70,27 @@ def store_for(cfg: Config, *, read_only: bool = False, must_exist: bool = False)
         raise StoreError(
             f"{cfg.db}: no store here yet; run `costper demo` or `costper ingest` first"
         )
+    from costper.store._store import open_store
+
     store = open_store(cfg.db, read_only=read_only)
     try:
         yield store
     finally:
         store.close()
+
+
+@contextmanager
+def source_for(cfg: Config, *, read_only: bool = False) -> Iterator[Source]:
+    """What read commands open: the DuckDB store (which must exist; writable unless
+    `read_only`, so the session rollup can catch up) or, by URL, any Ibis backend
+    holding costper's tables, read-only."""
+    from costper.store._store import open_source
+
+    source = open_source(cfg.db, must_exist=True, read_only=read_only)
+    try:
+        yield source
+    finally:
+        source.close()
 
 
 def opt(help_text: str, *names: str) -> Any:
