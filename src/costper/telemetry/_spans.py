@@ -344,7 +344,7 @@ def _record(span: Any, a: dict[str, Any], op: str, service: str, scope: str | No
         raise BadSpan("start_time_unix_nano: missing (0)")
     end = span.end_time_unix_nano
     p = pick(a)
-    inp, out, cr, cw, rs = tokens(a, p)
+    inp, out, cr, cw, rs = tokens(a, p, scope)
     cost = reported_cost(a, p)
     code = span.status.code
     failed, err = failure(a, code, _exception_type(span) if code == STATUS_ERROR else None)
