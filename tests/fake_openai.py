@@ -120,7 +120,6 @@ class FakeOpenAI:
             },
         }
 
-
     def converse(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Bedrock Runtime Converse: input tokens leave out the cache reads and writes."""
         reply = self.reply(body)

@@ -410,10 +410,14 @@ def tokens(
             elif inp is None and out is None:
                 inp = total
     cached = (cr or 0) + (cw or 0)
-    if inp is not None and cached and (
-        cached > inp
-        or (out is not None and total == inp + out + cached)
-        or scope in UNCACHED_INPUT_SCOPES
+    if (
+        inp is not None
+        and cached
+        and (
+            cached > inp
+            or (out is not None and total == inp + out + cached)
+            or scope in UNCACHED_INPUT_SCOPES
+        )
     ):
         inp += cached
     if out is not None and rs is not None and rs > out:
