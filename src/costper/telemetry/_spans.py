@@ -463,26 +463,38 @@ class _Tree:
 
     def link_rows(self, traces: set[bytes]) -> dict[str, list[Any]]:
         """`span_tags` columns (own tags only) for every span of these traces, and for
-        the tag-carrying spans of the others: a span that arrives later below them
-        (its ancestors never seen again) inherits their tags all the same."""
-        cols: dict[str, list[Any]] = {c: [] for c in _LINK_COLUMNS}
+        the tagged spans of the others that are roots or ancestors of a call: a span
+        arriving later below them (its ancestors never sent again) inherits their
+        tags all the same, through them or, its chain broken, from the root.
+
+        Complete traces are the ingest hot path: their spans' tags were decoded by
+        `resolve` already (ancestors of calls), only untagged-looking roots are
+        decoded here, and the columns are built whole."""
         calls = set(self.calls)
         parent_of, trace_of, tags_of = self.parent_of, self.trace_of, self.tags_of
-        rest = [
-            (sid, trace_of[sid])
+        decoded = self._tags
+        rest = [sid for sid, t in decoded.items() if t is not None and trace_of[sid] not in traces]
+        rest += [
+            sid
             for sid in self.sources
-            if trace_of[sid] not in traces and tags_of(sid) is not None
+            if sid not in parent_of
+            and sid not in decoded
+            and trace_of[sid] not in traces
+            and tags_of(sid) is not None
         ]
-        spans = [(sid, tid) for sid, tid in trace_of.items() if tid in traces] if traces else []
-        for sid, tid in spans + rest:
-            parent = parent_of.get(sid, b"")
-            is_call = sid in calls
-            tags = self.own.get(sid) if is_call else tags_of(sid)
-            values = (tid.hex(), sid.hex(), parent.hex() or None, is_call)
-            for name, value in zip(_LINK_COLUMNS, values, strict=False):
-                cols[name].append(value)
-            for name, value in zip(_LINK_COLUMNS[4:], tags or NO_TAGS, strict=True):
-                cols[name].append(None if value is None else unquote(value))
+        spans = [sid for sid, tid in trace_of.items() if tid in traces] if traces else []
+        own = self.own
+        tags = [own.get(sid) if sid in calls else tags_of(sid) for sid in spans]
+        tags += [decoded[sid] for sid in rest]
+        spans += rest
+        cols: dict[str, list[Any]] = {
+            "trace_id": [trace_of[sid].hex() for sid in spans],
+            "span_id": [sid.hex() for sid in spans],
+            "parent_span_id": [parent_of.get(sid, b"").hex() or None for sid in spans],
+            "is_call": [sid in calls for sid in spans],
+        }
+        for i, name in enumerate(_LINK_COLUMNS[4:]):
+            cols[name] = [None if t is None or t[i] is None else unquote(t[i]) for t in tags]
         return cols
 
 
