@@ -13,8 +13,11 @@ the result is the same whatever the batching, file or live:
   tenant) from its own span, else from its nearest ancestor that sets it.
   The spans of a trace whose parent is missing from its request are kept in
   `span_tags` (ids, parent, own tags); every later request touching that
-  trace re-resolves its calls with the same rule (`spans.inherit`). A call
-  below another call (a wrapper) is dropped, as within one request.
+  trace re-resolves its calls with the same rule (`spans.inherit`). Of a
+  trace that arrived whole, its tagged roots and call ancestors are kept, for
+  a call that arrives later below them. A chain broken by a span never sent
+  falls back to the trace root's tags. A call below another call (a wrapper)
+  is dropped, as within one request.
 * Duplicates. Two call records are one call when they carry the same
   response id; or when they come from different instrumentation scopes with
   the same model, input and output tokens and outcome, and are siblings
