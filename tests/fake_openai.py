@@ -28,6 +28,8 @@ class Reply:
     status: int = 200
     cache_write_tokens: int = 0
     """Anthropic only: `prompt_tokens` is then the uncached input, as Anthropic reports it."""
+    service_tier: str = "default"
+    """OpenAI chat completions: the tier that served the request, as the response says."""
 
 
 class FakeOpenAI:
@@ -64,6 +66,7 @@ class FakeOpenAI:
             "created": int(time.time()),
             "model": self.model,
             "system_fingerprint": "fp_test",
+            "service_tier": reply.service_tier,
             "choices": [
                 {
                     "index": 0,

@@ -38,6 +38,7 @@ from costper.telemetry._attribute_keys import (
     REASONING_KEYS,
     REQUEST_ID_KEYS,
     RESPONSE_ID_KEYS,
+    SERVICE_TIER_KEYS,
     SESSION_KEYS,
     TENANT_KEYS,
     TOTAL_KEYS,
@@ -284,7 +285,7 @@ def _leaves(d: dict[str, Any], path: str) -> list[tuple[Any, str]]:
 
 
 (SESSION, FEATURE, PROMPT, REQUEST, RESPONSE, PROVIDER, MODEL) = range(7)
-(INPUT, OUTPUT, TOTAL, CACHE_READ, CACHE_WRITE, REASONING, COST, TENANT) = range(7, 15)
+(INPUT, OUTPUT, TOTAL, CACHE_READ, CACHE_WRITE, REASONING, COST, TENANT, TIER) = range(7, 16)
 _FIELDS = (
     SESSION_KEYS,
     FEATURE_KEYS,
@@ -301,6 +302,7 @@ _FIELDS = (
     REASONING_KEYS,
     COST_KEYS,
     TENANT_KEYS,
+    SERVICE_TIER_KEYS,
 )
 _FIELD_RANK = {key: (f, rank) for f, keys in enumerate(_FIELDS) for rank, key in enumerate(keys)}
 _CONFIG_FIELDS = {

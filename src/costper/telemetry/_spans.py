@@ -39,6 +39,7 @@ from costper.telemetry._span_attributes import (
     SESSION,
     STATUS_ERROR,
     TENANT,
+    TIER,
     BadSpan,
     Tags,
     expand_json,
@@ -89,6 +90,7 @@ COLUMNS = (
     "reported_cost",
     "tenant",
     "scope",
+    "service_tier",
 )
 """Columns `rows_from_requests` fills. Before defaults: `session_id`, `turn_id` (the
 `costper.request.id`) and `feature` are null when no span says; `response_id`
@@ -376,6 +378,7 @@ def _record(span: Any, a: dict[str, Any], op: str, service: str, scope: str | No
         cost,
         _text(p[TENANT]),
         scope,
+        None if p[TIER] is None else _text(p[TIER]).strip().lower(),  # type: ignore[union-attr]
     ]
 
 
