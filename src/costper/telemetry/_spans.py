@@ -218,6 +218,7 @@ class SpanMapper:
         with paused_cycle_collection():
             tree.find_open()
             tree.find_siblings()
+            tree.keep_own(self.rows)
             if len(tree.calls) > 1 or tree.sources or tree.open:
                 tree.resolve(self.rows)
         self.rows.tree = tree
@@ -402,6 +403,15 @@ class _Tree:
         self._tags: dict[bytes, Tags | None] = {}
         self._roots: dict[bytes, Tags] | None = None
 
+    def keep_own(self, rows: SpanRows) -> None:
+        """Calls' own tags before inheriting: a later request re-resolving the trace from
+        `span_tags` needs them, whether the trace was open or arrived whole."""
+        positions = _TAG_POSITIONS
+        self.own = {
+            sid: tuple(r[i] for i in positions)
+            for r, sid in zip(rows.records, self.calls, strict=True)
+        }
+
     def find_siblings(self) -> None:
         parent_of = self.parent_of
         self.shared_parent = len({parent_of.get(sid) for sid in self.calls}) < len(self.calls)
@@ -445,12 +455,6 @@ class _Tree:
     def resolve(self, rows: SpanRows) -> None:
         """Drop calls that wrap another call; fill missing tags from the nearest tagged ancestor."""
         records = rows.records
-        open_traces, own = self.open, self.own
-        if open_traces:
-            trace_of = self.trace_of
-            for record, sid in zip(records, self.calls, strict=True):
-                if trace_of[sid] in open_traces:
-                    own[sid] = tuple(record[i] for i in _TAG_POSITIONS)
         resolved, wrappers = inherit(
             self.parent_of, self.tags_of, self.calls, self.trace_of, self.root_tags
         )
