@@ -220,3 +220,51 @@ def test_png_chart(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the optional 'plot' extra")
     out = write_plot(compare(Deployment()), tmp_path / "be.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_png_legend_leaves_the_lines_clear(tmp_path: Path) -> None:
+    """In display coordinates the legend's box meets neither the plotted lines' extent
+    nor any of their points (it used to sit on both all-in lines)."""
+    pytest.importorskip("matplotlib", reason="the optional 'plot' extra")
+    import numpy as np
+    from matplotlib import pyplot as plt
+    from matplotlib.transforms import Bbox
+
+    from costper.planning._plot import figure
+
+    for c in (
+        compare(Deployment()),
+        compare(build_deployment({"self_success_rate": "0.97"}), [D(10**5), D(10**7)]),
+    ):
+        fig = figure(c)
+        try:
+            fig.canvas.draw()
+            ax = fig.axes[0]
+            legend = ax.get_legend().get_window_extent()
+            lines = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+            assert [ln.get_label() for ln in lines][:2] == ["API, all-in", "self-hosted, all-in"]
+            points = np.vstack([ax.transData.transform(ln.get_xydata()) for ln in lines])
+            extent = Bbox.from_extents(*points.min(axis=0), *points.max(axis=0))
+            assert not legend.overlaps(extent), (legend, extent)
+            assert not legend.count_contains(points)
+        finally:
+            plt.close(fig)
+
+
+def test_svg_legend_below_the_plot(tmp_path: Path) -> None:
+    from costper.planning._plot import BOTTOM, HEIGHT, TOP
+
+    out = write_plot(compare(Deployment()), tmp_path / "be.svg")
+    root = ET.fromstring(out.read_text())
+    ns = "{http://www.w3.org/2000/svg}"
+    plot_bottom = HEIGHT - BOTTOM
+    ys = [
+        float(pt.split(",")[1])
+        for p in root.findall(f"{ns}polyline")
+        for pt in p.get("points", "").split()
+    ]
+    assert TOP <= min(ys) and max(ys) <= plot_bottom
+    legend = [e for e in root.iter() if e.get("class") == "legend"]
+    assert len(legend) == 8
+    assert all(float(e.get("y", e.get("y1", "0"))) > plot_bottom + 20 for e in legend)
+    assert all(float(e.get("y", e.get("y1", "0"))) < HEIGHT for e in legend)

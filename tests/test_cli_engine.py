@@ -90,6 +90,7 @@ def test_json_contract(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert set(g["cost"]) == {
         "llm",
         "retries",
+        "evals",
         "escalation",
         "review",
         "overhead",
@@ -130,7 +131,7 @@ def test_table_and_csv(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "per success" in out and "sql-helper" in out and "*" in out
     _, out, _ = run(capsys, "report", "--db", str(demo_db), "--format", "csv")
     header, *rows = out.strip().splitlines()
-    assert header.startswith("feature,sessions,") and len(rows) == 4
+    assert header.startswith("feature,sessions,") and len(rows) == 6
 
 
 def test_demo_is_deterministic_and_idempotent(
@@ -226,7 +227,10 @@ def test_compare_refuses_to_pool_features_unless_asked(
     )
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "--pool-features" in err
-    assert "span 4 features (assistant, invoice-extraction, sql-helper, support-chat)" in err
+    assert (
+        "span 6 features (assistant, doc-summaries, invoice-extraction, research-agent, "
+        "sql-helper, support-chat)" in err
+    )
     code, out, _ = run(
         capsys, "compare", "--db", str(demo_db), "--by", "model", "--baseline", "gpt-4o-mini",
         "--pool-features", "--format", "json",

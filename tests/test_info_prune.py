@@ -81,7 +81,7 @@ def test_prune_deletes_whole_old_sessions_only(demo_store: Path) -> None:
         cli("report", "--by", "feature", "--format", "json", "--db", str(demo_store)).stdout
     )
     sessions = sum(g["sessions"] for g in rep["groups"])
-    llm = sum(g["cost"]["llm"] for g in rep["groups"])
+    llm = sum(g["cost"]["llm"] + g["cost"]["evals"] for g in rep["groups"])
     assert sessions == keep_sessions
     assert llm == pytest.approx(keep_cost, rel=1e-9)
     orphans = sql(
@@ -148,5 +148,6 @@ def test_init_writes_every_key_at_its_default(tmp_path: Path) -> None:
     cfg = load_config(str(everything))  # every key and example is one costper accepts
     assert cfg.attributes["feature"] == ("metadata.feature",)
     assert cfg.prices and cfg.billing_models and cfg.infra and cfg.rates == {"EUR": 1.08}
+    assert cfg.budgets and cfg.commitments and cfg.alerts.webhook_url
     again = subprocess.run(["costper", "init"], capture_output=True, text=True, cwd=tmp_path)
     assert again.returncode == 2 and "exists already" in again.stderr

@@ -41,7 +41,9 @@ def test_eur_report_converts_token_cost_only(demo: Path, tmp_path: Path) -> None
         # by hand: token spend x 0.9; escalations and review are [costs], already in EUR
         assert g.cost["llm"] == pytest.approx(u.cost["llm"] * 0.9, rel=1e-12)
         assert g.cost["escalation"] == pytest.approx(u.cost["escalation"], rel=1e-12)
+        assert g.cost["evals"] == pytest.approx(u.cost["evals"] * 0.9, rel=1e-12)
         want = u.cost["llm"] * 0.9 + u.cost["escalation"] + u.cost["review"] + u.cost["overhead"]
+        want += u.cost["evals"] * 0.9
         assert g.cost["total"] == pytest.approx(want + u.cost["infra"] * 0.9, rel=1e-12)
     assert all(r["currency"] == "EUR" for r in rep.rows())
 

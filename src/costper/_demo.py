@@ -13,6 +13,15 @@ tests can check the engine against the article's figures:
   failures do not escalate, so its cost per intent is its token cost.
 - sql-helper: a young feature (70 sessions) with too few sessions to conclude
   anything; it keeps that size whatever `sessions` is.
+- research-agent: with 10,000 sessions or more, 600 sessions besides `sessions`
+  (`_demo_planted.py`): runaway sessions on one day, a prompt change that raised
+  escalations, LLM-judge evals.
+- doc-summaries: with 10,000 sessions or more (the default is 20,000), a
+  steady batch pipeline on gpt-4o (80,000 calls, about 2 a minute, more by
+  day, one session per hour's batch, a quarter of each prompt cached), so
+  `costper commit` has a commitment-worthy model (`_demo_steady.py`). It draws
+  from its own random stream, so the arms above come out the same with or
+  without it, and small demo stores (tests) stay as they were.
 
 Prices come from the genai-prices catalog (each model priced once), so calls
 carry `cost_source = "catalog"`. About a third of successes leave no outcome
@@ -28,6 +37,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
+from costper import _demo_planted
 from costper.pricing import _lookup as pricing
 from costper.store._store import Store
 
@@ -142,6 +152,7 @@ PROVIDER = "openai"
 OUTPUT_SHARE = 0.4
 IMPLICIT_SHARE = 0.35
 PENDING_SHARE = 0.01
+STEADY_FROM, STEADY_CALLS = 10_000, 80_000
 
 
 def unit_prices(model: str) -> tuple[float, float]:
@@ -279,8 +290,18 @@ def generate(
     shares = np.array([a.share for a in ARMS])
     counts = rng.multinomial(max(0, sessions - sum(fixed)), shares / shares.sum()) + np.array(fixed)
     written = {"calls": 0, "outcomes": 0}
+    prices = {m: unit_prices(m) for m in (_demo_planted.MODEL, _demo_planted.JUDGE)}
+    extra_calls, extra_outcomes = _demo_planted.planted(seed, sessions, end, days, prices)
     with store.transaction():  # all or nothing: Ctrl-C leaves the store as it was
         _write_arms(store, counts.tolist(), rng, end, days, seed, chunk, progress, written)
+        if extra_calls.num_rows:
+            new = store.insert_many({"calls": extra_calls, "outcomes": extra_outcomes})
+            for k in written:
+                written[k] += new[k]
+        from costper._demo_steady import write_steady
+
+        if sessions >= STEADY_FROM:
+            write_steady(store, STEADY_CALLS, seed, end, days, written)
     return written
 
 

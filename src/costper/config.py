@@ -17,8 +17,26 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from costper._config_evals import EvalRule, evals_section
+from costper._config_plans import (
+    BUDGET_METRICS,
+    BUDGET_PERIODS,
+    Alerts,
+    Budget,
+    Commitment,
+    alerts_section,
+    budgets_section,
+    commitments_section,
+)
+from costper._config_values import _check_keys, _number, _table, parse_duration
 from costper._io import MAX_BODY_BYTES
 from costper.errors import ConfigError
+
+__all__ = [
+    "BUDGET_METRICS", "BUDGET_PERIODS", "Alerts", "Budget", "BillingRule", "Commitment", "Config",
+    "Costs", "InfraResource", "Price", "load_config", "parse_config", "parse_duration",
+    "read_config_file", "ATTRIBUTE_FIELDS", "DEFAULT_DB", "DEFAULT_CONFIG_FILE", "EvalRule",
+]  # fmt: skip
 
 DEFAULT_DB = "costper.duckdb"
 DEFAULT_CONFIG_FILE = "costper.toml"
@@ -73,55 +91,21 @@ class Config:
     max_request_bytes: int = MAX_BODY_BYTES
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
     attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    commitments: Mapping[str, Commitment] = field(default_factory=dict)
+    budgets: tuple[Budget, ...] = ()
+    alerts: Alerts = field(default_factory=Alerts)
+    metrics_public: bool = False
     """Per tag (session, feature, prompt_version, tenant, request_id), span attribute
     keys tried before the built-in ones; `metadata.feature` is also field `feature`
     of a JSON object attribute `metadata`."""
+    evals: tuple[EvalRule, ...] = ()
+    """`[[evals]]`: calls to count as evaluations (the `evals` part), by pattern."""
 
     def costs_for(self, feature: str) -> Costs:
         return self.feature_costs.get(feature, self.costs)
 
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str, key: str = "duration") -> timedelta | None:
-    """'24h', '30m', '7d' or 'off' (None)."""
-    if text.strip().lower() == "off":
-        return None
-    m = _DURATION.match(text)
-    if not m:
-        raise ConfigError(
-            f"{key}: expected a duration such as '24h', '30m', '7d' or 'off', got {text!r}"
-        )
-    try:
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-    except OverflowError:
-        raise ConfigError(f"{key}: {text!r} is longer than any date range") from None
-
-
-def _number(section: str, key: str, value: Any, *, minimum: float | None = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{section}.{key}: expected a number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{section}.{key}: must be >= {minimum}, got {value!r}")
-    return float(value)
-
-
-def _table(section: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{section}: expected a table, got {value!r}")
-    return value
-
-
-def _check_keys(section: str, table: Mapping[str, Any], allowed: set[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            known = ", ".join(sorted(allowed))
-            raise ConfigError(f"{section}.{key}: unknown key (known: {known})".lstrip("."))
 
 
 def _costs(section: str, raw: Any, base: Costs) -> Costs:
@@ -263,8 +247,14 @@ def _currency(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
 
 def _server(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
     t = _table("server", raw)
-    _check_keys("server", t, {"api_keys", "max_request_bytes", "allowed_hosts"})
+    _check_keys("server", t, {"api_keys", "max_request_bytes", "allowed_hosts", "metrics_public"})
     out: dict[str, Any] = {}
+    if "metrics_public" in t:
+        if not isinstance(t["metrics_public"], bool):
+            raise ConfigError(
+                f"server.metrics_public: expected true or false, got {t['metrics_public']!r}"
+            )
+        out["metrics_public"] = t["metrics_public"]
     if "allowed_hosts" in t:
         hosts = t["allowed_hosts"]
         if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
@@ -320,6 +310,10 @@ _SECTIONS: dict[str, _Section] = {
     "currency": _currency,
     "server": _server,
     "attributes": _attributes,
+    "commitments": commitments_section,
+    "budgets": budgets_section,
+    "alerts": alerts_section,
+    "evals": evals_section,
 }
 
 

@@ -15,7 +15,9 @@ from costper.errors import CostperError, InputError
 from costper.cli import (  # noqa: E402,F401  isort: skip
     billing,
     breakeven,
+    budgets,
     calc,
+    commit,
     compare,
     demo,
     info,
@@ -23,6 +25,8 @@ from costper.cli import (  # noqa: E402,F401  isort: skip
     report,
     serve,
     whatif,
+    anomalies,
+    diagnose,
 )
 
 

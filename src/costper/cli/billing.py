@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from costper.billing._export import export_focus
-from costper.billing._ingest import ingest_billing
-from costper.billing._reconcile import Reconciliation
-from costper.billing._reconcile import reconcile as build_reconciliation
 from costper.cli import render
 from costper.cli.app import app, export_app, ingest_app
 from costper.cli.options import (
     ConfigOption,
     DbOption,
     FormatOption,
+    WideOption,
     check_format,
     config,
     parse_time,
     store_for,
 )
 from costper.errors import InputError
+
+if TYPE_CHECKING:  # billing loads Ibis and Arrow: only when a command runs
+    from costper.billing._reconcile import Reconciliation
 
 
 @ingest_app.command("billing")
@@ -47,6 +47,8 @@ def billing(
     Each file is a snapshot of the billing periods x accounts it covers: a newer one
     replaces their stored lines, an older one is ignored, disjoint ones add.
     """
+    from costper.billing._ingest import ingest_billing
+
     cfg = config(db, config_file)
     with store_for(cfg) as store:
         r = ingest_billing(store, paths, cfg, as_of=parse_time(as_of, "--as-of"))
@@ -72,14 +74,19 @@ def billing(
     return 0
 
 
-def _print_reconciliation(rec: Reconciliation) -> None:
+def _print_reconciliation(rec: Reconciliation, *, wide: bool = False) -> None:
+    from costper.cli.fit import Col, FitTable
+
     con = render.console()
-    cols = [(k, "left") for k in rec.by] + [
-        (c, "right")
-        for c in ("calls", "estimated", "billed", "effective", "ratio", "allocated",
-                  "unattributed", "no line", "unpriced")
-    ]  # fmt: skip
-    t = render.table(f"Telemetry estimate against the bill (FOCUS), in {rec.currency}", cols)
+    ranks = {"calls": 5, "estimated": 1, "billed": 4, "effective": 2, "ratio": 3,
+             "allocated": 7, "unattributed": 6, "no line": 8, "unpriced": 9}  # fmt: skip
+    cols = [Col(k, "left", key=True) for k in rec.by] + [Col(c, rank=r) for c, r in ranks.items()]
+    t = FitTable(
+        f"Telemetry estimate against the bill (FOCUS), in {rec.currency}",
+        cols,
+        wide=wide,
+        key_figures=3,
+    )
 
     def cells(r: dict[str, Any]) -> list[str]:
         return [
@@ -98,7 +105,7 @@ def _print_reconciliation(rec: Reconciliation) -> None:
         t.add_row(*[str(v) if v is not None else "—" for v in r["key"].values()], *cells(r))
     tot = rec.totals
     t.add_row(*(["total"] + [""] * (len(rec.by) - 1)), *cells(tot), style="bold")
-    con.print(t)
+    t.print(con)
     ratio = "" if tot["ratio"] is None else f" ({tot['ratio']:.2f}×)"
     cur = rec.currency
     con.print(
@@ -132,11 +139,14 @@ def reconcile(
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
+    wide: WideOption = False,
 ) -> int:
     """Telemetry's estimate against FOCUS billed and effective cost; unmatched spend both ways.
 
     Re-runs the cost join first, so calls ingested after their bill get their share.
     """
+    from costper.billing._reconcile import reconcile as build_reconciliation
+
     check_format(fmt)
     keys = [k for k in by.split(",") if k.strip()]
     cfg = config(db, config_file)
@@ -149,7 +159,7 @@ def reconcile(
     elif fmt == "csv":
         render.write_csv(rec.flat_rows())
     else:
-        _print_reconciliation(rec)
+        _print_reconciliation(rec, wide=wide)
     return 0
 
 
@@ -172,6 +182,8 @@ def focus(
     config_file: ConfigOption = None,
 ) -> int:
     """Stored LLM usage as FOCUS 1.3 rows with x_FeatureTag, x_ModelVersion, x_PromptVersion."""
+    from costper.billing._export import export_focus
+
     kind = fmt or ("parquet" if out and Path(out).suffix == ".parquet" else "csv")
     if kind not in ("csv", "parquet"):
         raise InputError(

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from costper.cli import render
 from costper.cli.app import app
-from costper.cli.options import ConfigOption, DbOption, FormatOption, check_format, config, opt
-from costper.planning._breakeven import (
-    ARTICLE_VOLUMES,
-    Comparison,
-    Deployment,
-    build_deployment,
-    check_volumes,
-    comparison_json,
+from costper.cli.options import (
+    ConfigOption,
+    DbOption,
+    FormatOption,
+    WideOption,
+    check_format,
+    config,
+    opt,
 )
-from costper.planning._breakeven import compare as compare_deployments
-from costper.planning._calculator import to_decimal
-from costper.planning._plot import write_plot
+
+if TYPE_CHECKING:
+    from costper.planning._breakeven import Comparison
 
 
 @app.command("breakeven")
@@ -66,11 +66,23 @@ def breakeven_cmd(
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
+    wide: WideOption = False,
 ) -> None:
     """API against self-hosted GPUs: monthly cost, GPUs needed, break-even volume.
 
     A failure costs the config's escalation cost (15.00 unless set) unless --failure-cost says.
     """
+    from costper.planning._breakeven import (
+        ARTICLE_VOLUMES,
+        Deployment,
+        build_deployment,
+        check_volumes,
+        comparison_json,
+    )
+    from costper.planning._breakeven import compare as compare_deployments
+    from costper.planning._calculator import to_decimal
+    from costper.planning._plot import write_plot
+
     check_format(fmt)
     cfg = config(db, config_file)
     base = Deployment(failure_cost=to_decimal(cfg.costs.escalation_cost, "costs.escalation_cost"))
@@ -98,10 +110,12 @@ def breakeven_cmd(
     elif fmt == "csv":
         render.write_csv(doc["rows"])  # type: ignore[arg-type]
     else:
-        print_breakeven(c, plot)
+        print_breakeven(c, plot, wide=wide)
 
 
-def print_breakeven(c: Comparison, plot: str | None) -> None:
+def print_breakeven(c: Comparison, plot: str | None, *, wide: bool = False) -> None:
+    from costper.cli.fit import Col, FitTable
+
     con = render.console()
     d = c.deployment
     con.print(
@@ -114,21 +128,20 @@ def print_breakeven(c: Comparison, plot: str | None) -> None:
         f"{int(d.requests_per_gpu):,} requests a month at {d.throughput.normalize():,f} "
         f"tokens/s and {render.rate(d.utilisation)} utilisation; success {render.rate(d.self_success)}."
     )
-    t = render.table(
+    t = FitTable(
         "Monthly cost, API vs self-hosted",
         [
-            (h, "right")
-            for h in (
-                "requests",
-                "GPUs",
-                "API compute",
-                "self-hosted",
-                "cheaper on compute",
-                "API per success",
-                "self-hosted per success",
-                "cheaper all-in",
-            )
+            Col("requests", key=True),
+            Col("GPUs", rank=5),
+            Col("API compute", rank=6),
+            Col("self-hosted", rank=7),
+            Col("cheaper on compute", rank=4),
+            Col("API per success", rank=2),
+            Col("self per success", rank=3),
+            Col("cheaper all-in", rank=1),
         ],
+        wide=wide,
+        key_figures=3,
     )
     for r in c.rows:
         t.add_row(
@@ -141,7 +154,7 @@ def print_breakeven(c: Comparison, plot: str | None) -> None:
             render.money(r.self_per_success),
             _cheaper(*r.cheaper(all_in=True)),
         )
-    con.print(t)
+    t.print(con)
     for b, what in (
         (c.compute, "On compute alone"),
         (c.per_success, "Per success, failures priced in"),

@@ -13,7 +13,6 @@ from costper.cli import render
 from costper.cli.app import app
 from costper.cli.options import ConfigOption, DbOption, FormatOption, check_format, config, opt
 from costper.planning._calculator import EXAMPLES, Result, evaluate, verdict
-from costper.planning._scenarios import defaults_from, resolve, results_json
 
 
 @app.command("calc")
@@ -73,6 +72,8 @@ def calc_cmd(
     Flags apply to every scenario shown, over an example's or a file's values;
     differences are against the first scenario.
     """
+    from costper.planning._scenarios import defaults_from, resolve, results_json
+
     check_format(fmt)
     cfg = config(db, config_file)
     flags = dict(

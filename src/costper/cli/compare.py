@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
 from costper.cli import render
 from costper.cli.app import app
@@ -16,13 +15,12 @@ from costper.cli.options import (
     FormatOption,
     SinceOption,
     UntilOption,
+    WideOption,
     check_format,
     config,
     store_for,
     time_range,
 )
-from costper.engine._compare import compare as compare_variants
-from costper.engine._sessions import check_keys
 
 
 @app.command("compare")
@@ -45,8 +43,15 @@ def compare_cmd(
             "cheap feature would look cheaper).",
         ),
     ] = False,
+    wide: WideOption = False,
 ) -> None:
     """Variants against a baseline: ratio of cost per success, interval, verdict."""
+    from rich.text import Text
+
+    from costper.cli.fit import Col, FitTable
+    from costper.engine._compare import compare as compare_variants
+    from costper.engine._sessions import check_keys
+
     check_format(fmt)
     cfg = config(db, config_file)
     check_keys([by])
@@ -87,19 +92,21 @@ def compare_cmd(
         render.write_csv(rows)
         return
     title = f"Against {by}={baseline}" + (f" in {cmp.feature}" if cmp.feature else "")
-    t = render.table(
+    t = FitTable(
         title,
         [
-            (by, "left"),
-            ("sessions", "right"),
-            ("success", "right"),
-            ("per success", "right"),
-            ("difference", "right"),
-            ("ratio", "right"),
-            ("p", "right"),
-            ("verdict", "left"),
-            ("needs", "right"),
+            Col(by, "left", key=True),
+            Col("labeled", rank=6),
+            Col("success", rank=5),
+            Col("per success", rank=3),
+            Col("difference", rank=4),
+            Col("ratio", rank=2),
+            Col("p", rank=7),
+            Col("verdict", "left", rank=1),
+            Col("needs", rank=8),
         ],
+        wide=wide,
+        key_figures=4,
     )
     for r, v in zip(rows, [None, *cmp.variants], strict=True):
         g = cmp.baseline if v is None else v.group
@@ -119,7 +126,7 @@ def compare_cmd(
             style=None if g.sample_ok else "dim",
         )
     con = render.console()
-    con.print(t)
+    t.print(con)
     for g in [cmp.baseline, *(v.group for v in cmp.variants)]:
         if g.warnings:
             con.print(

@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
 
-from costper._demo import generate
 from costper.cli.app import app
 from costper.cli.options import ConfigOption, DbOption, config, store_for
 from costper.cli.render import print_report
-from costper.engine._report import report
 from costper.errors import InputError
 
 
@@ -23,6 +20,11 @@ def demo_cmd(
     config_file: ConfigOption = None,
 ) -> None:
     """Write a synthetic data set calibrated to the article, then print the report."""
+    from rich.progress import Progress
+
+    from costper._demo import generate
+    from costper.engine._report import report
+
     if sessions < 1:
         raise InputError(
             f"--sessions: must be at least 1, got {sessions}", field="sessions", value=sessions
@@ -43,5 +45,6 @@ def demo_cmd(
     print_report(rep, "Cost per success by feature and model")
     print(
         "Next: costper report --by turns --feature assistant | costper compare --by model "
-        "--baseline gpt-4o-mini --feature support-chat | costper serve"
+        "--baseline gpt-4o-mini --feature support-chat | costper anomalies | costper diagnose "
+        "| costper serve"
     )

@@ -13,14 +13,10 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from costper.cli.app import ingest_app
 from costper.cli.options import ConfigOption, DbOption, config, store_for
 from costper.errors import CostperError
-from costper.telemetry._outcome_records import ingest_outcome_files
-from costper.telemetry._trace_files import TraceFilesSummary, ingest_trace_files
 
 Paths = Annotated[list[str], typer.Argument(help="Files to read; '-' for stdin.")]
 _BAR_FROM_BYTES = 8 * 1024 * 1024
@@ -33,6 +29,9 @@ def _progress(path: str) -> Iterator[Callable[[int, int | None], None] | None]:
     if size < _BAR_FROM_BYTES or not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -54,6 +53,8 @@ def _refused(path: str, e: CostperError) -> None:
 @ingest_app.command("traces")
 def traces(paths: Paths, db: DbOption = None, config_file: ConfigOption = None) -> int:
     """OTLP JSON (one request per file or per line), OTLP protobuf, gzip of either."""
+    from costper.telemetry._trace_files import TraceFilesSummary, ingest_trace_files
+
     cfg = config(db, config_file)
     total = TraceFilesSummary()
     refused = 0
@@ -96,6 +97,8 @@ def traces(paths: Paths, db: DbOption = None, config_file: ConfigOption = None) 
 @ingest_app.command("outcomes")
 def outcomes(paths: Paths, db: DbOption = None, config_file: ConfigOption = None) -> int:
     """CSV or JSONL outcome records (session_id, at, success, escalated, reviewed, signal...)."""
+    from costper.telemetry._outcome_records import ingest_outcome_files
+
     cfg = config(db, config_file)
     files = records = new = refused = 0
     with store_for(cfg) as store:

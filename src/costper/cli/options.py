@@ -6,14 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from costper import _time
 from costper.config import Config, load_config
 from costper.errors import InputError, StoreError
-from costper.store._store import Store, open_store
+
+if TYPE_CHECKING:  # the store pulls in Ibis, DuckDB and Arrow: loaded when a command runs
+    from costper.store._store import Store
 
 DbOption = Annotated[
     str | None,
@@ -35,6 +37,15 @@ FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="Output format: table, json or csv.")
 ]
 
+WideOption = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Show every column; by default columns that do not fit the terminal "
+        "are left out (and named).",
+    ),
+]
+
 
 def flag(name: str) -> str:
     """How a core parameter is named to a CLI user: `retry_rate` -> `--retry-rate`."""
@@ -54,6 +65,8 @@ def store_for(cfg: Config, *, read_only: bool = False, must_exist: bool = False)
         raise StoreError(
             f"{cfg.db}: no store here yet; run `costper demo` or `costper ingest` first"
         )
+    from costper.store._store import open_store
+
     store = open_store(cfg.db, read_only=read_only)
     try:
         yield store

@@ -5,19 +5,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from costper import _format, _spreadsheet
-from costper.engine._intervals import Interval
-from costper.engine._report import Report
+from costper import _format
+
+if TYPE_CHECKING:  # the engine pulls in Ibis and SciPy: `costper --help` must not load it
+    from costper.engine._intervals import Interval
+    from costper.engine._report import Report
 
 
 def money(v: Any) -> str:
@@ -29,7 +32,7 @@ pct = _format.percent
 
 
 def interval(iv: Interval | Mapping[str, Any], fmt: _format.Formatter = money) -> str:
-    return _format.interval(iv.to_dict() if isinstance(iv, Interval) else iv, fmt)
+    return _format.interval(iv if isinstance(iv, Mapping) else iv.to_dict(), fmt)
 
 
 def write_json(obj: Any) -> None:
@@ -64,6 +67,8 @@ def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
     """RFC 4180 CSV: CRLF rows, every field holding a comma, quote, CR or LF quoted
     (with a bare LF terminator Python's writer leaves a CR unquoted, and the row
     breaks), formula cells neutralised (`costper._spreadsheet`)."""
+    from costper import _spreadsheet  # Arrow, for its cell rules: loaded only to write CSV
+
     rows = list(rows)
     buf = io.StringIO()
     if rows:
@@ -88,11 +93,15 @@ class SafeConsole(Console):
         super().print(*(clean(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
 
-def console() -> Console:
-    """Wide enough for the metrics table when piped (Rich assumes 80 columns)."""
-    c = SafeConsole(highlight=False, soft_wrap=False)
-    if not c.is_terminal:
-        c = SafeConsole(highlight=False, soft_wrap=False, width=180)
+PIPED_WIDTH = 180
+
+
+def console(width: int | None = None) -> Console:
+    """The terminal's width, or $COLUMNS; PIPED_WIDTH when piped without $COLUMNS
+    (Rich would assume 80 and a file gets the tables cut for no reader)."""
+    c = SafeConsole(highlight=False, soft_wrap=False, width=width)
+    if width is None and not c.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        c = SafeConsole(highlight=False, soft_wrap=False, width=PIPED_WIDTH)
     return c
 
 
@@ -143,29 +152,45 @@ def ratio(iv: Interval) -> str:
     return f"{iv.value:.2f}× ({lo}–{hi})"
 
 
-def print_report(rep: Report, title: str = "Cost per success") -> None:
+# The breakdown's headers where they differ from the JSON names: retries are the failed
+# calls' share of llm, not an addend. Its columns in the order they are dropped (last first).
+BREAKDOWN = {"retries": "of which retries"}
+BREAKDOWN_RANKS = {"total": 1, "llm": 2, "escalation": 3, "evals": 4, "review": 5,
+                   "overhead": 6, "infra": 7, "retries": 8}  # fmt: skip
+
+
+def print_report(rep: Report, title: str = "Cost per success", *, wide: bool = False) -> None:
+    """The metrics and the cost breakdown, fitted to the terminal (`cli.fit`).
+
+    "labeled" counts the sessions with an outcome, the ones every ratio and sum is
+    over (the dashboard's "Labeled"); "pending" the ones without one yet. `llm`
+    includes `retries`, so the breakdown's parts other than retries add to total."""
+    from costper.cli.fit import Col, FitTable
+    from costper.engine._sessions import COST_PARTS  # the engine is loaded by now
+
     con = console()
     keys = rep.by
-    t = table(
-        f"{title} ({rep.currency}; confidence {rep.confidence:.0%}; intervals in brackets)",
-        [(k, "left") for k in keys]
+    names = [Col(k, "left", key=True) for k in keys]
+    t = FitTable(
+        f"{title} ({rep.currency}; confidence {rep.confidence:.0%}; intervals in brackets; "
+        "labeled: sessions with an outcome)",
+        names
         + [
-            ("sessions", "right"),
-            ("pending", "right"),
-            ("success", "right"),
-            ("escalated", "right"),
-            ("per 1M tok", "right"),
-            ("per intent", "right"),
-            ("per success", "right"),
+            Col("labeled", rank=3),
+            Col("pending", rank=7),
+            Col("success", rank=2),
+            Col("escalated", rank=6),
+            Col("per 1M tok", rank=5),
+            Col("per intent", rank=4),
+            Col("per success", rank=1),
         ],
+        wide=wide,
+        key_figures=3,
     )
-    b = table(
-        "Where the money goes (labeled sessions)",
-        [(k, "left") for k in keys]
-        + [
-            (p, "right")
-            for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
-        ],
+    b = FitTable(
+        "Where the money goes (labeled sessions; llm includes retries)",
+        names + [Col(BREAKDOWN.get(p, p), rank=BREAKDOWN_RANKS.get(p, 9)) for p in COST_PARTS],
+        wide=wide,
     )
     thin = []
     for g in rep.groups:
@@ -183,18 +208,11 @@ def print_report(rep: Report, title: str = "Cost per success") -> None:
             interval(g.cost_per_success),
             style=style,
         )
-        b.add_row(
-            *key,
-            *(
-                money(g.cost[p])
-                for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
-            ),
-            style=style,
-        )
+        b.add_row(*key, *(money(g.cost[p]) for p in COST_PARTS), style=style)
         if not g.sample_ok:
             thin.append(g)
-    con.print(t)
-    con.print(b)
+    t.print(con)
+    b.print(con)
     if thin:
         con.print(f"[dim]* not enough to decide on ({len(thin)} group(s)):[/dim]")
         for g in thin[:10]:
@@ -232,10 +250,10 @@ def label(key: dict[str, object]) -> str:
     return safe(", ".join(f"{k}={v}" for k, v in key.items()) or "all")
 
 
-def emit(rep: Report, fmt: str) -> None:
+def emit(rep: Report, fmt: str, *, wide: bool = False) -> None:
     if fmt == "json":
         write_json(rep.to_dict())
     elif fmt == "csv":
         write_csv(rep.rows())
     else:
-        print_report(rep)
+        print_report(rep, wide=wide)

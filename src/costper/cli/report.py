@@ -15,15 +15,13 @@ from costper.cli.options import (
     FormatOption,
     SinceOption,
     UntilOption,
+    WideOption,
     check_format,
     config,
     store_for,
     time_range,
 )
 from costper.cli.remote import ServerOption, get_json, server_for
-from costper.engine._report import Report
-from costper.engine._report import report as build_report
-from costper.engine._sessions import check_keys
 
 
 @app.command("report")
@@ -43,10 +41,15 @@ def report_cmd(
     db: DbOption = None,
     config_file: ConfigOption = None,
     server: ServerOption = None,
+    wide: WideOption = False,
 ) -> None:
     """The metrics table: cost per token beside cost per success, with intervals.
 
     While `costper serve` holds the store, the report is read through it."""
+    from costper.engine._report import Report
+    from costper.engine._report import report as build_report
+    from costper.engine._sessions import check_keys
+
     check_format(fmt)
     cfg = config(db, config_file)
     keys = check_keys([k for k in by.split(",") if k.strip()])
@@ -58,4 +61,4 @@ def report_cmd(
     else:
         with store_for(cfg, must_exist=True) as store:
             rep = build_report(store, keys, since=s, until=u, feature=feature, config=cfg)
-    render.emit(rep, fmt)
+    render.emit(rep, fmt, wide=wide)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from costper.cli import render
 from costper.cli.app import app
@@ -12,6 +12,7 @@ from costper.cli.options import (
     FormatOption,
     SinceOption,
     UntilOption,
+    WideOption,
     check_format,
     config,
     opt,
@@ -19,7 +20,9 @@ from costper.cli.options import (
     time_range,
 )
 from costper.errors import InputError
-from costper.planning._whatif import UNSURE, Recommendation, WhatIf, recommend, what_if
+
+if TYPE_CHECKING:
+    from costper.planning._whatif import Recommendation, WhatIf
 
 
 @app.command("whatif")
@@ -44,8 +47,11 @@ def whatif_cmd(
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Cost per success with another model, and the cheapest model per feature."""
+    from costper.planning._whatif import recommend, what_if
+
     check_format(fmt)
     cfg = config(db, config_file)
     s, u = time_range(since, until)
@@ -61,7 +67,7 @@ def whatif_cmd(
             elif fmt == "csv":
                 render.write_csv(render.flatten(r.to_dict()) for r in recs)
             else:
-                print_recommendations(recs, cfg.confidence)
+                print_recommendations(recs, cfg.confidence, wide=wide)
             return
         w = what_if(store, feature, model or [], baseline=baseline, config=cfg, since=s, until=u)
     if fmt == "json":
@@ -69,24 +75,28 @@ def whatif_cmd(
     elif fmt == "csv":
         render.write_csv(render.flatten(e.to_dict()) for e in w.estimates)
     else:
-        print_whatif(w)
+        print_whatif(w, wide=wide)
 
 
-def print_whatif(w: WhatIf) -> None:
+def print_whatif(w: WhatIf, *, wide: bool = False) -> None:
+    from costper.cli.fit import Col, FitTable
+
     con = render.console()
-    t = render.table(
+    t = FitTable(
         f"{w.feature}: cost per success by model (confidence {w.confidence:.0%}; incumbent "
         f"{w.incumbent})",
         [
-            ("model", "left"),
-            ("basis", "left"),
-            ("sessions", "right"),
-            ("success", "right"),
-            ("escalated", "right"),
-            ("per intent", "right"),
-            ("per success", "right"),
-            ("vs incumbent", "right"),
+            Col("model", "left", key=True),
+            Col("basis", "left", rank=6),
+            Col("labeled", rank=4),
+            Col("success", rank=3),
+            Col("escalated", rank=7),
+            Col("per intent", rank=5),
+            Col("per success", rank=1),
+            Col("vs incumbent", rank=2),
         ],
+        wide=wide,
+        key_figures=3,
     )
     for e in w.estimates:
         change = "—" if e.change_pct is None or e.model == w.incumbent else f"{e.change_pct:+.1f}%"
@@ -102,7 +112,7 @@ def print_whatif(w: WhatIf) -> None:
             render.interval(e.cost_per_success),
             change,
         )
-    con.print(t)
+    t.print(con)
     if any(e.basis == "repriced" for e in w.estimates):
         con.print(
             f"[dim]repriced: {render.safe(w.incumbent)}'s sessions priced at the other model's rates, same "
@@ -113,6 +123,8 @@ def print_whatif(w: WhatIf) -> None:
 
 
 def _sentence(r: Recommendation) -> str:
+    from costper.planning._whatif import UNSURE
+
     if r.recommended:
         verb = "switch to" if r.verdict == "switch" else r.verdict
         return f"{r.feature}: {verb} {r.recommended}: {r.reason}."
@@ -126,20 +138,26 @@ def _sentence(r: Recommendation) -> str:
     return f"{r.feature}: {r.verdict} ({r.reason})."
 
 
-def print_recommendations(recs: list[Recommendation], confidence: float) -> None:
+def print_recommendations(
+    recs: list[Recommendation], confidence: float, *, wide: bool = False
+) -> None:
+    from costper.cli.fit import Col, FitTable
+
     con = render.console()
-    t = render.table(
+    t = FitTable(
         f"Cheapest model per success, by feature (confidence {confidence:.0%})",
         [
-            ("feature", "left"),
-            ("cheapest", "left"),
-            ("per success", "right"),
-            ("against", "left"),
-            ("per success", "right"),
-            ("saving", "right"),
-            ("verdict", "left"),
-            ("more sessions", "right"),
+            Col("feature", "left", key=True),
+            Col("cheapest", "left", key=True),
+            Col("per success", rank=2),
+            Col("against", "left", key=True),
+            Col("against per success", rank=4),
+            Col("saving", rank=3),
+            Col("verdict", "left", rank=1),
+            Col("more sessions", rank=5),
         ],
+        wide=wide,
+        key_figures=3,
     )
     for r in recs:
         t.add_row(
@@ -152,6 +170,6 @@ def print_recommendations(recs: list[Recommendation], confidence: float) -> None
             r.verdict,
             "—" if not r.sessions_needed else f"{r.sessions_needed:,}",
         )
-    con.print(t)
+    t.print(con)
     for r in recs:
         con.print(f"[dim]{render.safe(_sentence(r))}[/dim]")

@@ -262,10 +262,7 @@ def build_group(row: dict[str, Any], by: list[str], config: Config) -> Group:
     cps = _floor_zero(ratio_interval(sums, config.confidence))
     warns = trust_warnings(sums, limits(config), cps.method)
     needed, note = _needed(sums, warns, config.confidence)
-    cost = {
-        p: _num(row[f"cost_{p}"])
-        for p in ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
-    }
+    cost = {p: _num(row.get(f"cost_{p}")) for p in COST_PARTS}
     tokens = {k: int(_num(row[f"tokens_{k}"])) for k in ("input", "output", "cache_read")}
     tokens["total"] = tokens["input"] + tokens["output"]
     conf = config.confidence

@@ -27,7 +27,7 @@ OUTCOME_COLUMNS = ("at", "success", "escalated", "reviewed", "signal", "source",
 SUMMARY_COLUMNS = (
     "feature", "model", "provider", "prompt_version", "first_call", "last_call", "turns",
     "turn_bucket", "calls", "failed_calls", "input_tokens", "output_tokens", "cache_read_tokens",
-    "total_tokens", "llm", "retries", "escalation", "review", "overhead", "infra", "total",
+    "total_tokens", "llm", "retries", "evals", "escalation", "review", "overhead", "infra", "total",
     "status", "success", "escalated", "reviewed", "unpriced_calls",
 )  # fmt: skip
 

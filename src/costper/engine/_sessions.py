@@ -19,6 +19,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from costper._config_evals import EvalRule
 from costper.config import Config
 from costper.errors import InputError
 from costper.pricing._currency import ESTIMATES, Rates
@@ -29,7 +30,12 @@ GROUP_KEYS = (
     "feature", "model", "provider", "prompt_version", "tenant", "day", "week", "month", "turns",
 )  # fmt: skip
 COST_SOURCES = ("billed", "reported", "config", "catalog", "unpriced")
-COST_PARTS = ("llm", "retries", "escalation", "review", "overhead", "infra", "total")
+COST_PARTS = ("llm", "retries", "evals", "escalation", "review", "overhead", "infra", "total")
+EVALS = "evals"
+"""The `operation` of a call made to evaluate another (LLM-as-judge, telemetry's
+`gen_ai.operation.name=evaluate` or `costper.call.kind=eval`): its cost is the
+session's `evals` part and its tokens are left out of the session's tokens, so
+cost per 1M tokens stays the feature's own calls'."""
 
 
 def check_keys(
@@ -77,7 +83,18 @@ def resolved_outcomes(outcomes: ir.Table, dialect: Dialect = PORTABLE) -> ir.Tab
     )
 
 
-def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
+def is_evaluation(calls: ir.Table, rules: Sequence[EvalRule] = ()) -> ir.BooleanValue:
+    """Telemetry's mark (operation `evals`) or a `[[evals]]` rule of the config."""
+    c = calls
+    marks = [c.operation == EVALS]
+    for rule in rules:
+        marks.append(ibis.and_(*(c[k].re_search(rx) for k, rx in rule.patterns().items())))
+    return ibis.or_(*marks).fill_null(False)
+
+
+def call_rollup(
+    calls: ir.Table, dialect: Dialect = PORTABLE, evals: tuple[EvalRule, ...] = ()
+) -> ir.Table:
     """Per session, everything the calls say: one pass plus a per-model pass.
 
     The store materialises this and keeps it current incrementally (it is the
@@ -86,7 +103,13 @@ def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
     going to the model used first.
     """
     c = calls
-    cost = c.cost.fill_null(0.0)
+    is_eval = is_evaluation(c, evals)
+    spent = c.cost.fill_null(0.0)
+    cost = is_eval.ifelse(0.0, spent)
+
+    def own(col: ir.IntegerValue) -> ir.IntegerValue:
+        return is_eval.ifelse(0, col.fill_null(0))
+
     aggs: dict[str, Any] = dict(
         feature=dialect.first(c.feature, c.start_time),
         prompt_version=dialect.first(c.prompt_version, c.start_time),
@@ -95,11 +118,13 @@ def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
         last_call=c.start_time.max(),
         calls=c.count(),
         failed_calls=c.count(where=c.failed),
-        input_tokens=dialect.token_sum(c.input_tokens),
-        output_tokens=dialect.token_sum(c.output_tokens),
-        cache_read_tokens=dialect.token_sum(c.cache_read_tokens),
+        input_tokens=dialect.token_sum(own(c.input_tokens)),
+        output_tokens=dialect.token_sum(own(c.output_tokens)),
+        cache_read_tokens=dialect.token_sum(own(c.cache_read_tokens)),
         llm=cost.sum(),
         retries=c.failed.ifelse(cost, 0.0).sum(),
+        evals=is_eval.ifelse(spent, 0.0).sum(),
+        eval_calls=c.count(where=is_eval),
         infra=c.infra_cost.fill_null(0.0).sum(),
         unpriced_calls=c.count(where=c.cost.isnull()),
     )
@@ -112,7 +137,7 @@ def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
     turns = c.group_by("session_id").aggregate(turns=c.turn_id.nunique())
     s = s.join(turns, "session_id")
     per_model = c.group_by(["session_id", "provider", "model"]).aggregate(
-        m_cost=cost.sum(), m_first=c.start_time.min()
+        m_cost=spent.sum(), m_first=c.start_time.min()
     )
     ranked = per_model.mutate(
         rank=ibis.row_number().over(
@@ -124,9 +149,12 @@ def call_rollup(calls: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
 
 
 @cache
-def rollup_builder(dialect: Dialect) -> Callable[[ir.Table], ir.Table]:
-    """One builder object per dialect: the store caches compiled rollups by builder."""
-    return partial(call_rollup, dialect=dialect)
+def rollup_builder(
+    dialect: Dialect, evals: tuple[EvalRule, ...] = ()
+) -> Callable[[ir.Table], ir.Table]:
+    """One builder object per dialect and `[[evals]]` rules: the store caches compiled
+    rollups by builder (and rebuilds the stored rollup when its definition changes)."""
+    return partial(call_rollup, dialect=dialect, evals=evals)
 
 
 def session_table(
@@ -151,7 +179,12 @@ def session_table(
     calls, outcomes = _tables(source)
     dialect = dialect_of(source)
     rollup = getattr(source, "session_rollup", None)
-    s = rollup(rollup_builder(dialect)) if rollup is not None else call_rollup(calls, dialect)
+    evals = tuple(config.evals)
+    s = (
+        rollup(rollup_builder(dialect, evals))
+        if rollup is not None
+        else call_rollup(calls, dialect, evals)
+    )
     o = resolved_outcomes(outcomes, dialect)
     s = s.left_join(o, "session_id").drop("session_id_right")
 
@@ -184,8 +217,8 @@ def session_table(
     )
     fx = Rates.of(config).factor(ESTIMATES, config.currency)
     if fx != 1.0:  # calls are stored in USD; [costs] are in the report currency already
-        s = s.mutate(llm=s.llm * fx, retries=s.retries * fx, infra=s.infra * fx)
-    s = s.mutate(total=s.llm + s.escalation + s.review + s.overhead + s.infra)
+        s = s.mutate(llm=s.llm * fx, retries=s.retries * fx, evals=s.evals * fx, infra=s.infra * fx)
+    s = s.mutate(total=s.llm + s.evals + s.escalation + s.review + s.overhead + s.infra)
     if since is not None:
         s = s.filter(s.first_call >= ibis.literal(since, type="timestamp"))
     if until is not None:

@@ -1,4 +1,5 @@
-"""What-if without new data: scenarios, break-even against self-hosting, the cheapest model per success."""
+"""What-if without new data: scenarios, break-even against self-hosting, the cheapest model per
+success, and how much committed capacity (PTUs, GSUs, model units) to buy."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ __all__ = [
     "WhatIf",
     "breakeven_compute",
     "evaluate",
+    "observed_demand",
+    "plan_commitment",
     "recommend",
+    "resolve_spec",
+    "size_commitment",
     "what_if",
 ]
 
@@ -20,6 +25,10 @@ _LAZY = {
     "WhatIf": "_whatif",
     "breakeven_compute": "_breakeven",
     "evaluate": "_calculator",
+    "observed_demand": "_demand",
+    "plan_commitment": "_commitment",
+    "resolve_spec": "_capacity",
+    "size_commitment": "_commitment",
     "recommend": "_whatif",
     "what_if": "_whatif",
 }

@@ -35,7 +35,6 @@ from typing import Any
 from costper._format import whole_percent
 from costper.config import Price
 from costper.errors import InputError
-from costper.pricing._lookup import call_price
 
 ZERO, ONE, MILLION = Decimal(0), Decimal(1), Decimal(1_000_000)
 
@@ -247,6 +246,8 @@ def call_cost(s: Scenario, prices: Mapping[str, Price] | None = None) -> tuple[D
         return s.token_cost, "token cost"
     pin, pout = s.price_input, s.price_output
     if s.model is not None and (pin is None or pout is None):
+        from costper.pricing._lookup import call_price  # Arrow and the catalog: on use
+
         looked_up = call_price(
             s.model, s.input_tokens, s.output_tokens, prices or {},
             hint="; give price_input and price_output instead",

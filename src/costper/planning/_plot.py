@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from costper.errors import InputError
 from costper.planning._breakeven import Comparison, Deployment, row
 
-WIDTH, HEIGHT = 820, 500
-LEFT, RIGHT, TOP, BOTTOM = 80, 30, 50, 70
+WIDTH, HEIGHT = 820, 540
+LEFT, RIGHT, TOP, BOTTOM = 80, 30, 50, 110  # the legend sits below the plot, off the lines
 COLOURS = {"api": "#1f77b4", "self": "#d62728"}
 
 
@@ -139,7 +140,7 @@ def svg(c: Comparison) -> str:
             f'<text x="{LEFT - 8}" y="{py(t) + 4:.1f}" text-anchor="end">{_label(t, True)}</text>'
         )
     out.append(
-        f'<text x="{LEFT + pw / 2}" y="{HEIGHT - 22}" text-anchor="middle">requests a month</text>'
+        f'<text x="{LEFT + pw / 2}" y="{TOP + ph + 38}" text-anchor="middle">requests a month</text>'
     )
     out.append(
         f'<text x="18" y="{TOP + ph / 2}" text-anchor="middle" '
@@ -167,31 +168,26 @@ def svg(c: Comparison) -> str:
             f'<polyline fill="none" stroke="{s.colour}" stroke-width="2"{dash} points="{pts}">'
             f"<title>{escape(s.label)}</title></polyline>"
         )
-    for i, s in enumerate(all_series):
-        y = TOP + 14 + i * 16
+    for i, s in enumerate(all_series):  # two columns under the axis label
+        x, y = LEFT + 40 + (i // 2) * 300, TOP + ph + 62 + (i % 2) * 18
         dash = ' stroke-dasharray="6 4"' if s.dashed else ""
         out.append(
-            f'<line x1="{LEFT + pw - 190}" y1="{y}" x2="{LEFT + pw - 160}" y2="{y}" '
+            f'<line class="legend" x1="{x}" y1="{y}" x2="{x + 30}" y2="{y}" '
             f'stroke="{s.colour}" stroke-width="2"{dash}/>'
         )
-        out.append(f'<text x="{LEFT + pw - 154}" y="{y + 4}">{escape(s.label)}</text>')
+        out.append(f'<text class="legend" x="{x + 36}" y="{y + 4}">{escape(s.label)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
-def png(c: Comparison, path: Path) -> None:
-    try:
-        import matplotlib
+def figure(c: Comparison) -> Any:
+    """The matplotlib figure of the chart, its legend under the axes: inside, wherever
+    it went, it covered the all-in lines (they run flat across the upper half)."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        from matplotlib import pyplot as plt
-    except ImportError:
-        raise InputError(
-            f"plot: writing PNG needs matplotlib (pip install 'costper[plot]'); "
-            f"or write an SVG: --plot {path.with_suffix('.svg')}",
-            field="plot",
-            value=str(path),
-        ) from None
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
     fig, ax = plt.subplots(figsize=(WIDTH / 100, HEIGHT / 100), dpi=100)
     for s in series(c):
         ax.plot(
@@ -208,9 +204,28 @@ def png(c: Comparison, path: Path) -> None:
     ax.set_xlabel("requests a month")
     ax.set_ylabel("cost per success")
     ax.set_title("Cost per success against monthly requests: API vs self-hosted")
-    ax.legend()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def png(c: Comparison, path: Path) -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError(
+            f"plot: writing PNG needs matplotlib (pip install 'costper[plot]'); "
+            f"or write an SVG: --plot {path.with_suffix('.svg')}",
+            field="plot",
+            value=str(path),
+        ) from None
+    from matplotlib import pyplot as plt
+
+    fig = figure(c)
+    try:
+        fig.savefig(path, format="png", bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def write_plot(c: Comparison, path: str | Path) -> Path:

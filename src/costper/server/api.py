@@ -31,6 +31,7 @@ from costper.server.params import Filters
 from costper.server.queries import Queries
 from costper.server.rendering import render
 from costper.server.result_cache import cache_of
+from costper.signals._spend_rate import check_period
 
 router = APIRouter()
 
@@ -193,6 +194,45 @@ def api_reconcile(
     q = queries(request)
     s, u = _times(q, since, until)
     return JSONResponse(finite(q.reconcile(keys, s, u)))
+
+
+@router.get(
+    "/api/anomalies",
+    tags=["signals"],
+    summary="Runaway sessions, wasted spend and spend-rate anomalies, as costper anomalies",
+    responses={
+        400: {"description": "An unknown feature or period, or a bad time, named in `error`."}
+    },
+)
+def api_anomalies(
+    request: Request,
+    since: Since = None,
+    until: Until = None,
+    feature: Feature = None,
+    period: Annotated[str, Query(description="Spend-rate period: day or hour.")] = "day",
+) -> JSONResponse:
+    """`sessions`: sessions far past their feature's baseline (log-scale Tukey fences
+    of calls, tokens, cost, LLM time, calls per turn, context growth) or looping
+    (repeated identical calls), each with its wasted spend; `wasted` per feature and
+    day; `spend`: periods whose spend is a robust-z outlier against the same phase
+    of the 14 before; `method` states each rule."""
+    q = queries(request)
+    s, u = _times(q, since, until)
+    return JSONResponse(finite(q.anomalies(s, u, feature, check_period(period))))
+
+
+@router.get(
+    "/api/diagnose",
+    tags=["signals"],
+    summary="The article's five-symptom self-assessment, as costper diagnose",
+    responses={400: {"description": "A bad time, named in `error`."}},
+)
+def api_diagnose(request: Request, since: Since = None, until: Until = None) -> JSONResponse:
+    """Each symptom true, false or null (the data cannot tell) with its evidence;
+    `count` of true ones and the verdict (3 or more: no outcome-based visibility)."""
+    q = queries(request)
+    s, u = _times(q, since, until)
+    return JSONResponse(finite(q.diagnose(s, u)))
 
 
 @router.get(

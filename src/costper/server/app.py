@@ -28,7 +28,11 @@ def create_app(config: Config, store: Store) -> FastAPI:
     app.state.config = config
     app.state.store = store
     app.add_middleware(BodyMiddleware, max_body=config.max_request_bytes)
-    app.add_middleware(ApiKeyMiddleware, keys=config.api_keys)
+    app.add_middleware(
+        ApiKeyMiddleware,
+        keys=config.api_keys,
+        open_paths=("/metrics",) if config.metrics_public else (),
+    )
     app.add_middleware(CurrencyMiddleware, currency=config.currency)
     app.add_middleware(
         GuardMiddleware, allowed_hosts=config.allowed_hosts, max_body=config.max_request_bytes
@@ -50,9 +54,15 @@ def create_app(config: Config, store: Store) -> FastAPI:
     def healthz() -> dict[str, object]:
         return {"status": "ok", "data_version": store.version()}
 
-    from costper.server import api, otlp, pages
+    from costper.server import api, metrics, otlp, pages
 
-    for module in (otlp, api, pages):
+    if config.budgets and config.alerts.webhook_url:
+        from costper.server.alerts import BudgetNotifier
+
+        notifier = BudgetNotifier(store, config)
+        app.router.on_startup.append(notifier.start)
+        app.router.on_shutdown.append(notifier.close)
+    for module in (otlp, api, pages, metrics):
         router = getattr(module, "router", None)
         if router is not None:
             app.include_router(router)

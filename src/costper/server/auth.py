@@ -2,7 +2,9 @@
 
 A plain ASGI middleware rather than a FastAPI dependency, so no route can
 forget it and a refused request is answered before its body is read.
-`/healthz` stays open so load balancers and scripts can probe the process.
+`/healthz` stays open so load balancers and scripts can probe the process;
+`/metrics` too when `[server] metrics_public = true` (a Prometheus scraper
+can also send the key: `authorization: {credentials: ...}` in its config).
 Langfuse SDKs authenticate with HTTP Basic (public key, secret key): that
 pair, joined by a colon, is taken as the key.
 
@@ -32,9 +34,12 @@ COOKIE = "costper_api_key"
 class ApiKeyMiddleware:
     """401 unless the request presents a known key (header, cookie, or ?api_key= on GET)."""
 
-    def __init__(self, app: ASGIApp, keys: Iterable[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, keys: Iterable[str] = (), open_paths: Iterable[str] = ()
+    ) -> None:
         self.app = app
         self.keys = tuple(k.encode() for k in keys if k)
+        self.open_paths = OPEN_PATHS | frozenset(open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +48,7 @@ class ApiKeyMiddleware:
         in_query = _query_key(scope)
         if b"api_key" in scope.get("query_string", b""):
             scope = {**scope, "query_string": _without_key(scope["query_string"])}
-        if not self.keys or scope["path"] in OPEN_PATHS:
+        if not self.keys or scope["path"] in self.open_paths:
             await self.app(scope, receive, send)
             return
         presented = _header_key(scope) or _cookie_key(scope)

@@ -16,8 +16,8 @@ from costper.server.formatting import money, percent
 from costper.server.params import Filters
 from costper.server.queries import Queries
 
-PARTS = ("LLM, first tries", "Retries", "Escalation", "Review", "Overhead", "Infra")
-KINDS = ("tokens", "retries", "escalation", "review", "overhead", "infra")
+PARTS = ("LLM, first tries", "Retries", "Evals", "Escalation", "Review", "Overhead", "Infra")
+KINDS = ("tokens", "retries", "evals", "escalation", "review", "overhead", "infra")
 
 
 def _pct(v: Any) -> str:
@@ -97,6 +97,7 @@ def per_intent_parts(g: dict[str, Any]) -> list[float]:
     parts = (
         c["llm"] - c["retries"],
         c["retries"],
+        c.get("evals", 0.0),
         c["escalation"],
         c["review"],
         c["overhead"],
@@ -164,6 +165,9 @@ def overview(q: Queries, f: Filters) -> dict[str, Any]:
         "paradox": paradox,
         "models": model_paradox(q.view(fine, ["feature", "model"])),
         "trends": trend_multiples(q.view(fine, ["feature", f.period]), f.period, "feature"),
+        "anomalies": q.anomalies(
+            f.since, f.until, f.feature if f.feature in q.features() else None
+        ),
     }
 
 

@@ -20,6 +20,8 @@ from costper.engine._rollup import coarsen
 from costper.engine._session_detail import rows, session_detail
 from costper.engine._sessions import check_keys, session_table
 from costper.server.result_cache import ResultCache
+from costper.signals._anomalies import anomalies
+from costper.signals._diagnose import diagnose
 from costper.store._store import Store
 
 TOP_SESSION_COLUMNS = (
@@ -103,6 +105,31 @@ class Queries:
             lambda: reconcile(
                 self.store, self.config, by, since=since, until=until, rejoin=False
             ).to_dict(),
+        )
+
+    def anomalies(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        feature: str | None = None,
+        period: str = "day",
+    ) -> dict[str, Any]:
+        """Runaway sessions, wasted spend and spend-rate anomalies (`costper anomalies`)."""
+        return self.cached(
+            ("anomalies", since, until, feature, period),
+            lambda: anomalies(
+                self.store, since=since, until=until, feature=feature, period=period,
+                config=self.config,
+            ).to_dict(),
+        )  # fmt: skip
+
+    def diagnose(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, Any]:
+        """The five-symptom self-assessment (`costper diagnose`)."""
+        return self.cached(
+            ("diagnose", since, until),
+            lambda: diagnose(self.store, since=since, until=until, config=self.config).to_dict(),
         )
 
     def features(self) -> list[str]:

@@ -34,6 +34,19 @@ ROLLUP = "session_rollup"
 _BAD_DATA = (duckdb.ConversionException, duckdb.ConstraintException, duckdb.InvalidInputException)
 
 
+def _to_pyarrow(backend: Any, expr: ibis.Expr) -> pa.Table:
+    """Ibis' DuckDB `to_pyarrow` without the pandas import its converter module does
+    (0.45 s of a 1.7 s `costper report` process): the same relation, cast to the
+    expression's schema by Ibis' Arrow mapper. DuckDB's mapper differs from it only
+    for null-typed columns, which are left to Ibis' own path."""
+    if any(t.is_null() for t in expr.as_table().schema().types):
+        return backend.to_pyarrow(expr)
+    from ibis.formats.pyarrow import PyArrowData
+
+    table = backend._to_duckdb_relation(expr).to_arrow_table()
+    return expr.__pyarrow_result__(table, data_mapper=PyArrowData)
+
+
 def _translates(method: Callable[P, R]) -> Callable[P, R]:
     """DuckDB's exceptions stop at the seam: bad data becomes InputError, anything
     else StoreError, one line naming the store."""
@@ -195,7 +208,7 @@ class Store:
     @_translates
     def to_arrow(self, expr: ibis.Expr) -> pa.Table:
         """Run an Ibis expression on a reader cursor: a consistent committed snapshot."""
-        return self._read(lambda backend: backend.to_pyarrow(expr))
+        return self._read(lambda backend: _to_pyarrow(backend, expr))
 
     @_translates
     def execute(self, expr: ibis.Expr) -> Any:

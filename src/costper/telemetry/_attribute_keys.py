@@ -137,6 +137,9 @@ JSON_KEYS = ("metadata", "llm.invocation_parameters")
 """Attributes holding a JSON object whose top-level fields are read as `key.field`
 (OpenInference's `metadata`, Pydantic AI's; the invocation parameters' `model`)."""
 CALL_VALID = "costper.call.valid"
+CALL_KIND = "costper.call.kind"
+"""`eval` marks an inference made to evaluate another (LLM-as-judge): its cost is the
+`evals` part of the feature it evaluates, not `llm`."""
 SERVICE_NAME = "service.name"
 
 TAG_KEYS = frozenset(
@@ -161,6 +164,7 @@ WANTED = frozenset(
     + SERVICE_TIER_KEYS
     + (LANGFUSE_USAGE, LANGFUSE_COST, OPERATION, OI_KIND, TRACELOOP_KIND)
     + (TRACELOOP_REQUEST_TYPE, LANGFUSE_TYPE, LANGFUSE_LEVEL, ERROR_TYPE, CALL_VALID, SERVICE_NAME)
+    + (CALL_KIND,)
     + (VERCEL_OPERATION,)
     + JSON_KEYS
 )

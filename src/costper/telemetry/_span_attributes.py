@@ -19,6 +19,7 @@ from typing import Any
 from costper.telemetry._attribute_keys import (
     CACHE_READ_KEYS,
     CACHE_WRITE_KEYS,
+    CALL_KIND,
     CALL_VALID,
     COST_KEYS,
     ERROR_TYPE,
@@ -55,6 +56,8 @@ INFERENCE_OPERATIONS = {
     "embeddings": "embeddings",
     "embedding": "embeddings",
     "responses": "chat",
+    "evaluate": "evals",
+    "evaluation": "evals",
 }
 _TRACELOOP_REQUEST_TYPES = {
     "chat": "chat",
@@ -130,11 +133,23 @@ def normalise_error_type(value: Any) -> str | None:
 
 
 def inference_operation(a: Mapping[str, Any]) -> str | None:
-    """The call's operation if the span is one LLM inference, else None.
+    """The call's operation if the span is one LLM inference, else None; `evals` for an
+    inference made to evaluate another (`gen_ai.operation.name=evaluate`, or
+    `costper.call.kind=eval` on any inference span).
 
     A span that declares itself something else (agent, chain, tool, workflow)
     is never a call, whatever usage it carries: that usage is its children's.
     """
+    op = _inference_operation(a)
+    if op is not None and str(a.get(CALL_KIND, "")).lower() in EVAL_KINDS:
+        return "evals"
+    return op
+
+
+EVAL_KINDS = frozenset({"eval", "evals", "evaluation", "evaluate"})
+
+
+def _inference_operation(a: Mapping[str, Any]) -> str | None:
     vercel = a.get(VERCEL_OPERATION)
     if vercel is not None:
         return VERCEL_CALLS.get(str(vercel))

@@ -1,0 +1,106 @@
+"""`costper anomalies`: runaway sessions with their wasted spend, and spend-rate spikes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from costper.cli import render
+from costper.cli.app import app
+from costper.cli.options import (
+    ConfigOption,
+    DbOption,
+    FeatureOption,
+    FormatOption,
+    SinceOption,
+    UntilOption,
+    check_format,
+    config,
+    store_for,
+    time_range,
+)
+
+if TYPE_CHECKING:  # the signals read the store (Ibis): loaded when the command runs
+    from costper.signals._anomalies import Anomalies
+
+
+@app.command("anomalies")
+def anomalies_cmd(
+    since: SinceOption = None,
+    until: UntilOption = None,
+    feature: FeatureOption = None,
+    period: Annotated[
+        str, typer.Option("--period", help="Spend-rate period: day or hour.")
+    ] = "day",
+    fmt: FormatOption = "table",
+    db: DbOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Sessions far past their feature's baseline or looping, the spend they wasted
+    per feature and day, and features spending far faster than usual."""
+    from costper.signals._anomalies import anomalies
+    from costper.signals._spend_rate import check_period
+
+    check_format(fmt)
+    check_period(period)
+    cfg = config(db, config_file)
+    s, u = time_range(since, until)
+    with store_for(cfg, must_exist=True) as store:
+        result = anomalies(store, since=s, until=u, feature=feature, period=period, config=cfg)
+    if fmt == "json":
+        render.write_json(result.to_dict())
+    elif fmt == "csv":
+        render.write_csv(result.rows())
+    else:
+        print_anomalies(result)
+
+
+def print_anomalies(a: Anomalies) -> None:
+    con = render.console()
+    money = render.money
+    t = render.table(
+        f"Runaway sessions ({a.currency}): far past their feature's baseline, or looping",
+        [("session", "left"), ("feature", "left"), ("day", "left"), ("calls", "right"),
+         ("tokens", "right"), ("cost", "right"), ("baseline", "right"), ("wasted", "right"),
+         ("why", "left")],
+    )  # fmt: skip
+    for s in a.sessions[:50]:
+        t.add_row(
+            s.session_id, s.feature, s.day.isoformat(), f"{s.calls:,}", f"{s.tokens:,}",
+            money(s.cost), money(s.baseline_cost), money(s.wasted), _why(s.reasons),
+        )  # fmt: skip
+    con.print(t)
+    if len(a.sessions) > 50:
+        con.print(f"... and {len(a.sessions) - 50:,} more (--format json or csv lists all).")
+    w = render.table(
+        "Wasted spend per feature and day",
+        [("feature", "left"), ("day", "left"), ("sessions", "right"), ("cost", "right"),
+         ("wasted", "right")],
+    )  # fmt: skip
+    for ws in a.wasted:
+        w.add_row(
+            ws.feature, ws.day.isoformat(), f"{ws.sessions:,}", money(ws.cost), money(ws.wasted)
+        )
+    con.print(w)
+    con.print(f"Wasted in total: {money(a.wasted_total)} {render.safe(a.currency)}")
+    r = render.table(
+        f"Spend-rate anomalies per {a.period}",
+        [("feature", "left"), ("start", "left"), ("spend", "right"), ("usual", "right"),
+         ("robust z", "right"), ("excess", "right")],
+    )  # fmt: skip
+    for x in a.spend:
+        r.add_row(
+            x.feature, x.start.isoformat(sep=" ", timespec="minutes"), money(x.spend),
+            money(x.median), f"{x.z:,.1f}", money(x.excess),
+        )  # fmt: skip
+    con.print(r)
+    if not a.sessions and not a.spend:
+        con.print("No runaway session and no spend-rate anomaly in this window.")
+    con.print(f"[dim]Sessions: {render.safe(a.to_dict()['method']['sessions'])}.[/dim]")
+    con.print(f"[dim]Spend rate: {render.safe(a.to_dict()['method']['spend'])}.[/dim]")
+
+
+def _why(reasons: list[str]) -> str:
+    """The metrics past their fence, by name (JSON and CSV carry the values)."""
+    return ", ".join("repeat loop" if " repeated " in r else r.split(" ")[0] for r in reasons)
