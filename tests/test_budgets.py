@@ -183,6 +183,8 @@ def test_metrics_scraped_from_a_real_server(tmp_path: Path) -> None:
         r = httpx.get(server.url + "/metrics", headers=KEY, timeout=120)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
         report = httpx.get(server.url + "/api/report?by=feature", headers=KEY, timeout=120).json()
+        budgets = httpx.get(server.url + "/api/budgets", headers=KEY, timeout=120).json()
+        an = httpx.get(server.url + "/api/anomalies", headers=KEY, timeout=120).json()
     got = _families(r.text)
     for (feature, model), (spend, calls) in want.items():
         labels = (("feature", feature), ("model", model))
@@ -198,6 +200,14 @@ def test_metrics_scraped_from_a_real_server(tmp_path: Path) -> None:
     budget = (("budget", 'all "month"'), ("metric", "spend"), ("period", "month"))
     assert got[("costper_budget_limit", budget)] == 10.0
     assert ("costper_budget_burn_ratio", budget) in got
+    for f in {g["key"]["feature"] for g in report["groups"]}:
+        runaway = sum(1 for r in an["sessions"] if r["feature"] == f)
+        wasted = sum(r["wasted"] for r in an["wasted"] if r["feature"] == f)
+        assert got[("costper_runaway_sessions", (("feature", f),))] == runaway
+        key = (("currency", "USD"), ("feature", f))
+        assert got[("costper_wasted_spend", key)] == pytest.approx(wasted)
+    [row] = budgets["budgets"]
+    assert row["name"] == 'all "month"' and row["limit"] == 10.0 and "linear" in budgets["method"]
     cfg.write_text('[server]\napi_keys = ["k-1"]\nmetrics_public = true\n')
     with ServeProcess(db, "--config", str(cfg)) as server:
         assert httpx.get(server.url + "/metrics", timeout=120).status_code == 200

@@ -68,12 +68,15 @@ def test_every_public_name_resolves_after_any_import_order(seed: int) -> None:
 
 
 def test_a_store_and_an_ibis_backend_are_sources(tmp_path) -> None:
-    """`Source` (costper.store) is what report/compare/what_if take: both kinds fit it."""
+    """`Source` (costper.store) is what report/compare/what_if take: a Store is one,
+    a bare Ibis backend becomes one through `as_source` (the read paths call it)."""
     import ibis
 
-    from costper.store import Source, open_store
+    from costper.store import BackendSource, Source, as_source, open_store
 
     with open_store(tmp_path / "s.duckdb") as store:
-        assert isinstance(store, Source)
-    assert isinstance(ibis.duckdb.connect(), Source)
+        assert isinstance(store, Source) and as_source(store) is store
+    wrapped = as_source(ibis.duckdb.connect())
+    assert isinstance(wrapped, BackendSource) and isinstance(wrapped, Source)
+    assert wrapped.read_only and wrapped.count("calls") == 0
     assert not isinstance("costper.duckdb", Source)

@@ -249,3 +249,29 @@ def test_api_and_overview_panel(demo_db: Path, tmp_path: Path) -> None:
                 assert f'data-session="{sid}"' in page
         finally:
             server.stop()
+
+
+def test_cli_reads_through_a_running_server(demo_db: Path, tmp_path: Path) -> None:
+    """While `costper serve` holds the store, both commands ask it (same JSON, tables too)."""
+    import shutil
+
+    import httpx
+    from serve_process import ServeProcess
+
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(demo_db, db)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["costper", *args, "--db", str(db)], capture_output=True,
+                              text=True, timeout=300, check=False)  # fmt: skip
+
+    with ServeProcess(db) as server:
+        for command in ("anomalies", "diagnose"):
+            api = httpx.get(f"{server.url}/api/{command}", timeout=300).json()
+            got = run(command, "--format", "json")
+            assert got.returncode == 0, got.stderr
+            assert json.loads(got.stdout) == api
+        table = run("anomalies", "--feature", "research-agent")
+        assert table.returncode == 0 and "demo-1-runaway-0" in table.stdout
+        assert "symptoms" in run("diagnose").stdout
+        server.stop()

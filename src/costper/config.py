@@ -131,8 +131,19 @@ def _currency_code(key: str, value: Any) -> str:
 
 def _db(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(raw, str):
-        raise ConfigError(f"db: expected a path, got {raw!r}")
+        raise ConfigError(f"db: expected a path or URL, got {raw!r}")
     return {"db": raw}
+
+
+def _store(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
+    """`[store] url`: the same as top-level `db` (a DuckDB path or an Ibis URL)."""
+    t = _table("store", raw)
+    _check_keys("store", t, {"url"})
+    if "url" not in t:
+        return {}
+    if not isinstance(t["url"], str) or not t["url"].strip():
+        raise ConfigError(f"store.url: expected a path or URL, got {t['url']!r}")
+    return {"db": t["url"].strip()}
 
 
 def _costs_section(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
@@ -300,6 +311,7 @@ def _attributes(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any
 _Section = Callable[[Any, "Config", dict[str, Any]], dict[str, Any]]
 _SECTIONS: dict[str, _Section] = {
     "db": _db,
+    "store": _store,
     "costs": _costs_section,
     "outcomes": _outcomes,
     "stats": _stats,

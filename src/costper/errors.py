@@ -68,6 +68,10 @@ class StoreError(CostperError):
     """The store cannot be opened or is of an unknown schema version."""
 
 
+class ReadOnlyStore(StoreError):
+    """A write asked of a source costper only reads (a warehouse by URL); names the backend."""
+
+
 class AuthError(CostperError):
     """A request without a valid API key."""
 

@@ -34,16 +34,18 @@ from costper.billing._columns import DATETIME
 from costper.config import Config
 from costper.engine._sessions import session_table
 from costper.pricing._aliases import canonical_model
-from costper.store._store import Store
+from costper.store._dialect import as_int
+from costper.store._source import Source, as_source
 
 FOCUS_VERSION = "1.3"
 ACCOUNT = "costper"
 
 
 def usage_rows(
-    store: Store, config: Config, *, per_call: bool = False, now: datetime | None = None
+    store: Source, config: Config, *, per_call: bool = False, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Per provider, model, feature, prompt version and day (or per call), with session counts."""
+    store = as_source(store)
     c = store.table("calls")
     s = session_table(store, config, now=now, keys=[]).select("session_id", "success")
     j = c.left_join(s, "session_id")
@@ -55,13 +57,13 @@ def usage_rows(
     if per_call:
         q = j.select(
             "trace_id", "span_id", "session_id", "provider", "model", "feature", "prompt_version",
-            day=j.start_time.date(), calls=ibis.literal(1), failed_calls=j.failed.cast("int64"),
-            unpriced_calls=j.cost.isnull().cast("int64"), input_tokens=j.input_tokens.fill_null(0),
+            day=j.start_time.date(), calls=ibis.literal(1, type="int64"), failed_calls=as_int(j.failed),
+            unpriced_calls=as_int(j.cost.isnull()), input_tokens=j.input_tokens.fill_null(0),
             output_tokens=j.output_tokens.fill_null(0),
             cache_read_tokens=j.cache_read_tokens.fill_null(0), cost=cost,
             estimated=j.estimated_cost.fill_null(0.0), allocated=allocated,
             infra_cost=j.infra_cost.fill_null(0.0), cost_source=j.cost_source,
-            sessions=ibis.literal(1), successes=ok.cast("int64"),
+            sessions=ibis.literal(1, type="int64"), successes=as_int(ok),
         )  # fmt: skip
         q = q.order_by(["day", "trace_id", "span_id"])
     else:
@@ -69,8 +71,8 @@ def usage_rows(
             ["provider", "model", "feature", "prompt_version", j.start_time.date().name("day")]
         ).aggregate(
             calls=j.count(),
-            failed_calls=j.failed.cast("int64").sum(),
-            unpriced_calls=j.cost.isnull().cast("int64").sum(),
+            failed_calls=as_int(j.failed).sum(),
+            unpriced_calls=as_int(j.cost.isnull()).sum(),
             input_tokens=j.input_tokens.fill_null(0).sum(),
             output_tokens=j.output_tokens.fill_null(0).sum(),
             cache_read_tokens=j.cache_read_tokens.fill_null(0).sum(),
@@ -205,7 +207,7 @@ def focus_row(r: dict[str, Any], per_call: bool) -> dict[str, Any]:
 
 
 def focus_table(
-    store: Store, config: Config, *, per_call: bool = False, now: datetime | None = None
+    store: Source, config: Config, *, per_call: bool = False, now: datetime | None = None
 ) -> pa.Table:
     rows = [focus_row(r, per_call) for r in usage_rows(store, config, per_call=per_call, now=now)]
     names = list(focus_row(_EMPTY, per_call))
@@ -256,7 +258,7 @@ def _decimal_text(col: pa.ChunkedArray) -> pa.Array:
 
 
 def export_focus(
-    store: Store,
+    store: Source,
     config: Config,
     out: str | Path | IO[str],
     *,

@@ -37,6 +37,8 @@ import ibis.expr.types as ir
 from costper.config import Config
 from costper.pricing._aliases import CANON_PATTERNS, PROVIDER_ALIASES
 from costper.pricing._currency import ESTIMATES, Rates
+from costper.store._dialect import as_int
+from costper.store._source import Source
 from costper.store._store import Store
 
 FX = dict[str, float]
@@ -74,7 +76,7 @@ def usage_expr(operation: ir.StringValue) -> ir.StringValue:
     return operation.lower().substitute(CALL_USAGE, else_="inference").fill_null("inference")
 
 
-def prepared_calls(store: Store) -> ir.Table:
+def prepared_calls(store: Source) -> ir.Table:
     c = store.table("calls")
     return c.select(
         "trace_id",
@@ -93,7 +95,7 @@ def prepared_calls(store: Store) -> ir.Table:
     )
 
 
-def line_factors(store: Store, rates: Rates | None = None) -> FX:
+def line_factors(store: Source, rates: Rates | None = None) -> FX:
     """Conversion of every stored bill currency into the calls' currency; refuses
     (naming both) where `[currency.rates]` gives none."""
     b = store.table("billing")
@@ -113,7 +115,7 @@ def converted(b: ir.Table, fx: FX | None) -> ir.Table:
     return b.mutate(EffectiveCost=b.EffectiveCost * f, BilledCost=b.BilledCost * f)
 
 
-def spread_lines(store: Store, fx: FX | None = None) -> ir.Table:
+def spread_lines(store: Source, fx: FX | None = None) -> ir.Table:
     """Lines whose cost goes onto calls (model or infra, never tax), with match keys."""
     b = converted(store.table("billing"), fx)
     b = b.filter(b.allocation.notnull(), b.ChargeCategory.isin(SPREAD))
@@ -122,7 +124,7 @@ def spread_lines(store: Store, fx: FX | None = None) -> ir.Table:
     )
 
 
-def pools(store: Store, fx: FX | None = None) -> ir.Table:
+def pools(store: Source, fx: FX | None = None) -> ir.Table:
     """One row per (kind, provider, model, charge period): the unit a cost is spread in."""
     b = spread_lines(store, fx)
     b = b.filter(b.request_id.isnull())
@@ -143,7 +145,7 @@ def pools(store: Store, fx: FX | None = None) -> ir.Table:
     return p.mutate(pool_id=ibis.row_number().over(order_by=order))
 
 
-def _exact_pools(store: Store, fx: FX | None = None) -> ir.Table:
+def _exact_pools(store: Source, fx: FX | None = None) -> ir.Table:
     b = spread_lines(store, fx)
     b = b.filter(b.request_id.notnull())
     e = b.group_by("request_id").aggregate(
@@ -158,7 +160,7 @@ def _exact_pools(store: Store, fx: FX | None = None) -> ir.Table:
     return e.mutate(pool_id=-(ibis.row_number().over(order_by="request_id") + 1))
 
 
-def pairs(store: Store, fx: FX | None = None) -> ir.Table:
+def pairs(store: Source, fx: FX | None = None) -> ir.Table:
     """(pool, call) pairs: which calls share which line's cost, with each call's weight inputs."""
     calls = prepared_calls(store)
     exact = _exact_pools(store, fx)
@@ -208,7 +210,7 @@ def pairs(store: Store, fx: FX | None = None) -> ir.Table:
     return exact_pairs.union(pooled_pairs)
 
 
-def allocations(store: Store, fx: FX | None = None) -> ir.Table:
+def allocations(store: Source, fx: FX | None = None) -> ir.Table:
     """Per billed call: cost (its share of model lines), infra_cost, cost_source 'billed'."""
     pr = pairs(store, fx)
     # DuckDB folds identifier case: no two names here may differ by case alone.
@@ -237,7 +239,7 @@ def allocations(store: Store, fx: FX | None = None) -> ir.Table:
     per_call = x.group_by(["trace_id", "span_id"]).aggregate(
         llm=x.alloc.sum(where=~x.is_infra),
         infra=x.alloc.sum(where=x.is_infra),
-        model_lines=(~x.is_infra).cast("int64").sum(),
+        model_lines=as_int(~x.is_infra).sum(),
     )
     return per_call.select(
         "trace_id",
@@ -248,7 +250,7 @@ def allocations(store: Store, fx: FX | None = None) -> ir.Table:
     )
 
 
-def matched_pools(store: Store, fx: FX | None = None) -> ir.Table:
+def matched_pools(store: Source, fx: FX | None = None) -> ir.Table:
     """Every spread line group with the number of calls it found (0: unattributed)."""
     pr = pairs(store, fx)
     n = pr.group_by("pool_id").aggregate(matched_calls=pr.count())

@@ -34,6 +34,8 @@ from costper.engine._sessions import check_keys
 from costper.errors import InputError
 from costper.pricing._aliases import canonical_model, split_ref
 from costper.pricing._currency import ESTIMATES, Rates
+from costper.store._dialect import as_int
+from costper.store._source import Source, as_source
 from costper.store._store import Store
 
 KEYS = ("provider", "model", "day", "week", "month")
@@ -102,7 +104,7 @@ def _window(t: ir.Table, col: str, since: datetime | None, until: datetime | Non
 
 
 def reconcile(
-    store: Store,
+    source: Source,
     config: Config,
     by: Iterable[str] = ("provider", "model", "day"),
     *,
@@ -110,12 +112,14 @@ def reconcile(
     until: datetime | None = None,
     rejoin: bool = True,
 ) -> Reconciliation:
-    """Rows of estimate vs bill; `rejoin` first re-runs the cost join so late calls count."""
+    """Rows of estimate vs bill; `rejoin` first re-runs the cost join so late calls count
+    (where the source can be written: a read-only source is reconciled as stored)."""
+    store = as_source(source)
     keys = check_by(by)
     rates = Rates.of(config)
     fx = costjoin.line_factors(store, rates)
     to_report = rates.factor(ESTIMATES, rates.report)
-    if rejoin:
+    if rejoin and isinstance(store, Store) and not store.read_only:
         costjoin.apply(store, rates)
     c = _window(costjoin.prepared_calls(store), "start_time", since, until)
     own = _self_hosted(config)
@@ -126,10 +130,10 @@ def reconcile(
     group = list(keys)
     calls = c.group_by(**_keys(provider, c.mkey, c.start_time, keys)).aggregate(
         calls=c.count(),
-        unpriced_calls=c.estimated_cost.isnull().cast("int64").sum(),
+        unpriced_calls=as_int(c.estimated_cost.isnull()).sum(),
         estimated=c.estimated_cost.sum(),
         allocated=(c.cost.fill_null(0.0) + c.infra_cost.fill_null(0.0)).sum(where=billed_call),
-        calls_without_line=(~billed_call).cast("int64").sum(),
+        calls_without_line=as_int(~billed_call).sum(),
         unbilled_estimate=c.estimated_cost.sum(where=~billed_call),
     )
     calls = calls.mutate(billed=nothing, effective=nothing, unattributed=nothing).select(
@@ -188,7 +192,7 @@ def _ratio(effective: float | None, estimated: float | None) -> float | None:
 
 
 def _totals(
-    store: Store,
+    store: Source,
     rows: list[dict[str, Any]],
     since: datetime | None,
     until: datetime | None,

@@ -20,6 +20,7 @@ from costper.cli.options import (
     store_for,
     time_range,
 )
+from costper.cli.remote import ServerOption, get_json, server_for
 
 if TYPE_CHECKING:  # the signals read the store (Ibis): loaded when the command runs
     from costper.signals._anomalies import Anomalies
@@ -36,18 +37,26 @@ def anomalies_cmd(
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Sessions far past their feature's baseline or looping, the spend they wasted
-    per feature and day, and features spending far faster than usual."""
-    from costper.signals._anomalies import anomalies
+    per feature and day, and features spending far faster than usual.
+
+    While `costper serve` holds the store, the answer is read through it."""
+    from costper.signals._anomalies import Anomalies, anomalies
     from costper.signals._spend_rate import check_period
 
     check_format(fmt)
     check_period(period)
     cfg = config(db, config_file)
     s, u = time_range(since, until)
-    with store_for(cfg, must_exist=True) as store:
-        result = anomalies(store, since=s, until=u, feature=feature, period=period, config=cfg)
+    url = server_for(cfg, server)
+    if url is not None:
+        params = {"since": since, "until": until, "feature": feature, "period": period}
+        result = Anomalies.from_dict(get_json(url, "/api/anomalies", params, cfg))
+    else:
+        with store_for(cfg, must_exist=True) as store:
+            result = anomalies(store, since=s, until=u, feature=feature, period=period, config=cfg)
     if fmt == "json":
         render.write_json(result.to_dict())
     elif fmt == "csv":

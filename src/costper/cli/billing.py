@@ -18,6 +18,7 @@ from costper.cli.options import (
     check_format,
     config,
     parse_time,
+    source_for,
     store_for,
 )
 from costper.errors import InputError
@@ -150,7 +151,7 @@ def reconcile(
     check_format(fmt)
     keys = [k for k in by.split(",") if k.strip()]
     cfg = config(db, config_file)
-    with store_for(cfg) as store:
+    with source_for(cfg) as store:
         rec = build_reconciliation(
             store, cfg, keys, since=parse_time(since, "--since"), until=parse_time(until, "--until")
         )
@@ -192,7 +193,7 @@ def focus(
     if kind == "parquet" and out is None:
         raise InputError("--format parquet needs --out FILE", field="out")
     cfg = config(db, config_file)
-    with store_for(cfg, read_only=True) as store:
+    with source_for(cfg, read_only=True) as store:
         n = export_focus(
             store, cfg, out if out is not None else sys.stdout, per_call=per_call, fmt=kind
         )

@@ -18,7 +18,7 @@ from costper.cli.options import (
     WideOption,
     check_format,
     config,
-    store_for,
+    source_for,
     time_range,
 )
 
@@ -56,7 +56,7 @@ def compare_cmd(
     cfg = config(db, config_file)
     check_keys([by])
     s, u = time_range(since, until)
-    with store_for(cfg, must_exist=True) as store:
+    with source_for(cfg) as store:
         cmp = compare_variants(
             store, by, baseline, feature=feature, since=s, until=u, config=cfg,
             pool_features=pool_features,

@@ -17,6 +17,7 @@ from costper.cli.options import (
     store_for,
     time_range,
 )
+from costper.cli.remote import ServerOption, get_json, server_for
 
 if TYPE_CHECKING:  # the signals read the store (Ibis): loaded when the command runs
     from costper.signals._diagnose import Diagnosis
@@ -31,15 +32,23 @@ def diagnose_cmd(
     fmt: FormatOption = "table",
     db: DbOption = None,
     config_file: ConfigOption = None,
+    server: ServerOption = None,
 ) -> None:
-    """Are you optimising the wrong metric? The five symptoms, each with its evidence."""
-    from costper.signals._diagnose import diagnose
+    """Are you optimising the wrong metric? The five symptoms, each with its evidence.
+
+    While `costper serve` holds the store, the answer is read through it."""
+    from costper.signals._diagnose import Diagnosis, diagnose
 
     check_format(fmt)
     cfg = config(db, config_file)
     s, u = time_range(since, until)
-    with store_for(cfg, must_exist=True) as store:
-        result = diagnose(store, since=s, until=u, config=cfg)
+    url = server_for(cfg, server)
+    if url is not None:
+        params = {"since": since, "until": until}
+        result = Diagnosis.from_dict(get_json(url, "/api/diagnose", params, cfg))
+    else:
+        with store_for(cfg, must_exist=True) as store:
+            result = diagnose(store, since=s, until=u, config=cfg)
     if fmt == "json":
         render.write_json(result.to_dict())
     elif fmt == "csv":

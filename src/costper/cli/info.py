@@ -11,7 +11,14 @@ import typer
 from costper._time import parse_time
 from costper.cli import render
 from costper.cli.app import app
-from costper.cli.options import ConfigOption, DbOption, FormatOption, config, store_for
+from costper.cli.options import (
+    ConfigOption,
+    DbOption,
+    FormatOption,
+    config,
+    source_for,
+    store_for,
+)
 from costper.errors import InputError
 
 
@@ -23,7 +30,7 @@ def info_cmd(
     from costper.store import store_info
 
     cfg = config(db, config_file)
-    with store_for(cfg, must_exist=True) as store:
+    with source_for(cfg) as store:
         info = store_info(store)
     if fmt == "json":
         render.write_json(asdict(info))

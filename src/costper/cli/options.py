@@ -15,11 +15,16 @@ from costper.config import Config, load_config
 from costper.errors import InputError, StoreError
 
 if TYPE_CHECKING:  # the store pulls in Ibis, DuckDB and Arrow: loaded when a command runs
+    from costper.store._source import Source
     from costper.store._store import Store
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Store: a DuckDB file (default ./costper.duckdb, or $COSTPER_DB)."),
+    typer.Option(
+        "--db",
+        help="Store: a DuckDB file (default ./costper.duckdb, or $COSTPER_DB), or an Ibis URL "
+        "to read from (postgres://..., pyspark:///DIR, ...).",
+    ),
 ]
 ConfigOption = Annotated[
     str | None,
@@ -72,6 +77,20 @@ def store_for(cfg: Config, *, read_only: bool = False, must_exist: bool = False)
         yield store
     finally:
         store.close()
+
+
+@contextmanager
+def source_for(cfg: Config, *, read_only: bool = False) -> Iterator[Source]:
+    """What read commands open: the DuckDB store (which must exist; writable unless
+    `read_only`, so the session rollup can catch up) or, by URL, any Ibis backend
+    holding costper's tables, read-only."""
+    from costper.store._store import open_source
+
+    source = open_source(cfg.db, must_exist=True, read_only=read_only)
+    try:
+        yield source
+    finally:
+        source.close()
 
 
 def opt(help_text: str, *names: str) -> Any:

@@ -18,7 +18,7 @@ from costper.cli.options import (
     WideOption,
     check_format,
     config,
-    store_for,
+    source_for,
     time_range,
 )
 from costper.cli.remote import ServerOption, get_json, server_for
@@ -59,6 +59,6 @@ def report_cmd(
         params = {"by": ",".join(keys), "since": since, "until": until, "feature": feature}
         rep = Report.from_dict(get_json(url, "/api/report", params, cfg))
     else:
-        with store_for(cfg, must_exist=True) as store:
+        with source_for(cfg) as store:
             rep = build_report(store, keys, since=s, until=u, feature=feature, config=cfg)
     render.emit(rep, fmt, wide=wide)

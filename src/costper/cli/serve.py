@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from costper.cli.app import app
-from costper.cli.options import ConfigOption, DbOption, config, store_for
+from costper.cli.options import ConfigOption, DbOption, config, source_for, store_for
 from costper.config import Config
 from costper.errors import CostperError
 from costper.store._server_file import server_file
@@ -44,12 +44,19 @@ def serve(
     if host not in cfg.allowed_hosts and host not in ("0.0.0.0", "::"):
         cfg = cfg.with_(allowed_hosts=(*cfg.allowed_hosts, host.lower()))
     sock = _bind(host, port)
-    with store_for(cfg) as store:
+    from costper.store._store import is_duckdb
+
+    # A DuckDB store is created if absent and takes writes; another backend is read from.
+    source = store_for(cfg) if is_duckdb(cfg.db) else source_for(cfg)
+    with source as store:
         url = _url(host, sock.getsockname()[1])
-        typer.echo(
-            f"costper serving {cfg.db} on {url} "
-            f"(OTLP {url}/v1/traces and {url}/v1/logs, outcomes {url}/v1/outcomes)"
-        )
+        if store.read_only:
+            typer.echo(f"costper serving {store.path} read-only on {url} (dashboard and API)")
+        else:
+            typer.echo(
+                f"costper serving {cfg.db} on {url} "
+                f"(OTLP {url}/v1/traces and {url}/v1/logs, outcomes {url}/v1/outcomes)"
+            )
         opened = f"{url}/?api_key=<one of your keys>" if cfg.api_keys else f"{url}/"
         typer.echo(f"dashboard: {opened}   API: {url}/api/report   docs: {url}/docs")
         if host not in LOOPBACK and not cfg.api_keys:

@@ -16,7 +16,7 @@ from costper.cli.options import (
     check_format,
     config,
     opt,
-    store_for,
+    source_for,
     time_range,
 )
 from costper.errors import InputError
@@ -57,7 +57,7 @@ def whatif_cmd(
     s, u = time_range(since, until)
     if feature is None and (model or baseline):
         raise InputError("--model/--baseline need --feature", field="--feature")
-    with store_for(cfg, read_only=True) as store:
+    with source_for(cfg, read_only=True) as store:
         if feature is None:
             recs = recommend(store, config=cfg, since=s, until=u)
             if fmt == "json":

@@ -30,7 +30,8 @@ from costper.engine._sessions import COST_PARTS, COST_SOURCES, check_keys, sessi
 from costper.engine._trust import Limits
 from costper.engine._trust import warnings as trust_warnings
 from costper.errors import InputError
-from costper.store._source import Source, to_arrow
+from costper.store._dialect import as_int
+from costper.store._source import Source, as_source, to_arrow
 
 _COLUMN = {"turns": "turn_bucket"}
 
@@ -161,8 +162,8 @@ def group_sums(sessions: ir.Table, by: list[str]) -> ir.Table:
     tot = s.total
     aggs: dict[str, Any] = dict(
         sessions=s.count(),
-        escalations=s.escalated.cast("int64").sum(),
-        reviewed=s.reviewed.cast("int64").sum(),
+        escalations=as_int(s.escalated).sum(),
+        reviewed=as_int(s.reviewed).sum(),
         calls=s.calls.sum(),
         failed_calls=s.failed_calls.sum(),
         turns=s.turns.sum(),
@@ -352,7 +353,7 @@ def report(
     config: Config | None = None,
     now: datetime | None = None,
 ) -> Report:
-    """The metrics table over a store (a `Store`, a DuckDB path, or an Ibis backend)."""
+    """The metrics table over a store (a `Store`, a DuckDB path, or a Source/Ibis backend)."""
     from costper.store._store import open_store
 
     config = config or Config()
@@ -362,6 +363,7 @@ def report(
             return report(
                 store, keys, since=since, until=until, feature=feature, config=config, now=now
             )
+    source = as_source(source)
     sessions = session_table(
         source, config, now=now, since=since, until=until, feature=feature, keys=keys
     )

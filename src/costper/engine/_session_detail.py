@@ -15,7 +15,7 @@ from typing import Any
 
 from costper.config import Config
 from costper.engine._sessions import session_table
-from costper.store._store import Store
+from costper.store._source import Source, as_source
 
 CALL_COLUMNS = (
     "trace_id", "span_id", "parent_span_id", "turn_id", "request_id", "provider", "model",
@@ -49,9 +49,10 @@ def rows(table: Any) -> list[dict[str, Any]]:
 
 
 def session_detail(
-    store: Store, config: Config, session_id: str, *, now: datetime | None = None
+    source: Source, config: Config, session_id: str, *, now: datetime | None = None
 ) -> dict[str, Any] | None:
     """The session as JSON-ready data, or None when no call of it is stored."""
+    store = as_source(source)
     calls = store.table("calls")
     calls = calls.filter(calls.session_id == session_id).order_by(["start_time", "span_id"])
     call_rows = rows(store.to_arrow(calls.select(*CALL_COLUMNS)))

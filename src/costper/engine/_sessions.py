@@ -23,8 +23,8 @@ from costper._config_evals import EvalRule
 from costper.config import Config
 from costper.errors import InputError
 from costper.pricing._currency import ESTIMATES, Rates
-from costper.store._dialect import PORTABLE, Dialect, dialect_of
-from costper.store._source import Source
+from costper.store._dialect import PORTABLE, Dialect, dialect_of, real
+from costper.store._source import Source, as_source
 
 GROUP_KEYS = (
     "feature", "model", "provider", "prompt_version", "tenant", "day", "week", "month", "turns",
@@ -68,8 +68,8 @@ def _by_feature(feature: ir.StringValue, config: Config, attr: str) -> ir.Floati
         if getattr(c, attr) != default
     ]
     if not overrides:
-        return ibis.literal(default, type="float64")
-    return ibis.cases(*[(feature == f, v) for f, v in overrides], else_=default)
+        return real(default)
+    return ibis.cases(*[(feature == f, real(v)) for f, v in overrides], else_=real(default))
 
 
 def resolved_outcomes(outcomes: ir.Table, dialect: Dialect = PORTABLE) -> ir.Table:
@@ -176,6 +176,7 @@ def session_table(
     now = now or datetime.now(UTC).replace(tzinfo=None)
     if keys is not None:
         check_keys(keys)
+    source = as_source(source)
     calls, outcomes = _tables(source)
     dialect = dialect_of(source)
     rollup = getattr(source, "session_rollup", None)
@@ -206,8 +207,8 @@ def session_table(
         escalated=escalated,
         reviewed=reviewed,
         status=status,
-        escalation=escalated.ifelse(_by_feature(s.feature, config, "escalation_cost"), 0.0),
-        review=reviewed.ifelse(_by_feature(s.feature, config, "review_cost"), 0.0),
+        escalation=escalated.ifelse(_by_feature(s.feature, config, "escalation_cost"), real(0)),
+        review=reviewed.ifelse(_by_feature(s.feature, config, "review_cost"), real(0)),
         overhead=s.calls.cast("float64") * _by_feature(s.feature, config, "per_call_overhead"),
         total_tokens=s.input_tokens + s.output_tokens,
         day=s.first_call.date(),

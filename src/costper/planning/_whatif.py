@@ -41,6 +41,7 @@ from costper.engine._sessions import session_table
 from costper.errors import InputError
 from costper.pricing._currency import ESTIMATES, Rates
 from costper.pricing._lookup import unit_prices
+from costper.store._dialect import as_int, real
 from costper.store._source import Source, to_arrow
 
 SWITCH, KEEP, UNSURE, ALONE = "switch", "keep", "not enough evidence", "only one model"
@@ -304,7 +305,7 @@ def repriced(
     fx = Rates.of(config).factor(ESTIMATES, config.currency)  # catalog prices are USD
     fresh = ((tin - tcr).clip(lower=0) * r_in + tcr * r_cr + tout * r_out) * fx
     c = s.total - s.llm + fresh
-    ok = (s.status == "success").cast("float64")
+    ok = (s.status == "success").ifelse(real(1), real(0))  # PostgreSQL casts no boolean to float
     agg = s.aggregate(
         n=s.count(),
         c=c.sum(),
@@ -314,7 +315,7 @@ def repriced(
         ccc=(c * c * c).sum(),
         ccs=(c * c * ok).sum(),
         cmax=c.max(),
-        esc=s.escalated.cast("int64").sum(),
+        esc=as_int(s.escalated).sum(),
     )
     row = to_arrow(source, agg).to_pylist()[0]
     n = int(row["n"] or 0)

@@ -21,7 +21,7 @@ from typing import Any
 from costper.budgets._alerts import new_crossings
 from costper.budgets._budgets import evaluate_budgets
 from costper.config import Config
-from costper.store._store import Store
+from costper.store._source import Source
 
 log = logging.getLogger("costper.alerts")
 
@@ -33,7 +33,7 @@ def state_path(db: str) -> Path | None:
 
 
 class BudgetNotifier:
-    def __init__(self, store: Store, config: Config) -> None:
+    def __init__(self, store: Source, config: Config) -> None:
         self.store, self.config = store, config
         self.url = config.alerts.webhook_url
         self.path = state_path(config.db)

@@ -310,6 +310,23 @@ def api_breakeven(
     return JSONResponse(finite(breakeven(request.query_params, request.app.state.config)))
 
 
+@router.get(
+    "/api/budgets",
+    tags=["reports"],
+    summary="Each [[budgets]] entry in its current period, as costper budgets --format json",
+)
+def api_budgets(request: Request) -> JSONResponse:
+    """Value so far, burn, linear projection (spend) or interval (cost per success), status."""
+    from costper.budgets._budgets import PROJECTION_METHOD, evaluate_budgets
+
+    q = queries(request)
+    rows = q.cached(
+        ("budgets", q.now.replace(second=0, microsecond=0)),
+        lambda: [s.to_dict() for s in evaluate_budgets(q.store, q.config, q.now)],
+    )
+    return JSONResponse(finite({"method": PROJECTION_METHOD, "budgets": rows}))
+
+
 @router.get("/api/features", tags=["sessions"], summary="Feature names seen in calls")
 def api_features(request: Request) -> JSONResponse:
     return JSONResponse(queries(request).features())

@@ -11,11 +11,11 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from costper.config import Config
-from costper.errors import AuthError, InputError, TooLarge
+from costper.errors import AuthError, InputError, ReadOnlyStore, TooLarge
 from costper.server import formatting
 from costper.server.auth import ApiKeyMiddleware
 from costper.server.guard import BodyMiddleware, GuardMiddleware
-from costper.store._store import Store
+from costper.store._source import Source
 
 
 def query_parameter(field: str) -> str:
@@ -23,7 +23,7 @@ def query_parameter(field: str) -> str:
     return field
 
 
-def create_app(config: Config, store: Store) -> FastAPI:
+def create_app(config: Config, store: Source) -> FastAPI:
     app = FastAPI(title="costper", docs_url=None, redoc_url=None)
     app.state.config = config
     app.state.store = store
@@ -45,6 +45,10 @@ def create_app(config: Config, store: Store) -> FastAPI:
     @app.exception_handler(InputError)
     async def _bad_input(request: Request, exc: InputError) -> JSONResponse:
         return JSONResponse({"error": exc.worded(query_parameter)}, status_code=400)
+
+    @app.exception_handler(ReadOnlyStore)
+    async def _read_only(request: Request, exc: ReadOnlyStore) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=405)
 
     @app.exception_handler(AuthError)
     async def _unauthorized(request: Request, exc: AuthError) -> JSONResponse:

@@ -5,7 +5,8 @@ version): spend and calls per feature and model over all stored calls (a
 bill joined later can restate spend, so it is not a counter), cost per
 success and success rate per feature with their interval bounds (labeled
 sessions, the report's method), and each budget's limit, value, burn and
-projection in its current period. Label values are escaped as the format
+projection in its current period, and what `costper anomalies` flags (runaway
+sessions, wasted spend, spend-rate anomalies per feature). Label values are escaped as the format
 says (backslash, double quote, newline); a missing figure is NaN.
 """
 
@@ -155,7 +156,41 @@ def exposition(q: Queries) -> str:
                 (({"budget": s["name"], "metric": s["metric"], "period": s["period"]}, s[key])
                  for s in statuses),
             )  # fmt: skip
+    _anomalies(e, q, [g["key"]["feature"] for g in groups], cur)
     return e.text()
+
+
+def _anomalies(e: Exposition, q: Queries, features: list[str], currency: str) -> None:
+    """`costper anomalies` over everything stored, per feature (0 where nothing is flagged),
+    so an alert rule can say `costper_runaway_sessions > 0`."""
+    an = q.anomalies()
+    names = sorted(
+        set(features) | {r["feature"] for part in ("sessions", "wasted", "spend") for r in an[part]}
+    )
+    count: dict[str, dict[str, float]] = {
+        n: {"runaway": 0, "wasted": 0.0, "spend": 0} for n in names
+    }
+    for r in an["sessions"]:
+        count[r["feature"]]["runaway"] += 1
+    for r in an["wasted"]:
+        count[r["feature"]]["wasted"] += r["wasted"]
+    for r in an["spend"]:
+        count[r["feature"]]["spend"] += 1
+    e.family(
+        "costper_runaway_sessions",
+        "Sessions far past their feature's baseline or in a tight repeat loop (costper anomalies).",
+        (({"feature": n}, count[n]["runaway"]) for n in names),
+    )
+    e.family(
+        "costper_wasted_spend",
+        "Cost of flagged sessions beyond their feature's baseline, report currency.",
+        (({"feature": n, "currency": currency}, count[n]["wasted"]) for n in names),
+    )
+    e.family(
+        "costper_spend_anomalies",
+        f"Periods ({an['period']}) whose spend is anomalous against the same phase before.",
+        (({"feature": n}, count[n]["spend"]) for n in names),
+    )
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from costper._json import loads
 from costper.billing._join import rejoin
 from costper.config import Config
-from costper.errors import InputError, TooLarge
+from costper.errors import InputError, ReadOnlyStore, TooLarge
 from costper.server.body import inflate, read_body
 from costper.server.group_commit import GroupCommit
 from costper.server.guard import status_protobuf
@@ -268,7 +268,13 @@ def _ingest_outcomes(
 
 
 def _state(request: Request) -> tuple[Config, Store]:
-    return request.app.state.config, request.app.state.store
+    """The config and the writable store; a read-only source (a warehouse by URL)
+    refuses here, before the body is read (405, naming the backend)."""
+    store = request.app.state.store
+    if not isinstance(store, Store) or store.read_only:
+        refuse = getattr(store, "refuse", None)
+        raise refuse("receiving telemetry") if refuse else ReadOnlyStore(f"{store.path}: read-only")
+    return request.app.state.config, store
 
 
 def _kind(request: Request) -> str | None:

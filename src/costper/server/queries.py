@@ -22,7 +22,7 @@ from costper.engine._sessions import check_keys, session_table
 from costper.server.result_cache import ResultCache
 from costper.signals._anomalies import anomalies
 from costper.signals._diagnose import diagnose
-from costper.store._store import Store
+from costper.store._source import Source
 
 TOP_SESSION_COLUMNS = (
     "session_id", "model", "prompt_version", "first_call", "turns", "calls", "failed_calls",
@@ -34,7 +34,7 @@ class Queries:
     """Engine calls for one store and config; `now` is fixed per instance."""
 
     def __init__(
-        self, store: Store, config: Config, cache: ResultCache, now: datetime | None = None
+        self, store: Source, config: Config, cache: ResultCache, now: datetime | None = None
     ) -> None:
         self.store, self.config, self.cache = store, config, cache
         self.now = now or datetime.now(UTC).replace(tzinfo=None)

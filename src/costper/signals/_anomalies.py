@@ -6,14 +6,14 @@ render it (see `_runaway` and `_spend_rate` for the methods)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from costper.config import Config
 from costper.engine._report import check_feature
 from costper.signals import _runaway, _spend_rate
-from costper.signals._runaway import FeatureBaseline, FlaggedSession, WastedSpend
+from costper.signals._runaway import Baseline, FeatureBaseline, FlaggedSession, WastedSpend
 from costper.signals._spend_rate import SpendAnomaly
 from costper.store._source import Source
 
@@ -59,6 +59,27 @@ class Anomalies:
             "wasted": [w.to_dict() for w in self.wasted],
             "spend": [a.to_dict() for a in self.spend],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Anomalies:
+        """The inverse of `to_dict` (the answer of a running server's `/api/anomalies`)."""
+        bases = [
+            FeatureBaseline(
+                b["feature"], b["sessions"],
+                [Baseline(m, **v) for m, v in b["metrics"].items()], b["enough"],
+            )
+            for b in d["baselines"]
+        ]  # fmt: skip
+        sessions = [
+            FlaggedSession(**{**s, "day": date.fromisoformat(s["day"]),
+                              "first_call": datetime.fromisoformat(s["first_call"])})
+            for s in d["sessions"]
+        ]  # fmt: skip
+        wasted = [WastedSpend(**{**w, "day": date.fromisoformat(w["day"])}) for w in d["wasted"]]
+        spend = [
+            SpendAnomaly(**{**a, "start": datetime.fromisoformat(a["start"])}) for a in d["spend"]
+        ]
+        return cls(d["period"], d["currency"], bases, sessions, wasted, spend)
 
     def rows(self) -> list[dict[str, Any]]:
         """One CSV: flagged sessions, waste per feature and day, spend anomalies,

@@ -76,6 +76,11 @@ class Diagnosis:
             "currency": self.currency,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Diagnosis:
+        """The inverse of `to_dict` (the answer of a running server's `/api/diagnose`)."""
+        return cls([Symptom(**s) for s in d["symptoms"]], d["currency"])
+
     def rows(self) -> list[dict[str, Any]]:
         return [
             {"code": s.code, "question": s.question, "present": s.present, "summary": s.summary}

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from costper._lazy import lazy_getattr
 
-__all__ = ["StoreInfo", "store_info", "Store", "open_store", "Source", "to_arrow"]
+__all__ = [
+    "StoreInfo", "store_info", "Store", "open_store", "open_source", "Source", "as_source",
+    "to_arrow", "BackendSource",
+]  # fmt: skip
 
 _LAZY = {
     "Source": "_source",
     "to_arrow": "_source",
+    "as_source": "_source",
+    "BackendSource": "_backend",
+    "open_source": "_store",
     "StoreInfo": "_info",
     "store_info": "_info",
     "Store": "_store",

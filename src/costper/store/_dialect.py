@@ -58,6 +58,22 @@ class DuckDBDialect(Dialect):
         return col.fill_null(0).sum().cast("uint64")
 
 
+def as_int(flag: ir.BooleanValue) -> ir.IntegerValue:
+    """1 where `flag` is true, else 0 (null too): summed, a count. Portable, where a
+    boolean cast to BIGINT is not (PostgreSQL refuses the cast Ibis writes)."""
+    one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
+    out: ir.IntegerValue = flag.ifelse(one, zero)
+    return out
+
+
+def real(value: float) -> ir.FloatingValue:
+    """A float constant every engine reads as DOUBLE. Ibis writes `15.0` bare, which
+    PostgreSQL reads as NUMERIC: a CASE of such constants, and its sums, come back
+    as Decimal. A cast from the exact decimal text is typed everywhere."""
+    out: ir.FloatingValue = ibis.literal(repr(float(value))).cast("float64")
+    return out
+
+
 PORTABLE = Dialect()
 DUCKDB = DuckDBDialect()
 

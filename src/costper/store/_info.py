@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from costper.store._schema import SCHEMA_VERSION
-from costper.store._store import Store
+from costper.store._source import Source
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class StoreInfo:
     billing_currencies: tuple[str, ...]
 
 
-def store_info(store: Store) -> StoreInfo:
+def store_info(store: Source) -> StoreInfo:
     """Row counts, time range and currencies; portable Ibis expressions, nothing DuckDB-only."""
     calls = store.table("calls")
     span = store.to_arrow(

@@ -26,6 +26,7 @@ import pyarrow as pa
 from costper.errors import InputError, StoreError
 from costper.store._migrations import migrate
 from costper.store._schema import TABLES
+from costper.store._source import Source
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -562,14 +563,42 @@ def _rollup_current(cur: duckdb.DuckDBPyConnection, digest: str) -> bool:
     return ok
 
 
+def _duckdb_path(target: str) -> str | None:
+    """The DuckDB file a --db value names, or None for another backend's URL."""
+    if target.startswith("duckdb://"):
+        return target[len("duckdb://") :] or ":memory:"
+    return None if "://" in target else target
+
+
+def is_duckdb(target: str | Path) -> bool:
+    """Does a --db value name a DuckDB store (a path or duckdb:// URL)?"""
+    return _duckdb_path(str(target)) is not None
+
+
 def open_store(target: str | Path, *, read_only: bool = False) -> Store:
-    """Open a store by path (DuckDB file, created if absent) or 'duckdb://path' URL."""
+    """Open a DuckDB store by path (created if absent) or 'duckdb://path' URL; other
+    backends' URLs are refused naming the backend (costper writes only to DuckDB)."""
     t = str(target)
-    if t.startswith("duckdb://"):
-        t = t[len("duckdb://") :] or ":memory:"
-    elif "://" in t:
-        raise StoreError(
-            f"{t}: only DuckDB stores are supported for writing so far; "
-            "other Ibis backends can be queried with costper.report(ibis_connection)"
-        )
-    return Store.open(t, read_only=read_only)
+    path = _duckdb_path(t)
+    if path is None:
+        from costper.store._backend import backend_name, read_only_error, shown
+
+        raise read_only_error(shown(t), backend_name(t))
+    return Store.open(path, read_only=read_only)
+
+
+def open_source(target: str | Path, *, must_exist: bool = True, read_only: bool = False) -> Source:
+    """What read commands open: a DuckDB store (writable, so its session rollup can be
+    brought up to date; refused when absent if `must_exist`) or, by URL, any Ibis
+    backend holding costper's tables (`postgres://`, `pyspark://DIR`, ...), read-only."""
+    t = str(target)
+    path = _duckdb_path(t)
+    if path is not None:
+        if must_exist and path != ":memory:" and not Path(path).exists():
+            raise StoreError(
+                f"{path}: no store here yet; run `costper demo` or `costper ingest` first"
+            )
+        return Store.open(path, read_only=read_only)
+    from costper.store._backend import connect
+
+    return connect(t)
