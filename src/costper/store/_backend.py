@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -246,6 +247,8 @@ def connect(url: str) -> BackendSource:
 def _spark(url: str) -> Any:
     from pyspark.sql import SparkSession
 
+    # The JVM this process starts picks its own address from here: loopback, like the driver.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     parts = urlsplit(url)
     conf = dict(SPARK_DEFAULTS)
     conf.update(parse_qsl(parts.query))
