@@ -88,7 +88,8 @@ def backup(con: duckdb.DuckDBPyConnection, path: str, version: int) -> str | Non
 def upgrade(con: duckdb.DuckDBPyConnection, version: int) -> None:
     """Bring an older store to this schema in one transaction (2: bill restatements;
     3: `calls.tenant`, `.scope`, `.response_id`, appended so `SELECT *` order still
-    matches the schema, and `span_tags`, made below with any other missing table)."""
+    matches the schema, and `span_tags`, made below with any other missing table;
+    4: `calls.service_tier`)."""
     con.execute("BEGIN")
     try:
         if version < 2:
@@ -96,6 +97,8 @@ def upgrade(con: duckdb.DuckDBPyConnection, version: int) -> None:
         if version < 3:
             for column in ("tenant", "scope", "response_id"):
                 con.execute(f'ALTER TABLE calls ADD COLUMN IF NOT EXISTS "{column}" VARCHAR')
+        if version < 4:
+            con.execute('ALTER TABLE calls ADD COLUMN IF NOT EXISTS "service_tier" VARCHAR')
         for name in TABLES:
             con.execute(ddl(name))
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
