@@ -160,7 +160,9 @@ class BackendSource:
                 n=b.count(), t=b.ChargePeriodEnd.max().cast("string"), s=ibis.literal(0, "int64")
             ),
         ]
-        found = [self.to_arrow(p).to_pylist()[0] for p in parts]
+        tagged = [p.mutate(k=ibis.literal(i, type="int64")) for i, p in enumerate(parts)]
+        union = tagged[0].union(tagged[1]).union(tagged[2])
+        found = self.to_arrow(union.order_by("k")).to_pylist()  # one query: one Spark job
         digest = hashlib.sha1(repr(found).encode()).digest()
         version = int.from_bytes(digest[:7], "big")
         self._version = (now, version)
