@@ -17,7 +17,7 @@ from costper.cli.options import (
     UntilOption,
     check_format,
     config,
-    store_for,
+    source_for,
     time_range,
 )
 from costper.cli.remote import ServerOption, get_json, server_for
@@ -55,7 +55,7 @@ def anomalies_cmd(
         params = {"since": since, "until": until, "feature": feature, "period": period}
         result = Anomalies.from_dict(get_json(url, "/api/anomalies", params, cfg))
     else:
-        with store_for(cfg, must_exist=True) as store:
+        with source_for(cfg) as store:
             result = anomalies(store, since=s, until=u, feature=feature, period=period, config=cfg)
     if fmt == "json":
         render.write_json(result.to_dict())
