@@ -63,7 +63,8 @@ SELECT
   1 AS seq,
   NULL AS tenant,
   NULL AS scope,
-  NULL AS response_id
+  NULL AS response_id,
+  NULL AS service_tier
 FROM range({calls}) t(r)
 """
 

@@ -42,6 +42,7 @@ COMPLETION = "COMPAT-COMPLETION-4b7e it ships today"
 MODES = ("per-span", "batch", "file")
 CALL_COLUMNS = (
     "trace_id", "span_id", "session_id", "feature", "prompt_version", "turn_id", "tenant",
+    "service_tier",
     "provider", "model", "operation", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "reasoning_tokens", "failed", "estimated_cost", "cost_source",
 )  # fmt: skip

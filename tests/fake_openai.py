@@ -28,6 +28,8 @@ class Reply:
     status: int = 200
     cache_write_tokens: int = 0
     """Anthropic only: `prompt_tokens` is then the uncached input, as Anthropic reports it."""
+    service_tier: str = "default"
+    """OpenAI chat completions: the tier that served the request, as the response says."""
 
 
 class FakeOpenAI:
@@ -64,6 +66,7 @@ class FakeOpenAI:
             "created": int(time.time()),
             "model": self.model,
             "system_fingerprint": "fp_test",
+            "service_tier": reply.service_tier,
             "choices": [
                 {
                     "index": 0,
@@ -120,12 +123,75 @@ class FakeOpenAI:
             },
         }
 
+    def converse(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Bedrock Runtime Converse: input tokens leave out the cache reads and writes."""
+        reply = self.reply(body)
+        if reply.status != 200:
+            return reply.status, {"message": "scripted failure"}
+        return 200, {
+            "output": {"message": {"role": "assistant", "content": [{"text": reply.text}]}},
+            "stopReason": "end_turn",
+            "usage": {
+                "inputTokens": reply.prompt_tokens,
+                "outputTokens": reply.completion_tokens,
+                "totalTokens": reply.prompt_tokens
+                + reply.completion_tokens
+                + reply.cached_tokens
+                + reply.cache_write_tokens,
+                "cacheReadInputTokens": reply.cached_tokens,
+                "cacheWriteInputTokens": reply.cache_write_tokens,
+            },
+            "metrics": {"latencyMs": 120},
+        }
+
+    def generate(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Gemini generateContent: promptTokenCount includes the cached tokens."""
+        reply = self.reply(body)
+        if reply.status != 200:
+            status = "RESOURCE_EXHAUSTED" if reply.status == 429 else "INVALID_ARGUMENT"
+            return reply.status, {
+                "error": {"code": reply.status, "message": "scripted failure", "status": status}
+            }
+        usage = {
+            "promptTokenCount": reply.prompt_tokens,
+            "candidatesTokenCount": reply.completion_tokens,
+            "totalTokenCount": reply.prompt_tokens + reply.completion_tokens,
+        }
+        if reply.cached_tokens:
+            usage["cachedContentTokenCount"] = reply.cached_tokens
+        return 200, {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": reply.text}]},
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": usage,
+            "modelVersion": self.model,
+            "responseId": f"gem-{len(self.requests)}",
+        }
+
 
 _ROUTES = {
     "/v1/chat/completions": FakeOpenAI.answer,
     "/v1/embeddings": FakeOpenAI.embed,
     "/v1/messages": FakeOpenAI.message,
 }
+_SUFFIXES = {
+    # Bedrock Runtime: /model/{modelId}/converse and /model/{modelId}/invoke
+    "/converse": FakeOpenAI.converse,
+    "/invoke": FakeOpenAI.message,
+    # Gemini: /v1beta/models/{model}:generateContent
+    ":generateContent": FakeOpenAI.generate,
+}
+
+
+def _route(path: str) -> Any:
+    path = path.split("?")[0].rstrip("/")
+    if path in _ROUTES:
+        return _ROUTES[path]
+    return next((r for suffix, r in _SUFFIXES.items() if path.endswith(suffix)), None)
 
 
 def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
@@ -133,7 +199,7 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            route = _ROUTES.get(self.path.split("?")[0].rstrip("/"))
+            route = _route(self.path)
             if route is None:
                 status, doc = 404, {"error": {"message": f"no route {self.path}"}}
             else:
@@ -141,6 +207,8 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             payload = json.dumps(doc).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            if status == 429:  # Bedrock (botocore) reads the error's kind from this header
+                self.send_header("x-amzn-ErrorType", "ThrottlingException")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

@@ -1,5 +1,5 @@
 """Compatibility: agent frameworks over the OpenAI SDK (LangChain with OpenInference,
-Pydantic AI, Strands Agents), against the fake upstream, in every batching mode.
+Pydantic AI, smolagents), against the fake upstream, in every batching mode.
 
 LangChain with both OpenInference instrumentors is the hard case: the
 `ChatOpenAI` span sits in the app's trace, while the OpenAI instrumentor's
@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from compat_harness import PROMPT, all_modes, app_span, captured, provider
-from fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, Reply
 from test_compat_openai import REPLIES, expected_cost
+from test_compat_openai import check as check_four
 
 pytestmark = pytest.mark.compat
 
@@ -94,3 +95,46 @@ def test_pydantic_ai(tmp_path: Path) -> None:
     finally:
         Agent.instrument_all(False)
     check(all_modes(spans, tmp_path))
+
+
+def test_smolagents_with_openinference_smolagents_and_openai(tmp_path: Path) -> None:
+    """A CodeAgent's run: its AGENT span and the model's span both carry the run's
+    token counts, and the OpenAI instrumentor's span below them the call's own
+    (with the cache reads). One call per request sent; a refused call is failed."""
+    smolagents = pytest.importorskip("smolagents")
+    pytest.importorskip("openinference.instrumentation.smolagents")
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+    from openinference.instrumentation.smolagents import SmolagentsInstrumentor
+
+    code = "Thought: done\n<code>\nfinal_answer('ok')\n</code>"
+    replies = {k: Reply(**{**r.__dict__, "text": code}) for k, r in REPLIES.items()}
+    instrumentors = [SmolagentsInstrumentor(), OpenAIInstrumentor()]
+    for i in instrumentors:
+        i.instrument(tracer_provider=provider())
+    try:
+        with FakeOpenAI(replies) as api, captured() as spans:
+            model = smolagents.OpenAIServerModel(
+                model_id="gpt-4o-mini",
+                api_base=api.url,
+                api_key="sk-fake",
+                client_kwargs={"max_retries": 0},
+                retry=False,  # smolagents waits a minute and more between rate-limit retries
+            )
+
+            def run(script: str) -> None:
+                agent = smolagents.CodeAgent(tools=[], model=model, max_steps=1, verbosity_level=0)
+                agent.run(f"{PROMPT} SCRIPT:{script}")
+
+            with app_span("s-1", "support", **{"enduser.id": "acme"}):
+                run("a1")
+                run("a1")
+                with pytest.raises(smolagents.utils.AgentGenerationError):
+                    run("limited")
+            with app_span("s-2", "billing"):
+                run("b1")
+    finally:
+        for i in instrumentors:
+            i.uninstrument()
+    kinds = {s.attributes.get("openinference.span.kind") for s in spans}
+    assert {"AGENT", "LLM", "CHAIN"} <= kinds, kinds
+    check_four(all_modes(spans, tmp_path))

@@ -298,6 +298,17 @@ def test_export_focus(engine: Source, duckdb_source: Source) -> None:
         assert_same(expected.to_pylist(), got.to_pylist())
 
 
+def test_anomalies_and_diagnose(engine: Source, duckdb_source: Source) -> None:
+    from costper.signals._anomalies import anomalies
+    from costper.signals._diagnose import diagnose
+
+    expected = anomalies(duckdb_source, config=CFG).to_dict()
+    assert_same(expected, anomalies(engine, config=CFG).to_dict())
+    assert_same(
+        diagnose(duckdb_source, config=CFG).to_dict(), diagnose(engine, config=CFG).to_dict()
+    )
+
+
 API = (
     "/api/report?by=feature",
     "/api/report?by=model,prompt_version",

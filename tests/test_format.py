@@ -75,3 +75,12 @@ def test_interval_endpoints_read_like_the_value() -> None:
     assert fm.interval({"value": 0.0019, "low": 0.0012, "high": 0.0031}) == "0.0019 (0.0012–0.0031)"
     # an endpoint that would read 0.00 at the value's precision keeps its own digits
     assert fm.interval({"value": 0.8, "low": 0.001, "high": 2.96}) == "0.80 (0.0010–2.96)"
+
+
+def test_signed_percent_uses_the_same_minus_as_money() -> None:
+    from costper._format import signed_percent
+
+    assert signed_percent(-87.66) == "−87.7%"
+    assert signed_percent(12) == "+12.0%"
+    assert signed_percent(-0.01) == "+0.0%"  # no "−0.0%"
+    assert signed_percent(None) == "—"

@@ -104,7 +104,7 @@ def test_an_old_store_is_migrated_with_a_backup(tmp_path: Path) -> None:
     db = tmp_path / "old.duckdb"
     assert cli("demo", "--sessions", "50", "--db", str(db)).returncode == 0
     with duckdb.connect(str(db)) as con:  # make it look like a schema-2 store
-        for column in ("tenant", "scope", "response_id"):
+        for column in ("tenant", "scope", "response_id", "service_tier"):
             con.execute(f'ALTER TABLE calls DROP COLUMN IF EXISTS "{column}"')
         con.execute("DROP TABLE IF EXISTS span_tags")
         con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")

@@ -216,3 +216,24 @@ def test_a_null_account_is_a_scope_of_its_own(tmp_path: Path, store: Store) -> N
     late = ingest_billing(store, [old], bt.CONFIG)
     assert late.restatements[0].action == "ignored"
     assert store.count("billing") == 2 * n
+
+
+def test_lines_stored_before_schema_5_are_replaced_not_doubled(
+    tmp_path: Path, files: list[Path]
+) -> None:
+    """Schema 5 keys lines by a new content hash: a store from before keeps the old
+    keys, so the migration marks its snapshots as of 1970 and the next delivery of
+    a scope replaces its lines instead of adding the same lines under new keys."""
+    db = tmp_path / "v3.duckdb"
+    with open_store(db) as store:
+        ingest_billing(store, [files[2]], bt.CONFIG)
+    with duckdb.connect(str(db)) as con:  # as a schema-4 store wrote them
+        con.execute("UPDATE billing SET row_hash = 'v3-' || row_hash")
+        con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    with open_store(db) as store:
+        r = ingest_billing(store, [files[2]], bt.CONFIG)
+        assert [(x.action, x.old_lines, x.new_lines) for x in r.restatements] == [
+            ("replaced", 5, 5)
+        ]
+        n, billed, eff = _truth(files[2])
+        assert _stored(store) == (n, round(billed, 6), round(eff, 6))

@@ -109,7 +109,9 @@ def test_every_encoding_stores_the_same_rows(server: ServeProcess) -> None:
         [{k: v for k, v in r.items() if k not in ("trace_id", "turn_id", "seq")} for r in calls]
         for calls in by_trace.values()
     ]
-    assert all(s == stripped[0] for s in stripped), "encodings decoded to different rows"
+    for s in stripped:
+        for a, b in zip(s, stripped[0], strict=True):
+            assert a == b, {k: (a[k], b[k]) for k in a if a[k] != b[k]}
     first = sorted(stripped[0], key=lambda r: r["input_tokens"])
     assert [(r["input_tokens"], r["output_tokens"]) for r in first] == [(500, 100), (1000, 200)]
     # 1.00 and 2.00 per million: 500*1 + 100*2 = 700e-6, 1000*1 + 200*2 = 1400e-6

@@ -79,6 +79,16 @@ def percent(v: Any, decimals: int = 1) -> str:
     return f"{(d * 100).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)}%"
 
 
+def signed_percent(points: Any, decimals: int = 1) -> str:
+    """A change already in percent points (-87.66) as '−87.7%' or '+12.0%', with the
+    same minus sign as `money` and `interval`, so columns of changes read alike."""
+    d = _number(points)
+    if d is None:
+        return DASH
+    q = abs(d).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
+    return f"{'−' if d < 0 and q else '+'}{q}%"
+
+
 def whole_percent(p: Decimal) -> int:
     """A percentage (not a share) to the nearest whole, halves away from zero."""
     return int(p.to_integral_value(ROUND_HALF_UP))

@@ -15,9 +15,10 @@ from costper.cli.options import (
     FormatOption,
     SinceOption,
     UntilOption,
+    WideOption,
     check_format,
     config,
-    store_for,
+    source_for,
     time_range,
 )
 from costper.cli.remote import ServerOption, get_json, server_for
@@ -35,6 +36,7 @@ def anomalies_cmd(
         str, typer.Option("--period", help="Spend-rate period: day or hour.")
     ] = "day",
     fmt: FormatOption = "table",
+    wide: WideOption = False,
     db: DbOption = None,
     config_file: ConfigOption = None,
     server: ServerOption = None,
@@ -55,55 +57,60 @@ def anomalies_cmd(
         params = {"since": since, "until": until, "feature": feature, "period": period}
         result = Anomalies.from_dict(get_json(url, "/api/anomalies", params, cfg))
     else:
-        with store_for(cfg, must_exist=True) as store:
+        with source_for(cfg) as store:
             result = anomalies(store, since=s, until=u, feature=feature, period=period, config=cfg)
     if fmt == "json":
         render.write_json(result.to_dict())
     elif fmt == "csv":
         render.write_csv(result.rows())
     else:
-        print_anomalies(result)
+        print_anomalies(result, wide=wide)
 
 
-def print_anomalies(a: Anomalies) -> None:
+def print_anomalies(a: Anomalies, *, wide: bool = False) -> None:
+    from costper.cli.fit import Col, FitTable
+
     con = render.console()
     money = render.money
-    t = render.table(
+    t = FitTable(
         f"Runaway sessions ({a.currency}): far past their feature's baseline, or looping",
-        [("session", "left"), ("feature", "left"), ("day", "left"), ("calls", "right"),
-         ("tokens", "right"), ("cost", "right"), ("baseline", "right"), ("wasted", "right"),
-         ("why", "left")],
+        [Col("session", "left", key=True), Col("feature", "left", key=True),
+         Col("day", "left", rank=3), Col("calls", rank=4), Col("tokens", rank=5),
+         Col("cost", rank=2), Col("baseline", rank=6), Col("wasted"), Col("why", "left", rank=7)],
+        wide=wide, key_figures=2,
     )  # fmt: skip
     for s in a.sessions[:50]:
         t.add_row(
             s.session_id, s.feature, s.day.isoformat(), f"{s.calls:,}", f"{s.tokens:,}",
             money(s.cost), money(s.baseline_cost), money(s.wasted), _why(s.reasons),
         )  # fmt: skip
-    con.print(t)
+    t.print(con)
     if len(a.sessions) > 50:
         con.print(f"... and {len(a.sessions) - 50:,} more (--format json or csv lists all).")
-    w = render.table(
+    w = FitTable(
         "Wasted spend per feature and day",
-        [("feature", "left"), ("day", "left"), ("sessions", "right"), ("cost", "right"),
-         ("wasted", "right")],
+        [Col("feature", "left", key=True), Col("day", "left", rank=2), Col("sessions", rank=3),
+         Col("cost", rank=4), Col("wasted")],
+        wide=wide, key_figures=2,
     )  # fmt: skip
     for ws in a.wasted:
         w.add_row(
             ws.feature, ws.day.isoformat(), f"{ws.sessions:,}", money(ws.cost), money(ws.wasted)
         )
-    con.print(w)
+    w.print(con)
     con.print(f"Wasted in total: {money(a.wasted_total)} {render.safe(a.currency)}")
-    r = render.table(
+    r = FitTable(
         f"Spend-rate anomalies per {a.period}",
-        [("feature", "left"), ("start", "left"), ("spend", "right"), ("usual", "right"),
-         ("robust z", "right"), ("excess", "right")],
+        [Col("feature", "left", key=True), Col("start", "left", rank=2), Col("spend", rank=3),
+         Col("usual", rank=4), Col("robust z", rank=5), Col("excess")],
+        wide=wide, key_figures=3,
     )  # fmt: skip
     for x in a.spend:
         r.add_row(
             x.feature, x.start.isoformat(sep=" ", timespec="minutes"), money(x.spend),
             money(x.median), f"{x.z:,.1f}", money(x.excess),
         )  # fmt: skip
-    con.print(r)
+    r.print(con)
     if not a.sessions and not a.spend:
         con.print("No runaway session and no spend-rate anomaly in this window.")
     con.print(f"[dim]Sessions: {render.safe(a.to_dict()['method']['sessions'])}.[/dim]")

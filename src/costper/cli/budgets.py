@@ -14,7 +14,7 @@ from costper.cli.options import (
     config,
     opt,
     parse_time,
-    store_for,
+    source_for,
 )
 from costper.errors import InputError
 
@@ -43,7 +43,7 @@ def budgets_cmd(
             field="config",
         )
     now = parse_time(at, "at")
-    with store_for(cfg, read_only=True, must_exist=True) as store:
+    with source_for(cfg, read_only=True) as store:
         statuses = evaluate_budgets(store, cfg, now)
     rows = [s.to_dict() for s in statuses]
     if fmt == "json":

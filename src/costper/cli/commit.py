@@ -19,7 +19,7 @@ from costper.cli.options import (
     check_format,
     config,
     opt,
-    store_for,
+    source_for,
     time_range,
 )
 from costper.errors import InputError
@@ -119,7 +119,7 @@ def commit_cmd(
         _emit_sizing(sizing, fmt, cfg.currency)
         return
     s, u = time_range(since, until)
-    with store_for(cfg, read_only=True, must_exist=True) as store:
+    with source_for(cfg, read_only=True) as store:
         demand = observed_demand(store, model, cfg, since=s, until=u, feature=feature)
     result = plan(demand, spec)
     if fmt == "json":

@@ -14,7 +14,7 @@ from costper.cli.options import (
     UntilOption,
     check_format,
     config,
-    store_for,
+    source_for,
     time_range,
 )
 from costper.cli.remote import ServerOption, get_json, server_for
@@ -47,7 +47,7 @@ def diagnose_cmd(
         params = {"since": since, "until": until}
         result = Diagnosis.from_dict(get_json(url, "/api/diagnose", params, cfg))
     else:
-        with store_for(cfg, must_exist=True) as store:
+        with source_for(cfg) as store:
             result = diagnose(store, since=s, until=u, config=cfg)
     if fmt == "json":
         render.write_json(result.to_dict())

@@ -29,6 +29,7 @@ def money(v: Any) -> str:
 
 
 pct = _format.percent
+signed_pct = _format.signed_percent
 
 
 def interval(iv: Interval | Mapping[str, Any], fmt: _format.Formatter = money) -> str:

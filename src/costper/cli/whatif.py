@@ -99,7 +99,11 @@ def print_whatif(w: WhatIf, *, wide: bool = False) -> None:
         key_figures=3,
     )
     for e in w.estimates:
-        change = "—" if e.change_pct is None or e.model == w.incumbent else f"{e.change_pct:+.1f}%"
+        change = (
+            "—"
+            if e.change_pct is None or e.model == w.incumbent
+            else render.signed_pct(e.change_pct)
+        )
         if e.vs_incumbent is not None:
             change += f" ({e.vs_incumbent.verdict})"
         t.add_row(

@@ -21,7 +21,7 @@ CALL_COLUMNS = (
     "trace_id", "span_id", "parent_span_id", "turn_id", "request_id", "provider", "model",
     "prompt_version", "operation", "start_time", "duration_ms", "input_tokens", "output_tokens",
     "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "failed", "error_type",
-    "estimated_cost", "estimate_source", "cost", "cost_source", "infra_cost",
+    "estimated_cost", "estimate_source", "cost", "cost_source", "infra_cost", "service_tier",
 )  # fmt: skip
 OUTCOME_COLUMNS = ("at", "success", "escalated", "reviewed", "signal", "source", "record_id")
 SUMMARY_COLUMNS = (

@@ -11,6 +11,12 @@ output tokens include reasoning, and a kind without its own rate is paid at
 the plain input or output rate. Tiered prices (long-context surcharges) apply
 to the whole call when its input crosses the threshold, as the catalog says.
 
+A call served by another tier (`service_tier`: OpenAI's flex, priority,
+scale; `batch` for batch APIs) is priced by the catalog's variant for that
+tier (genai-prices' `service_tier` and `processing=batch` prices); a tier the
+catalog has no variant for, or a configured `[prices]` entry (the user's own
+price), prices as standard. Standard tiers (`default`, `auto`) are standard.
+
 A call with no usage recorded (and not failed) or with a model no source
 prices is `unpriced`: its cost stays null and reports count it, never zero.
 """
@@ -35,6 +41,7 @@ from costper.pricing._aliases import (
     ref_key,
 )
 
+_TIER_SEP = "\x1f"
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 _BUCKET_US = 1_800_000_000
 _BUCKETS_PER_DAY = 48
@@ -126,14 +133,29 @@ def _varies_by_time_of_day(info: Any) -> bool:
     )
 
 
+STANDARD_TIERS = frozenset({"", "default", "auto", "standard", "on_demand"})
+
+
+def tier_context(tier: str | None) -> dict[str, str] | None:
+    """genai-prices' price context for a stored service tier (None: standard)."""
+    if tier is None or tier in STANDARD_TIERS:
+        return None
+    if tier == "batch":
+        return {"processing": "batch"}
+    return {"service_tier": tier}
+
+
 @lru_cache(maxsize=65536)
-def catalog_prices(provider: str | None, model: str, bucket: int) -> UnitPrices | None:
-    """genai-prices rates at the start of half-hour `bucket` (µs since epoch / 30 min)."""
+def catalog_prices(
+    provider: str | None, model: str, bucket: int, tier: str | None = None
+) -> UnitPrices | None:
+    """genai-prices rates at the start of half-hour `bucket` (µs since epoch / 30 min),
+    for the service tier `tier` (None: standard)."""
     info = _catalog_model(provider, model)
     if info is None:
         return None
     at = datetime.fromtimestamp(bucket * _BUCKET_US / 1e6, tz=UTC)
-    mp = info.get_prices(at)
+    mp = info.get_prices(at, tier_context(tier))
     inp = _catalog_rate(getattr(mp, "input_mtok", None))
     out = _catalog_rate(getattr(mp, "output_mtok", None))
     if inp is None and out is None:
@@ -184,24 +206,29 @@ def price_calls(calls: pa.Table, config: Config) -> pa.Table:
         return _with_costs(calls, pa.nulls(0, pa.float64()), pa.array([], pa.string()))
     provider = pc.fill_null(calls.column("provider"), "")
     model = pc.fill_null(calls.column("model"), "")
-    pm = pc.dictionary_encode(
-        pc.binary_join_element_wise(provider, model, "/"), null_encoding="encode"
-    ).combine_chunks()
+    joined = pc.binary_join_element_wise(provider, model, "/")
+    tiered = "service_tier" in calls.column_names and calls.column("service_tier").null_count < n
+    if tiered:
+        tier = pc.fill_null(calls.column("service_tier"), "")
+        joined = pc.binary_join_element_wise(joined, tier, _TIER_SEP)
+    pm = pc.dictionary_encode(joined, null_encoding="encode").combine_chunks()
     pm_idx = pm.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     refs = pm.dictionary.to_pylist()
     ts = calls.column("start_time").cast(pa.int64()).to_numpy()
     half_hours = ts // _BUCKET_US
     days = half_hours - half_hours % _BUCKETS_PER_DAY
     configured = _config_lookup(config)
-    per_ref: list[UnitPrices | None | tuple[str | None, str]] = []
+    per_ref: list[UnitPrices | None | tuple[str | None, str, str | None]] = []
     by_half_hour = np.zeros(len(refs), dtype=bool)
-    for i, ref in enumerate(refs):
+    for i, joined_ref in enumerate(refs):
+        ref, _, tier_of = joined_ref.partition(_TIER_SEP) if tiered else (joined_ref, "", "")
         prov, _, mod = ref.partition("/")
         if ref_key(ref) in configured:
             per_ref.append(configured[ref_key(ref)])
         elif mod:
             info = _catalog_model(prov or None, mod)
-            per_ref.append((prov or None, mod) if info is not None else None)
+            found = (prov or None, mod, tier_of or None)
+            per_ref.append(found if info is not None else None)
             by_half_hour[i] = info is not None and _varies_by_time_of_day(info)
         else:
             per_ref.append(None)
@@ -213,7 +240,8 @@ def price_calls(calls: pa.Table, config: Config) -> pa.Table:
     for k in uniq.tolist():
         entry = per_ref[k >> 32]
         if isinstance(entry, tuple):
-            prices.append(catalog_prices(entry[0], entry[1], int((k & 0xFFFFFFFF) + base_bucket)))
+            at = int((k & 0xFFFFFFFF) + base_bucket)
+            prices.append(catalog_prices(entry[0], entry[1], at, entry[2]))
         else:
             prices.append(entry)
     inp, inp_known = _tokens(calls, "input")

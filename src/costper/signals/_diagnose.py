@@ -31,6 +31,7 @@ from costper.config import Config
 from costper.engine._intervals import rate_difference, wilson
 from costper.engine._report import report
 from costper.engine._sessions import session_table
+from costper.store._dialect import as_int
 from costper.store._source import Source, rows
 
 MOVE = 0.05
@@ -93,9 +94,9 @@ def _day_rows(source: Source, config: Config, since: Any, until: Any) -> list[di
     labeled = s.success.notnull()
     t = s.group_by(["feature", "prompt_version", "model", "day"]).aggregate(
         sessions=s.count(),
-        labeled=labeled.cast("int64").sum(),
-        escalations=(labeled & s.escalated).cast("int64").sum(),
-        recorded=s.o_records.notnull().cast("int64").sum(),
+        labeled=as_int(labeled).sum(),
+        escalations=as_int(labeled & s.escalated).sum(),
+        recorded=as_int(s.o_records.notnull()).sum(),
         bill=(s.llm + s.infra).sum(),
         tokens=s.total_tokens.sum(),
     )

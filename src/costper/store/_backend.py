@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -159,7 +160,9 @@ class BackendSource:
                 n=b.count(), t=b.ChargePeriodEnd.max().cast("string"), s=ibis.literal(0, "int64")
             ),
         ]
-        found = [self.to_arrow(p).to_pylist()[0] for p in parts]
+        tagged = [p.mutate(k=ibis.literal(i, type="int64")) for i, p in enumerate(parts)]
+        union = tagged[0].union(tagged[1]).union(tagged[2])
+        found = self.to_arrow(union.order_by("k")).to_pylist()  # one query: one Spark job
         digest = hashlib.sha1(repr(found).encode()).digest()
         version = int.from_bytes(digest[:7], "big")
         self._version = (now, version)
@@ -246,6 +249,8 @@ def connect(url: str) -> BackendSource:
 def _spark(url: str) -> Any:
     from pyspark.sql import SparkSession
 
+    # The JVM this process starts picks its own address from here: loopback, like the driver.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     parts = urlsplit(url)
     conf = dict(SPARK_DEFAULTS)
     conf.update(parse_qsl(parts.query))

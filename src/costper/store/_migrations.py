@@ -90,7 +90,10 @@ def upgrade(con: duckdb.DuckDBPyConnection, version: int) -> None:
     """Bring an older store to this schema in one transaction (2: bill restatements;
     3: `calls.tenant`, `.scope`, `.response_id`, appended so `SELECT *` order still
     matches the schema, and `span_tags`, made below with any other missing table;
-    4: `billing` rebuilt without its primary-key index, see UNINDEXED)."""
+    4: `calls.service_tier`; 5: `billing` rebuilt without its primary-key index, see
+    UNINDEXED, and its snapshots marked as of 1970: lines are keyed by a new content
+    hash since, so the next delivery of a scope must replace the lines stored under
+    the old keys rather than add the same lines again)."""
     con.execute("BEGIN")
     try:
         if version < 2:
@@ -99,10 +102,13 @@ def upgrade(con: duckdb.DuckDBPyConnection, version: int) -> None:
             for column in ("tenant", "scope", "response_id"):
                 con.execute(f'ALTER TABLE calls ADD COLUMN IF NOT EXISTS "{column}" VARCHAR')
         if version < 4:
-            con.execute(ddl("billing", "_billing_v4"))
-            con.execute('INSERT INTO "_billing_v4" SELECT * FROM billing')
+            con.execute('ALTER TABLE calls ADD COLUMN IF NOT EXISTS "service_tier" VARCHAR')
+        if version < 5:
+            con.execute(ddl("billing", "_billing_v5"))
+            con.execute('INSERT INTO "_billing_v5" SELECT * FROM billing')
             con.execute("DROP TABLE billing")
-            con.execute('ALTER TABLE "_billing_v4" RENAME TO billing')
+            con.execute('ALTER TABLE "_billing_v5" RENAME TO billing')
+            con.execute("UPDATE bill_snapshots SET as_of = TIMESTAMP '1970-01-01 00:00:00'")
         for name in TABLES:
             con.execute(ddl(name))
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])

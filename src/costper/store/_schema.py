@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 CALLS = pa.schema(
     [
@@ -43,6 +43,7 @@ CALLS = pa.schema(
         ("tenant", pa.string()),
         ("scope", pa.string()),
         ("response_id", pa.string()),
+        ("service_tier", pa.string()),
     ]
 )
 """One row per inference span (one per real call: duplicates of a call written by

@@ -113,6 +113,15 @@ REASONING_KEYS = (
     "ai.usage.outputTokenDetails.reasoningTokens",
     "ai.usage.reasoningTokens",
 )
+SERVICE_TIER_KEYS = (
+    "costper.service_tier",
+    "openai.response.service_tier",
+    "gen_ai.openai.response.service_tier",
+    "openai.request.service_tier",
+    "gen_ai.openai.request.service_tier",
+)
+"""The tier that served the call (the response's before the request's): OpenAI's
+`flex`, `priority`, `scale`; `batch` for batch APIs (say it with `costper.service_tier`)."""
 COST_KEYS = ("costper.cost", "gen_ai.usage.cost", "llm.cost.total", "gen_ai.usage.total_cost")
 LANGFUSE_USAGE = "langfuse.observation.usage_details"
 LANGFUSE_COST = "langfuse.observation.cost_details"
@@ -152,6 +161,7 @@ WANTED = frozenset(
     + CACHE_WRITE_KEYS
     + REASONING_KEYS
     + COST_KEYS
+    + SERVICE_TIER_KEYS
     + (LANGFUSE_USAGE, LANGFUSE_COST, OPERATION, OI_KIND, TRACELOOP_KIND)
     + (TRACELOOP_REQUEST_TYPE, LANGFUSE_TYPE, LANGFUSE_LEVEL, ERROR_TYPE, CALL_VALID, SERVICE_NAME)
     + (CALL_KIND,)

@@ -13,8 +13,11 @@ the result is the same whatever the batching, file or live:
   tenant) from its own span, else from its nearest ancestor that sets it.
   The spans of a trace whose parent is missing from its request are kept in
   `span_tags` (ids, parent, own tags); every later request touching that
-  trace re-resolves its calls with the same rule (`spans.inherit`). A call
-  below another call (a wrapper) is dropped, as within one request.
+  trace re-resolves its calls with the same rule (`spans.inherit`). Of a
+  trace that arrived whole, its tagged roots and call ancestors are kept, for
+  a call that arrives later below them. A chain broken by a span never sent
+  falls back to the trace root's tags. A call below another call (a wrapper)
+  is dropped, as within one request.
 * Duplicates. Two call records are one call when they carry the same
   response id; or when they come from different instrumentation scopes with
   the same model, input and output tokens and outcome, and are siblings
@@ -50,7 +53,8 @@ from costper.store._call_edits import (
 )
 from costper.store._schema import CALLS, SPAN_TAGS
 from costper.store._store import Store
-from costper.telemetry._spans import SpanRows, inherit
+from costper.telemetry._span_attributes import NO_TAGS
+from costper.telemetry._spans import SpanRows, inherit, merge_tags
 
 _TAGS = ("session_id", "feature", "prompt_version", "turn_id", "tenant")
 _DETAIL = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
@@ -74,9 +78,10 @@ def link_calls(store: Store, config: Config, rows: SpanRows, calls: pa.Table) ->
             traces = {t.hex() for t in tree.open}
             if has_span_tags(store):
                 traces |= open_traces(store, {t.hex() for t in set(tree.trace_of.values())})
-            if traces:
-                links = tree.link_rows({bytes.fromhex(t) for t in traces})
+            links = tree.link_rows({bytes.fromhex(t) for t in traces})
+            if links["trace_id"]:
                 store.insert("span_tags", pa.table(links, schema=SPAN_TAGS))
+            if traces:
                 retagged, dropped = _resolve_traces(store, traces)
                 result.retagged += retagged
                 result.dropped += dropped
@@ -91,6 +96,7 @@ def _resolve_traces(store: Store, traces: Iterable[str]) -> tuple[int, int]:
     parents: dict[tuple[str, str], tuple[str, str]] = {}
     own: dict[tuple[str, str], tuple[Any, ...]] = {}
     calls: list[tuple[str, str]] = []
+    roots: dict[str, Any] = {}
     for i, (tid, sid) in enumerate(zip(t["trace_id"], t["span_id"], strict=True)):
         key = (tid, sid)
         parent = t["parent_span_id"][i]
@@ -99,9 +105,12 @@ def _resolve_traces(store: Store, traces: Iterable[str]) -> tuple[int, int]:
         tags = tuple(t[c][i] for c in _TAGS)
         if any(v is not None for v in tags):
             own[key] = tags
+            if not parent:
+                roots[tid] = merge_tags(roots.get(tid, NO_TAGS), tags)
         if t["is_call"][i]:
             calls.append(key)
-    inherited, wrappers = inherit(parents, own.get, calls)
+    known = set(zip(t["trace_id"], t["span_id"], strict=True))
+    inherited, wrappers = inherit(parents, own.get, calls, known, lambda key: roots.get(key[0]))
     cols: dict[str, list[Any]] = {c: [] for c in ("trace_id", "span_id", *_TAGS)}
     for key, up in zip(calls, inherited, strict=True):
         if key in wrappers:

@@ -39,6 +39,7 @@ from costper.telemetry._attribute_keys import (
     REASONING_KEYS,
     REQUEST_ID_KEYS,
     RESPONSE_ID_KEYS,
+    SERVICE_TIER_KEYS,
     SESSION_KEYS,
     TENANT_KEYS,
     TOTAL_KEYS,
@@ -299,7 +300,7 @@ def _leaves(d: dict[str, Any], path: str) -> list[tuple[Any, str]]:
 
 
 (SESSION, FEATURE, PROMPT, REQUEST, RESPONSE, PROVIDER, MODEL) = range(7)
-(INPUT, OUTPUT, TOTAL, CACHE_READ, CACHE_WRITE, REASONING, COST, TENANT) = range(7, 15)
+(INPUT, OUTPUT, TOTAL, CACHE_READ, CACHE_WRITE, REASONING, COST, TENANT, TIER) = range(7, 16)
 _FIELDS = (
     SESSION_KEYS,
     FEATURE_KEYS,
@@ -316,6 +317,7 @@ _FIELDS = (
     REASONING_KEYS,
     COST_KEYS,
     TENANT_KEYS,
+    SERVICE_TIER_KEYS,
 )
 _FIELD_RANK = {key: (f, rank) for f, keys in enumerate(_FIELDS) for rank, key in enumerate(keys)}
 _CONFIG_FIELDS = {
@@ -387,14 +389,24 @@ def reported_cost(
     return None
 
 
+UNCACHED_INPUT_SCOPES = frozenset({"opentelemetry.instrumentation.bedrock"})
+"""Instrumentations known to pass on an API's input count that leaves out the cache
+reads and writes, with nothing in the span to tell (OpenLLMetry's bedrock writes a
+total of input + output it computed itself): Bedrock's Converse and Anthropic bodies."""
+
+
 def tokens(
-    a: dict[str, Any], picked: list[tuple[str, Any] | None] | None = None
+    a: dict[str, Any],
+    picked: list[tuple[str, Any] | None] | None = None,
+    scope: str | None = None,
 ) -> tuple[int | None, int | None, int | None, int | None, int | None]:
     """(input, output, cache_read, cache_write, reasoning), input counting cached input.
 
-    Cache counts larger than the input count mean the instrumentation reported
-    uncached input (Anthropic's API does); they are added back so the store
-    keeps one meaning. Likewise reasoning beyond the output count.
+    Cache counts larger than the input count, or a total that counts them beside
+    input and output, mean the instrumentation reported uncached input (Anthropic's
+    and Bedrock's APIs do), as does an instrumentation known to pass such counts on
+    (`UNCACHED_INPUT_SCOPES`); they are added back so the store keeps one meaning.
+    Likewise reasoning beyond the output count.
     """
     p = picked or pick(a)
     if LANGFUSE_USAGE in a and p[INPUT] is None and p[OUTPUT] is None:
@@ -405,8 +417,8 @@ def tokens(
     cr = _as_count(p[CACHE_READ])
     cw = _as_count(p[CACHE_WRITE])
     rs = _as_count(p[REASONING])
+    total = _as_count(p[TOTAL])
     if inp is None or out is None:
-        total = _as_count(p[TOTAL])
         if total is not None:
             if inp is None and out is not None:
                 inp = max(total - out, 0)
@@ -414,8 +426,17 @@ def tokens(
                 out = max(total - inp, 0)
             elif inp is None and out is None:
                 inp = total
-    if inp is not None and (cr or 0) + (cw or 0) > inp:
-        inp += (cr or 0) + (cw or 0)
+    cached = (cr or 0) + (cw or 0)
+    if (
+        inp is not None
+        and cached
+        and (
+            cached > inp
+            or (out is not None and total == inp + out + cached)
+            or scope in UNCACHED_INPUT_SCOPES
+        )
+    ):
+        inp += cached
     if out is not None and rs is not None and rs > out:
         out += rs
     return inp, out, cr, cw, rs

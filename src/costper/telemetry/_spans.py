@@ -39,6 +39,7 @@ from costper.telemetry._span_attributes import (
     SESSION,
     STATUS_ERROR,
     TENANT,
+    TIER,
     BadSpan,
     Tags,
     expand_json,
@@ -58,6 +59,8 @@ __all__ = [
     "SpanMapper",
     "SpanRows",
     "any_value",
+    "inherit",
+    "merge_tags",
     "paused_cycle_collection",
     "rows_from_requests",
 ]
@@ -87,6 +90,7 @@ COLUMNS = (
     "reported_cost",
     "tenant",
     "scope",
+    "service_tier",
 )
 """Columns `rows_from_requests` fills. Before defaults: `session_id`, `turn_id` (the
 `costper.request.id`) and `feature` are null when no span says; `response_id`
@@ -214,6 +218,7 @@ class SpanMapper:
         with paused_cycle_collection():
             tree.find_open()
             tree.find_siblings()
+            tree.keep_own(self.rows)
             if len(tree.calls) > 1 or tree.sources or tree.open:
                 tree.resolve(self.rows)
         self.rows.tree = tree
@@ -344,7 +349,7 @@ def _record(span: Any, a: dict[str, Any], op: str, service: str, scope: str | No
         raise BadSpan("start_time_unix_nano: missing (0)")
     end = span.end_time_unix_nano
     p = pick(a)
-    inp, out, cr, cw, rs = tokens(a, p)
+    inp, out, cr, cw, rs = tokens(a, p, scope)
     cost = reported_cost(a, p)
     code = span.status.code
     failed, err = failure(a, code, _exception_type(span) if code == STATUS_ERROR else None)
@@ -374,6 +379,7 @@ def _record(span: Any, a: dict[str, Any], op: str, service: str, scope: str | No
         cost,
         _text(p[TENANT]),
         scope,
+        None if p[TIER] is None else _text(p[TIER]).strip().lower(),  # type: ignore[union-attr]
     ]
 
 
@@ -391,9 +397,20 @@ class _Tree:
         self.open: set[bytes] = set()
         """Traces with a span whose parent is not here: they continue in other requests."""
         self.own: dict[bytes, Tags] = {}
+        """Calls' own tags (before inheriting), for the calls of open traces."""
         self.shared_parent = False
         """Whether two calls have the same parent (or are both roots): siblings to compare."""
-        """Calls' own tags (before inheriting), for the calls of open traces."""
+        self._tags: dict[bytes, Tags | None] = {}
+        self._roots: dict[bytes, Tags] | None = None
+
+    def keep_own(self, rows: SpanRows) -> None:
+        """Calls' own tags before inheriting: a later request re-resolving the trace from
+        `span_tags` needs them, whether the trace was open or arrived whole."""
+        positions = _TAG_POSITIONS
+        self.own = {
+            sid: tuple(r[i] for i in positions)
+            for r, sid in zip(rows.records, self.calls, strict=True)
+        }
 
     def find_siblings(self) -> None:
         parent_of = self.parent_of
@@ -406,6 +423,9 @@ class _Tree:
         }
 
     def tags_of(self, sid: bytes) -> Tags | None:
+        found = self._tags.get(sid, _UNSEEN)
+        if found is not _UNSEEN:
+            return found  # type: ignore[return-value]
         source = self.sources.get(sid)
         if source is None:
             return None
@@ -415,18 +435,29 @@ class _Tree:
                 _sa.JSON_PARENTS and not _sa.JSON_PARENTS.isdisjoint(source)
             ):
                 expand_json(source)
-        return tag(source)
+        tags = self._tags[sid] = tag(source)
+        return tags
+
+    def root_tags(self, sid: bytes) -> Tags | None:
+        """The tags of the root span(s) of `sid`'s trace: what a call whose chain of
+        ancestors is broken (a span never exported) inherits."""
+        if self._roots is None:
+            roots: dict[bytes, Tags] = {}
+            parent_of, tags_of = self.parent_of, self.tags_of
+            for span, trace in self.trace_of.items():
+                if span not in parent_of:
+                    t = tags_of(span)
+                    if t is not None:
+                        roots[trace] = merge_tags(roots.get(trace, NO_TAGS), t)
+            self._roots = roots
+        return self._roots.get(self.trace_of[sid])
 
     def resolve(self, rows: SpanRows) -> None:
         """Drop calls that wrap another call; fill missing tags from the nearest tagged ancestor."""
         records = rows.records
-        open_traces, own = self.open, self.own
-        if open_traces:
-            trace_of = self.trace_of
-            for record, sid in zip(records, self.calls, strict=True):
-                if trace_of[sid] in open_traces:
-                    own[sid] = tuple(record[i] for i in _TAG_POSITIONS)
-        resolved, wrappers = inherit(self.parent_of, self.tags_of, self.calls)
+        resolved, wrappers = inherit(
+            self.parent_of, self.tags_of, self.calls, self.trace_of, self.root_tags
+        )
         for record, tags in zip(records, resolved, strict=True):
             if tags is not NO_TAGS:
                 for position, value in zip(_TAG_POSITIONS, tags, strict=True):
@@ -438,21 +469,39 @@ class _Tree:
             ]
 
     def link_rows(self, traces: set[bytes]) -> dict[str, list[Any]]:
-        """`span_tags` columns for every span of these traces (own tags only)."""
-        cols: dict[str, list[Any]] = {c: [] for c in _LINK_COLUMNS}
+        """`span_tags` columns (own tags only) for every span of these traces, and for
+        the tagged spans of the others that are roots or ancestors of a call: a span
+        arriving later below them (its ancestors never sent again) inherits their
+        tags all the same, through them or, its chain broken, from the root.
+
+        Complete traces are the ingest hot path: their spans' tags were decoded by
+        `resolve` already (ancestors of calls), only untagged-looking roots are
+        decoded here, and the columns are built whole."""
         calls = set(self.calls)
-        parent_of = self.parent_of
-        for sid, tid in self.trace_of.items():
-            if tid not in traces:
-                continue
-            parent = parent_of.get(sid, b"")
-            is_call = sid in calls
-            tags = self.own.get(sid) if is_call else self.tags_of(sid)
-            values = (tid.hex(), sid.hex(), parent.hex() or None, is_call)
-            for name, value in zip(_LINK_COLUMNS, values, strict=False):
-                cols[name].append(value)
-            for name, value in zip(_LINK_COLUMNS[4:], tags or NO_TAGS, strict=True):
-                cols[name].append(None if value is None else unquote(value))
+        parent_of, trace_of, tags_of = self.parent_of, self.trace_of, self.tags_of
+        decoded = self._tags
+        rest = [sid for sid, t in decoded.items() if t is not None and trace_of[sid] not in traces]
+        rest += [
+            sid
+            for sid in self.sources
+            if sid not in parent_of
+            and sid not in decoded
+            and trace_of[sid] not in traces
+            and tags_of(sid) is not None
+        ]
+        spans = [sid for sid, tid in trace_of.items() if tid in traces] if traces else []
+        own = self.own
+        tags = [own.get(sid) if sid in calls else tags_of(sid) for sid in spans]
+        tags += [decoded[sid] for sid in rest]
+        spans += rest
+        cols: dict[str, list[Any]] = {
+            "trace_id": [trace_of[sid].hex() for sid in spans],
+            "span_id": [sid.hex() for sid in spans],
+            "parent_span_id": [parent_of.get(sid, b"").hex() or None for sid in spans],
+            "is_call": [sid in calls for sid in spans],
+        }
+        for i, name in enumerate(_LINK_COLUMNS[4:]):
+            cols[name] = [None if t is None or t[i] is None else unquote(t[i]) for t in tags]
         return cols
 
 
@@ -462,36 +511,62 @@ _LINK_COLUMNS = (
 )  # fmt: skip
 
 
-def inherit(parents: dict[Any, Any], tags_of: Any, calls: list[Any]) -> tuple[list[Tags], set[Any]]:
+_UNSEEN = object()
+
+
+def merge_tags(below: Tags, above: Tags) -> Tags:
+    """Each tag from `below` (the nearer span), else from `above`."""
+    return tuple(x if x is not None else y for x, y in zip(below, above, strict=True))
+
+
+def inherit(
+    parents: dict[Any, Any],
+    tags_of: Any,
+    calls: list[Any],
+    known: Any = None,
+    root_tags: Any = None,
+) -> tuple[list[Tags], set[Any]]:
     """Per call, its ancestors' tags merged nearest first (NO_TAGS when none); and the
     calls that have a call below them (wrappers of the same request: dropped).
 
     `parents` maps a span to its parent (falsy or absent for a root); ids may be bytes
-    or hex, the
-    rule is the same for a request in memory and for a trace re-read from the store.
+    or hex, the rule is the same for a request in memory and for a trace re-read
+    from the store. When a call's chain of ancestors is broken (an ancestor not in
+    `known`: never exported, as an agent span left open when its run raised, or
+    not kept), `root_tags(call)` (its trace's root span's tags) fills what the
+    chain did not say.
     """
     is_call = set(calls)
-    memo: dict[Any, tuple[Any, Tags]] = {}
+    memo: dict[Any, tuple[Any, Tags, bool]] = {}
+    start = (None, NO_TAGS, False)
 
-    def above(sid: Any) -> tuple[Any, Tags]:
+    def above(sid: Any) -> tuple[Any, Tags, bool]:
         chain: list[Any] = []
         while sid and sid not in memo and len(chain) < 64:
             chain.append(sid)
             sid = parents.get(sid)
-        state = memo.get(sid, (None, NO_TAGS)) if sid else (None, NO_TAGS)
+        if sid:
+            state = memo.get(sid, start)
+        else:
+            broken = known is not None and bool(chain) and chain[-1] not in known
+            state = (None, NO_TAGS, broken)
         for q in reversed(chain):
-            call, tags = state
+            call, tags, broken = state
             t = tags_of(q)
             if t is not None:
-                tags = tuple(x if x is not None else y for x, y in zip(t, tags, strict=True))
-            state = memo[q] = (q if q in is_call else call, tags)
+                tags = merge_tags(t, tags)
+            state = memo[q] = (q if q in is_call else call, tags, broken)
         return state
 
     resolved: list[Tags] = []
     wrappers: set[Any] = set()
     for sid in calls:
-        wrapper, tags = above(parents.get(sid))
+        wrapper, tags, broken = above(parents.get(sid))
         if wrapper is not None:
             wrappers.add(wrapper)
+        if broken and root_tags is not None:
+            fallback = root_tags(sid)
+            if fallback is not None:
+                tags = merge_tags(tags, fallback)
         resolved.append(tags)
     return resolved, wrappers
