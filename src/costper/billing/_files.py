@@ -52,8 +52,22 @@ def sniff(path: str) -> tuple[str, bool]:
         raise InputError(f"cannot read the file: {e}", file=path) from None
     if head[:4] == b"PAR1":
         return "parquet", False
+    if compressed:
+        check_inflated_size(path)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     return ("jsonl" if text.startswith(b"{") else "csv"), compressed
+
+
+def check_inflated_size(path: str) -> None:
+    """DuckDB inflates a gzip bill itself, past any cap: one streaming pass through
+    the shared capped reader first refuses a gzip bomb the way every other file
+    kind is refused (TooLarge), at the cost of inflating the file twice."""
+    try:
+        with open_input(path) as opened:
+            while opened.stream.read(1 << 20):
+                pass
+    except (OSError, EOFError) as e:
+        raise InputError(f"cannot read the file: {e}", file=path) from None
 
 
 def csv_header(path: str) -> list[str]:
