@@ -13,10 +13,12 @@ export ingested twice changes nothing (rule in _snapshots.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from costper._io import STDIN, local_file
 from costper.billing import _join as costjoin
 from costper.billing import _load as load
 from costper.billing._focus import stage_focus
@@ -58,8 +60,9 @@ def ingest_billing(
     """Check every file, then in one transaction store each scope's newest snapshot."""
     names = known_models(store)
     rates = Rates.of(config)
-    with store.stage() as stage:
-        files = [stage_focus(stage, str(p), f"_bill_file_{i}") for i, p in enumerate(paths)]
+    with ExitStack() as local, store.stage() as stage:
+        named = [local.enter_context(local_file(str(p))) for p in paths]
+        files = [stage_focus(stage, p, f"_bill_file_{i}") for i, p in enumerate(named)]
         scoped = []
         for f in files:
             t, why = snapshot_time(f.path, load.recency(stage, f), as_of)
@@ -104,7 +107,15 @@ def ingest_billing(
         infra_lines=kinds.get("infra", 0),
         versions=tuple(sorted({f.version for f in files})),
         join=result,
-        warnings=tuple(w for f in files for w in f.warnings),
+        warnings=tuple(_shown(w, named, paths) for f in files for w in f.warnings),
         restatements=tuple(p.restatements),
         replaced_lines=deleted,
     )
+
+
+def _shown(warning: str, named: list[str], paths: Sequence[str | Path]) -> str:
+    """A warning about stdin's temporary copy names `<stdin>`, as errors do."""
+    for copy, given in zip(named, paths, strict=True):
+        if str(given) == "-":
+            warning = warning.replace(copy, STDIN)
+    return warning
