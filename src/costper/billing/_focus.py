@@ -78,21 +78,38 @@ def typed(name: str, prefix: str = "") -> str:
     return prefix + quote(name)
 
 
-def content_hash(names: list[str]) -> str:
+def content_hash(names: list[str], prefix: str = "") -> str:
     """SQL: the row's content key, from typed values with columns in name order, so
     the same line in CSV or Parquet, with NULL or empty, in any column order, is one
     line."""
     parts = []
     for n in sorted(names):
-        value = f"CAST({typed(n)} AS VARCHAR)" if n in NUMERIC or n in DATETIME else quote(n)
+        value = (
+            f"CAST({typed(n, prefix)} AS VARCHAR)"
+            if n in NUMERIC or n in DATETIME
+            else prefix + quote(n)
+        )
         parts.append(f"{literal(n + '=')} || coalesce({value}, chr(0))")
     return "md5(concat_ws(chr(31), " + ", ".join(parts) + "))"
 
 
-def hashes(table: str) -> str:
-    """The name of the table of a staged file's content keys: `_row` (the staged
-    table's rowid, its line order) and `_h`."""
-    return table + "_h"
+def duplicates(table: str) -> str:
+    """The name of the table numbering a staged file's repeated lines (`_dup_row`, its
+    rowid; `_dup_n`, 1 for the 2nd copy...); only made when the file has some."""
+    return table + "_d"
+
+
+def keyed(f: FocusFile) -> str:
+    """SQL: a staged file as `s` with its line's rowid `_rid` and content key `_h`,
+    computed as it is read (a separate table of keys joined back on rowid made the
+    INSERT's hash join build the whole file under `memory_limit`)."""
+    h = content_hash(f.text_names, "x.")
+    if not f.duplicates:
+        return f'(SELECT x.*, x.rowid AS _rid, {h} AS _h FROM "{f.table}" x) s'
+    return (
+        f"(SELECT x.*, x.rowid AS _rid, {h} || coalesce('#' || d._dup_n, '') AS _h "
+        f'FROM "{f.table}" x LEFT JOIN "{duplicates(f.table)}" d ON d._dup_row = x.rowid) s'
+    )
 
 
 @dataclass
@@ -107,6 +124,8 @@ class FocusFile:
     num_rows: int
     warnings: list[str] = field(default_factory=list)
     columns: pa.Table = field(default_factory=lambda: pa.table({}))  # from read_focus only
+    text_names: list[str] = field(default_factory=list)  # the file's own columns (the key's)
+    duplicates: bool = False  # identical lines (numbered in the `duplicates` table)
 
     def where(self, index: int) -> str:
         """A row for a message: 1-based data row, and its line for a CSV."""
@@ -213,12 +232,10 @@ def stage_focus(stage: Stage, path: str, table: str) -> FocusFile:
             ) from None
         raise InputError(f"cannot read its values: {first_line(e)}", file=path) from None
     n = int(stage.rows(f'SELECT count(*) FROM "{table}"')[0][0])
-    f = FocusFile(path, version, kind == "csv", all_names, table, n, warnings)
+    f = FocusFile(path, version, kind == "csv", all_names, table, n, warnings, text_names=names)
     _check(stage, f)
-    # Content keys apart, in parallel: the staged text keeps the file's order, this
-    # narrow table need not.
-    stage.create(hashes(table), f'SELECT rowid AS _row, {content_hash(names)} AS _h FROM "{table}"')
-    _number_duplicates(stage, hashes(table))
+    if f.duplicates:
+        _number_duplicates(stage, f)
     return f
 
 
@@ -264,13 +281,17 @@ def _check(stage: Stage, f: FocusFile) -> None:
     """One pass over the staged rows for every check; the first failing check (in
     `_checks` order) names its first bad row."""
     checks = _checks(f.names)
-    if not checks or f.num_rows == 0:
+    if f.num_rows == 0:
         return
-    firsts = stage.rows(
+    # A 64-bit hash of the content (not the key itself): a collision only costs the
+    # exact numbering pass below.
+    same = "hash(" + content_hash(f.text_names)[4:]
+    *firsts, repeated = stage.rows(
         "SELECT "
-        + ", ".join(f"min(rowid) FILTER (WHERE {bad})" for _, _, bad, _ in checks)
-        + f' FROM "{f.table}"'
+        + "".join(f"min(rowid) FILTER (WHERE {bad}), " for _, _, bad, _ in checks)
+        + f'count(*) - count(DISTINCT {same}) FROM "{f.table}"'
     )[0]
+    f.duplicates = bool(repeated)
     for (column, problem, _, shown), row in zip(checks, firsts, strict=True):
         if row is None:
             continue
@@ -285,15 +306,14 @@ def _check(stage: Stage, f: FocusFile) -> None:
         raise e
 
 
-def _number_duplicates(stage: Stage, table: str) -> None:
+def _number_duplicates(stage: Stage, f: FocusFile) -> None:
     """Identical rows within one file are distinct lines: the 2nd, 3rd... get `#1`, `#2`
     after their hash, so none is lost and the same file twice still adds nothing."""
-    t = quote(table)
-    dup = stage.rows(f"SELECT count(*) - count(DISTINCT _h) FROM {t}")[0][0]
-    if dup:
-        stage.execute(
-            f"UPDATE {t} SET _h = {t}._h || '#' || d.n FROM ("
-            f"SELECT _row AS r, row_number() OVER (PARTITION BY _h ORDER BY _row) - 1 AS n "
-            f"FROM {t} WHERE _h IN (SELECT _h FROM {t} GROUP BY _h HAVING count(*) > 1)) d "
-            f"WHERE {t}._row = d.r AND d.n > 0"
-        )
+    h = content_hash(f.text_names)
+    stage.create(
+        duplicates(f.table),
+        f"SELECT _dup_row, _dup_n FROM (SELECT _r AS _dup_row, row_number() OVER "
+        f'(PARTITION BY _h ORDER BY _r) - 1 AS _dup_n FROM (SELECT rowid AS _r, {h} AS _h FROM "'
+        f'{f.table}") WHERE _h IN (SELECT _h FROM (SELECT {h} AS _h FROM "{f.table}") '
+        "GROUP BY _h HAVING count(*) > 1)) WHERE _dup_n > 0",
+    )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from costper.billing._files import literal, quote
-from costper.billing._focus import FocusFile, hashes, typed
+from costper.billing._focus import FocusFile, keyed, typed
 from costper.billing._models import (
     BUILTIN_MODELS,
     DECIDING,
@@ -139,9 +139,9 @@ def _line_columns(f: FocusFile, deciding: list[str]) -> dict[str, str]:
         else "CAST(NULL AS VARCHAR)"
     )
     out = {
-        "row_hash": "h._h",
+        "row_hash": "s._h",
         "source_file": literal(f.path),
-        "row_number": "s.rowid + 1",
+        "row_number": "s._rid + 1",
         "focus_version": literal(f.version),
         "allocation": f"CASE WHEN i.allocation IS NULL AND {request} IS NOT NULL THEN 'model' "
         "ELSE i.allocation END",
@@ -174,11 +174,10 @@ def insert(stage: Stage, f: FocusFile, keep: Sequence[Scope], config: Config, in
     # Lines already stored (by content) are left alone: an anti join over the same
     # billing periods (identical lines share theirs); `billing` has no key index.
     stage.execute(
-        f'INSERT INTO billing ({names}) SELECT {exprs} FROM "{f.table}" s '
-        f"JOIN {k} k ON {_scope_match(f)} "
-        f'JOIN "{hashes(f.table)}" h ON h._row = s.rowid {_tags_join(f)} '
+        f"INSERT INTO billing ({names}) SELECT {exprs} FROM {keyed(f)} "
+        f"JOIN {k} k ON {_scope_match(f)} {_tags_join(f)} "
         f"LEFT JOIN {IDENT} i ON {_key(f, _deciding(config))} = i.k "
-        "WHERE h._h NOT IN (SELECT row_hash FROM billing "
+        "WHERE s._h NOT IN (SELECT row_hash FROM billing "
         f'WHERE "BillingPeriodStart" IN (SELECT "BillingPeriodStart" FROM {k}))'
     )
 
@@ -186,8 +185,7 @@ def insert(stage: Stage, f: FocusFile, keep: Sequence[Scope], config: Config, in
 def kept_hashes(f: FocusFile, index: int) -> str:
     """SQL: the content keys of the kept lines of one staged file."""
     return (
-        f'SELECT h._h FROM "{f.table}" s JOIN _bill_keep_{index} k ON {_scope_match(f)} '
-        f'JOIN "{hashes(f.table)}" h ON h._row = s.rowid'
+        f"SELECT s._h FROM {keyed(f)} JOIN _bill_keep_{index} k ON {_scope_match(f)}"
     )
 
 
