@@ -91,6 +91,25 @@ def test_the_same_bill_twice_changes_nothing(store: Store, tmp_path: Path) -> No
     assert store.version() >= v
 
 
+def test_identical_lines_in_one_file_are_each_kept(store: Store, tmp_path: Path) -> None:
+    """Three copies of one line are three lines (keys `h`, `h#1`, `h#2` in file order),
+    and the same file again adds none."""
+    header, row = FOCUS_SAMPLE.read_text().splitlines(keepends=True)[:2]
+    p = tmp_path / "three.csv"
+    p.write_text(header + row + row + row)
+    r = ingest_billing(store, [p], Config())
+    assert (r.lines, r.new_lines) == (3, 3)
+    got = store.sql("SELECT row_number, row_hash FROM billing ORDER BY row_number").to_pylist()
+    base = got[0]["row_hash"]
+    assert len(base) == 32 and "#" not in base
+    assert [(g["row_number"], g["row_hash"]) for g in got] == [
+        (1, base), (2, base + "#1"), (3, base + "#2")
+    ]
+    r = ingest_billing(store, [p], Config())
+    assert (r.lines, r.new_lines) == (3, 0)
+    assert store.sql("SELECT count(*) n FROM billing").to_pylist() == [{"n": 3}]
+
+
 def test_parquet_with_typed_columns_is_the_same_bill(store: Store, tmp_path: Path) -> None:
     t = pacsv.read_csv(
         FOCUS_SAMPLE,

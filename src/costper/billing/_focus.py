@@ -308,12 +308,15 @@ def _check(stage: Stage, f: FocusFile) -> None:
 
 def _number_duplicates(stage: Stage, f: FocusFile) -> None:
     """Identical rows within one file are distinct lines: the 2nd, 3rd... get `#1`, `#2`
-    after their hash, so none is lost and the same file twice still adds nothing."""
-    h = content_hash(f.text_names)
+    after their hash, so none is lost and the same file twice still adds nothing.
+    The content key is computed only for rows whose 64-bit hash repeats."""
+    quick = "hash(" + content_hash(f.text_names)[4:]
+    key = content_hash(f.text_names, "x.")
     stage.create(
         duplicates(f.table),
-        f"SELECT _dup_row, _dup_n FROM (SELECT _r AS _dup_row, row_number() OVER "
-        f'(PARTITION BY _h ORDER BY _r) - 1 AS _dup_n FROM (SELECT rowid AS _r, {h} AS _h FROM "'
-        f'{f.table}") WHERE _h IN (SELECT _h FROM (SELECT {h} AS _h FROM "{f.table}") '
-        "GROUP BY _h HAVING count(*) > 1)) WHERE _dup_n > 0",
+        f'WITH q AS MATERIALIZED (SELECT rowid AS _r, {quick} AS _q FROM "{f.table}"), '
+        "rep AS (SELECT _r FROM q WHERE _q IN (SELECT _q FROM q GROUP BY _q HAVING count(*) > 1)) "
+        "SELECT _dup_row, _dup_n FROM (SELECT x.rowid AS _dup_row, row_number() OVER "
+        f'(PARTITION BY {key} ORDER BY x.rowid) - 1 AS _dup_n FROM "{f.table}" x '
+        "SEMI JOIN rep ON rep._r = x.rowid) WHERE _dup_n > 0",
     )

@@ -84,10 +84,11 @@ def ingest_billing(
                     f'b."{c}" IS NOT DISTINCT FROM r."{c}"'
                     for c in ("InvoiceIssuerName", "BillingAccountId", "BillingPeriodStart")
                 )
-                stage.execute(
-                    f"DELETE FROM billing b WHERE EXISTS (SELECT 1 FROM _bill_replace r "
-                    f"WHERE {match}) AND b.row_hash NOT IN ({kept})"
-                )
+                stored = f"FROM billing b WHERE EXISTS (SELECT 1 FROM _bill_replace r WHERE {match})"
+                # The kept lines' keys (a pass over every file) only when there is
+                # something stored to compare them with.
+                if stage.rows(f"SELECT count(*) {stored}")[0][0]:
+                    stage.execute(f"DELETE {stored} AND b.row_hash NOT IN ({kept})")
                 deleted = before - store.count_in_transaction("billing")
             for i, f in enumerate(files):
                 load.insert(stage, f, p.keep[i], config, i)
