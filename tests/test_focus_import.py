@@ -103,7 +103,9 @@ def test_identical_lines_in_one_file_are_each_kept(store: Store, tmp_path: Path)
     base = got[0]["row_hash"]
     assert len(base) == 32 and "#" not in base
     assert [(g["row_number"], g["row_hash"]) for g in got] == [
-        (1, base), (2, base + "#1"), (3, base + "#2")
+        (1, base),
+        (2, base + "#1"),
+        (3, base + "#2"),
     ]
     r = ingest_billing(store, [p], Config())
     assert (r.lines, r.new_lines) == (3, 0)

@@ -84,7 +84,9 @@ def ingest_billing(
                     f'b."{c}" IS NOT DISTINCT FROM r."{c}"'
                     for c in ("InvoiceIssuerName", "BillingAccountId", "BillingPeriodStart")
                 )
-                stored = f"FROM billing b WHERE EXISTS (SELECT 1 FROM _bill_replace r WHERE {match})"
+                stored = (
+                    f"FROM billing b WHERE EXISTS (SELECT 1 FROM _bill_replace r WHERE {match})"
+                )
                 # The kept lines' keys (a pass over every file) only when there is
                 # something stored to compare them with.
                 if stage.rows(f"SELECT count(*) {stored}")[0][0]:

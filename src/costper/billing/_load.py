@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from costper.billing._files import literal, quote
-from costper.billing._focus import FocusFile, keyed, typed
+from costper.billing._columns import DATETIME, NUMERIC
+from costper.billing._focus import TYPED, FocusFile, keyed, typed
 from costper.billing._models import (
     BUILTIN_MODELS,
     DECIDING,
@@ -158,7 +159,7 @@ def _line_columns(f: FocusFile, deciding: list[str]) -> dict[str, str]:
         name = fld.name
         if name == "ServiceProviderName" and name not in f.names:
             name = "ProviderName"
-        out[fld.name] = typed(name, "s.") if name in f.names else "NULL"
+        out[fld.name] = _typed(f, name) if name in f.names else "NULL"
     return out
 
 
@@ -184,14 +185,17 @@ def insert(stage: Stage, f: FocusFile, keep: Sequence[Scope], config: Config, in
 
 def kept_hashes(f: FocusFile, index: int) -> str:
     """SQL: the content keys of the kept lines of one staged file."""
-    return (
-        f"SELECT s._h FROM {keyed(f)} JOIN _bill_keep_{index} k ON {_scope_match(f)}"
-    )
+    return f"SELECT s._h FROM {keyed(f)} JOIN _bill_keep_{index} k ON {_scope_match(f)}"
+
+
+def _typed(f: FocusFile, name: str) -> str:
+    """SQL: a column of `keyed(f)`'s row `s` as stored (numbers and times typed once)."""
+    return "s." + quote(TYPED + name) if name in NUMERIC or name in DATETIME else "s." + quote(name)
 
 
 def _scope_match(f: FocusFile) -> str:
     issuer, account = _col(f, SCOPE[0]), _col(f, SCOPE[1])
-    start = typed(SCOPE[2], "s.")
+    start = _typed(f, SCOPE[2])
     return (
         f's.{issuer} IS NOT DISTINCT FROM k."InvoiceIssuerName" '
         f'AND s.{account} IS NOT DISTINCT FROM k."BillingAccountId" '
@@ -203,7 +207,7 @@ def kinds(stage: Stage, f: FocusFile, index: int, config: Config) -> dict[str, i
     """Model and infra lines among the kept lines of one staged file."""
     allocation = _line_columns(f, _deciding(config))["allocation"]
     rows = stage.rows(
-        f'SELECT {allocation}, count(*) FROM "{f.table}" s JOIN _bill_keep_{index} k '
+        f"SELECT {allocation}, count(*) FROM {keyed(f)} JOIN _bill_keep_{index} k "
         f"ON {_scope_match(f)} {_tags_join(f)} LEFT JOIN {IDENT} i "
         f"ON {_key(f, _deciding(config))} = i.k GROUP BY 1"
     )
