@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from costper.billing._files import literal, quote
 from costper.billing._columns import DATETIME, NUMERIC
+from costper.billing._files import literal, quote
 from costper.billing._focus import TYPED, FocusFile, keyed, typed
 from costper.billing._models import (
     BUILTIN_MODELS,
