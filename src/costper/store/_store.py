@@ -256,7 +256,7 @@ class Store:
                 view = f"_batch_{name}"
                 self._con.register(view, b)
                 dedupe = ""
-                if b.num_rows > 1 and b.group_by(list(key)).aggregate([]).num_rows < b.num_rows:
+                if b.num_rows > 1 and self._has_duplicate_keys(view, keys):
                     dedupe = f" QUALIFY row_number() OVER (PARTITION BY {keys}) = 1"
                 try:
                     before = self._count_raw(name)
@@ -267,6 +267,16 @@ class Store:
                 finally:
                     self._con.unregister(view)
         return counts
+
+    def _has_duplicate_keys(self, view: str, keys: str) -> bool:
+        """Whether a registered batch repeats a key (then the insert keeps one row per key).
+
+        Asked of DuckDB, on its one thread: an Arrow `group_by` over the batch
+        ran on Arrow's thread pool and cost ~20x more CPU time on a loaded core."""
+        row = self._con.execute(
+            f'SELECT count(*) > count(DISTINCT ({keys})) FROM "{view}"'
+        ).fetchone()
+        return bool(row and row[0])
 
     def replace(
         self,
