@@ -18,8 +18,8 @@ import gc
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -498,7 +498,7 @@ class _Tree:
             "parent_span_id": [parent_of.get(sid, b"").hex() or None for sid in spans],
             "is_call": [sid in calls for sid in spans],
         }
-        columns = zip(*(NO_TAGS if t is None else t for t in tags)) if tags else ()
+        columns = zip(*(NO_TAGS if t is None else t for t in tags), strict=True)  # tag columns
         for name, values in zip(_LINK_COLUMNS[4:], columns, strict=False):
             cols[name] = [None if v is None else unquote(v) for v in values]
         for name in _LINK_COLUMNS[4:]:
