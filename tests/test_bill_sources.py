@@ -127,6 +127,11 @@ def _google(service: str, sku: str, cost: float) -> dict[str, object]:
 
 
 def bill_rows() -> list[dict[str, object]]:
+    # Names as published (sources in tests/data/focus-samples/README.md, "AI line names"):
+    # Bedrock first-party usage types USE1-<Model>-input-tokens (AWS Price List:
+    # USE1-MistralLarge-*, USE1-NovaLite-*, USE1-Llama4-Maverick-17B-*); Anthropic and
+    # Cohere models are AWS Marketplace products "<Model> (Amazon Bedrock Edition)"
+    # with usage types USE1-MP:USE1_InputTokenCount-Units.
     bedrock = "Amazon Bedrock"
     haiku = "Claude 3 Haiku (Amazon Bedrock Edition)"
     return [
@@ -142,7 +147,7 @@ def bill_rows() -> list[dict[str, object]]:
         _aws(bedrock, "USE1-NovaLite-output-tokens", 0.24),
         _aws(bedrock, "USE1-Llama4-Maverick-17B-input-tokens", 0.20),
         _aws(bedrock, "USE1-MistralLarge-input-tokens", 0.80),
-        _aws(bedrock, "USE1-CommandRPlus-input-tokens", 0.33),
+        _aws("Cohere Command R+ (Amazon Bedrock Edition)", "USE1-MP:USE1_InputTokenCount-Units", 0.33),
         _google("Vertex AI", "Gemini 2.0 Flash Text Input - Predictions", 0.075),
         _google("Vertex AI", "Gemini 2.0 Flash Text Output - Predictions", 0.30),
         _google("Claude 3.5 Sonnet v2", "Claude 3.5 Sonnet v2 Input Tokens", 0.90),
@@ -218,12 +223,14 @@ def test_each_source_identifies_the_model_and_token_kind(world: Store) -> None:
     assert at("gpt-4o 1120 Outp") == ("azure.ai.openai", "gpt-4o", "output", "inference")
     assert at("Claude3.5Sonnet-input")[:3] == ("aws.bedrock", "claude-3-5-sonnet", "input")
     assert at("Claude3.5Sonnet-cache-read")[2] == "cache_read"
-    assert at("USE1_InputTokenCount")[:3] == ("aws.bedrock", "claude-3-haiku", "input")
+    assert at("Haiku (Amazon Bedrock Edition) USE1-MP:USE1_Input")[:3] == (
+        "aws.bedrock", "claude-3-haiku", "input",
+    )  # fmt: skip
     assert at("USE1_OutputTokenCount")[2] == "output"
     assert at("NovaLite-input")[1] == "nova-lite"
     assert at("Llama4-Maverick")[1] == "llama4-maverick-17b-instruct"
     assert at("MistralLarge")[1] == "mistral-large"
-    assert at("CommandRPlus")[1] == "command-r-plus"
+    assert at("Command R+")[:3] == ("aws.bedrock", "command-r-plus", "input")
     assert at("Gemini 2.0 Flash Text Input")[:3] == ("gcp.vertex_ai", "gemini-2.0-flash", "input")
     assert at("Gemini 2.0 Flash Text Output")[2] == "output"
     assert at("Claude 3.5 Sonnet v2 Input")[:3] == ("gcp.vertex_ai", "claude-3-5-sonnet", "input")

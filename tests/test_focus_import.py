@@ -264,3 +264,37 @@ def test_cli_exit_codes_and_messages(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = capsys.readouterr()
     assert "1000 lines (1000 new, 0 already stored)" in out.out
     assert "column Id is not a FOCUS 1.0 column" in out.err
+
+
+def test_a_bill_from_stdin_plain_or_gzip_and_errors_name_stdin(tmp_path: Path) -> None:
+    """`costper ingest billing -`: DuckDB reads bills from a named file, so stdin is
+    copied first; the lines and BilledCost equal a plain DuckDB read of the sample."""
+    import subprocess
+
+    con = duckdb.connect()
+    lines, billed = con.execute(
+        f"SELECT count(*), sum(CAST(BilledCost AS DECIMAL(38, 10))) "
+        f"FROM read_csv('{FOCUS_SAMPLE}', all_varchar=true)"
+    ).fetchone()
+    for i, body in enumerate((FOCUS_SAMPLE.read_bytes(), gzip.compress(FOCUS_SAMPLE.read_bytes()))):
+        db = tmp_path / f"s{i}.duckdb"
+        done = subprocess.run(
+            ["costper", "ingest", "billing", "-", "--db", str(db)],
+            input=body, capture_output=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert b"/stdin" not in done.stderr and b"<stdin>" in done.stderr  # the Id warning
+        got = (
+            duckdb.connect(str(db), read_only=True)
+            .execute("SELECT count(*), sum(BilledCost) FROM billing")
+            .fetchone()
+        )
+        assert got[0] == lines == 1000
+        assert float(got[1]) == pytest.approx(float(billed), abs=1e-9)
+    bad = subprocess.run(
+        ["costper", "ingest", "billing", "-", "--db", str(tmp_path / "bad.duckdb")],
+        input=b"BilledCost\n1\n", capture_output=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.decode().startswith("costper: error: <stdin>: ")
+    assert len(bad.stderr.decode().strip().splitlines()) == 1

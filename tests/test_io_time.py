@@ -11,6 +11,7 @@ import pytest
 
 from costper import _io
 from costper._time import parse_instant, parse_time
+from costper.billing._files import sniff
 from costper.errors import InputError, TooLarge
 from costper.telemetry._outcome_records import read_records
 from costper.telemetry._trace_files import read_requests
@@ -48,6 +49,10 @@ def test_a_gzip_bomb_file_is_refused_by_every_file_kind(
         list(read_requests(str(traces)))
     with pytest.raises(TooLarge, match="a gzip bomb"):
         list(read_records(str(outcomes)))
+    bill = tmp_path / "focus.csv.gz"  # DuckDB inflates bills itself: the same cap first
+    bill.write_bytes(gzip.compress(b"BilledCost\n" + b"1" * 4_000_000 + b"\n"))
+    with pytest.raises(TooLarge, match="a gzip bomb"):
+        sniff(str(bill))
     with _io.open_input(str(traces), limit=10) as opened, pytest.raises(TooLarge):
         opened.stream.read()
 

@@ -182,3 +182,58 @@ def test_disjoint_files_add(tmp_path: Path, store: Store, files: list[Path]) -> 
     n, billed, eff = _truth(files[2], a2, apr)
     assert (n, round(billed, 2)) == (11, 12.90)
     assert _stored(store) == (n, round(billed, 6), round(eff, 6))
+
+
+def test_a_null_account_is_a_scope_of_its_own(tmp_path: Path, store: Store) -> None:
+    """Lines without a BillingAccountId (Vercel's export has none) form the scope
+    (issuer, no account, period): a newer account-less snapshot replaces only the
+    issuer's account-less lines of that period, never account acct-1's."""
+    day2, day3 = _snapshots()[1:]
+    no_account = [{**row, "BillingAccountId": None, "BillingAccountName": None} for row in day2]
+    revised = [{**row, "BillingAccountId": None, "BillingAccountName": None} for row in day3]
+    base = datetime(2025, 3, 3).timestamp()
+    with_acct = _write(tmp_path, "acct1.csv", day3, base)
+    old = _write(tmp_path, "none-day2.csv", no_account, base)
+    new = _write(tmp_path, "none-day3.csv", revised, base + 86400)
+    ingest_billing(store, [with_acct], bt.CONFIG)
+    first = ingest_billing(store, [old], bt.CONFIG)
+    assert [(x.account, x.action) for x in first.restatements] == [("", "new")]
+    r = ingest_billing(store, [new], bt.CONFIG)
+    assert [(x.account, x.action, x.old_lines, x.new_lines) for x in r.restatements] == [
+        ("", "replaced", 4, 5)
+    ]
+    assert "account (none)" in r.restatements[0].describe()
+    by_account = {
+        row["a"]: (row["n"], round(row["b"], 6))
+        for row in store.sql(
+            "SELECT BillingAccountId a, count(*) n, sum(BilledCost) b FROM billing GROUP BY 1"
+        ).to_pylist()
+    }
+    n, billed, _ = _truth(with_acct)
+    assert by_account == {"acct-1": (n, round(billed, 6)), None: (n, round(billed, 6))}
+    again = ingest_billing(store, [new], bt.CONFIG)
+    assert (again.new_lines, again.replaced_lines) == (0, 0)
+    late = ingest_billing(store, [old], bt.CONFIG)
+    assert late.restatements[0].action == "ignored"
+    assert store.count("billing") == 2 * n
+
+
+def test_lines_stored_before_schema_5_are_replaced_not_doubled(
+    tmp_path: Path, files: list[Path]
+) -> None:
+    """Schema 5 keys lines by a new content hash: a store from before keeps the old
+    keys, so the migration marks its snapshots as of 1970 and the next delivery of
+    a scope replaces its lines instead of adding the same lines under new keys."""
+    db = tmp_path / "v3.duckdb"
+    with open_store(db) as store:
+        ingest_billing(store, [files[2]], bt.CONFIG)
+    with duckdb.connect(str(db)) as con:  # as a schema-4 store wrote them
+        con.execute("UPDATE billing SET row_hash = 'v3-' || row_hash")
+        con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    with open_store(db) as store:
+        r = ingest_billing(store, [files[2]], bt.CONFIG)
+        assert [(x.action, x.old_lines, x.new_lines) for x in r.restatements] == [
+            ("replaced", 5, 5)
+        ]
+        n, billed, eff = _truth(files[2])
+        assert _stored(store) == (n, round(billed, 6), round(eff, 6))

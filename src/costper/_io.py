@@ -13,7 +13,8 @@ import gzip
 import io
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -119,6 +120,35 @@ def open_input(path: str, *, limit: int | None = None, buffer: int = 1 << 20) ->
     )
     inflated = _Counting(cast(IO[bytes], gzip.GzipFile(fileobj=stream)), cap, name)
     return Opened(name, io.BufferedReader(inflated, buffer), counting, size, close, compressed=True)
+
+
+STDIN = "<stdin>"
+"""How a message names standard input ('-')."""
+
+
+@contextmanager
+def local_file(path: str) -> Iterator[str]:
+    """`path`, or for '-' a temporary file holding stdin (inflated, capped like any
+    input): for readers that need a named file (DuckDB's read_csv reads bills
+    itself). The copy is removed afterwards."""
+    if path != "-":
+        yield path
+        return
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="costper-") as tmp:
+        copy = str(Path(tmp) / "stdin")
+        with open_input("-") as opened, open(copy, "wb") as out:
+            shutil.copyfileobj(opened.stream, out, 1 << 20)
+        try:
+            yield copy
+        except InputError as e:
+            if e.file == copy:
+                raise InputError(
+                    e.message, file=STDIN, line=e.line, field=e.field, value=e.value
+                ) from None
+            raise
 
 
 def inflate(body: bytes, encoding: str | None, limit: int) -> bytes:

@@ -1,41 +1,78 @@
-"""Opening a FOCUS export: CSV (gzip or not) or Parquet, told apart by their bytes.
+"""Opening a FOCUS export: CSV (gzip or not), Parquet or JSON lines, told apart by their bytes.
 
-CSV comes back with every column as text (`NULL` and empty as null), so the
+DuckDB reads the file itself (a million lines never become Python objects);
+this module only says how: which table function, which columns under which
+FOCUS name. Every column comes out as text (`NULL` and empty as null), so the
 checks that follow see what the file says, not what a type guesser made of
-it; Parquet keeps its types. Structural flaws (a header naming a column
-twice, a row with the wrong number of fields) stop here, with the line.
+it; typed Parquet and JSON values are written as text first (maps, structs
+and BigQuery's key/value arrays as JSON objects). Structural flaws (a header
+naming a column twice, a row with the wrong number of fields) stop here, with
+the line.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from dataclasses import dataclass
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
-
-from costper._io import Opened, open_input
+from costper._io import open_input
 from costper.billing._columns import NULLS
 from costper.errors import InputError
 
 
-def read_table(path: str) -> tuple[pa.Table, bool]:
-    """The file's rows, and whether it was a CSV."""
-    with open_input(path) as opened:
-        magic = opened.stream.peek(4)[:4]
-    if magic == b"PAR1":
-        return _read_parquet(path), False
-    return _read_csv(path), True
+@dataclass(frozen=True)
+class Source:
+    """A file as a query: `select` yields one text column per name in `names`."""
+
+    path: str
+    kind: str  # csv | parquet | jsonl
+    names: list[str]
+    file_names: list[str]
+    select: str
 
 
-def _read_csv(path: str) -> pa.Table:
-    def opener() -> Opened:
-        return open_input(path)
+def literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
+
+def quote(name: str) -> str:
+    """A SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sniff(path: str) -> tuple[str, bool]:
+    """csv, parquet or jsonl, and whether the file is gzip-compressed."""
     try:
-        with opener() as opened:
+        with open_input(path) as opened:
+            head = opened.stream.peek(64)[:64]
+            compressed = opened.compressed
+    except (OSError, EOFError) as e:
+        raise InputError(f"cannot read the file: {e}", file=path) from None
+    if head[:4] == b"PAR1":
+        return "parquet", False
+    if compressed:
+        check_inflated_size(path)
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return ("jsonl" if text.startswith(b"{") else "csv"), compressed
+
+
+def check_inflated_size(path: str) -> None:
+    """DuckDB inflates a gzip bill itself, past any cap: one streaming pass through
+    the shared capped reader first refuses a gzip bomb the way every other file
+    kind is refused (TooLarge), at the cost of inflating the file twice."""
+    try:
+        with open_input(path) as opened:
+            while opened.stream.read(1 << 20):
+                pass
+    except (OSError, EOFError) as e:
+        raise InputError(f"cannot read the file: {e}", file=path) from None
+
+
+def csv_header(path: str) -> list[str]:
+    try:
+        with open_input(path) as opened:
             first = opened.stream.readline()
     except (OSError, EOFError) as e:
         raise InputError(f"cannot read the file: {e}", file=path) from None
@@ -53,59 +90,53 @@ def _read_csv(path: str) -> pa.Table:
         if name in seen:
             raise InputError(f"line 1, column {name}: appears twice in the header", file=path)
         seen.add(name)
-    bad_rows: list[pacsv.InvalidRow] = []
-
-    def invalid(row: pacsv.InvalidRow) -> str:
-        bad_rows.append(row)
-        return "skip"
-
-    opened = opener()
-    try:
-        table = pacsv.read_csv(
-            opened.stream,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                null_values=NULLS,
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except pa.ArrowInvalid as e:
-        raise InputError(f"not a readable CSV: {_first_line(e)}", file=path) from None
-    finally:
-        opened.close()
-    if bad_rows:
-        r = bad_rows[0]
-        number = r.number if r.number is not None else _line_with_fields(opener, r.actual_columns)
-        line = f"line {number}: " if number is not None else ""
-        raise InputError(
-            f"{line}expected {r.expected_columns} fields as in the header, got {r.actual_columns}: "
-            f"{r.text[:120]!r}",
-            file=path,
-        )
-    return table
+    return names
 
 
-def _line_with_fields(opener: Callable[[], Opened], count: int) -> int | None:
-    """Where Arrow found a row of the wrong width (it does not say, reading a stream)."""
-    with opener() as opened:
+def csv_select(path: str, names: list[str], gz: bool) -> str:
+    cols = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names) + "}"
+    nulls = "[" + ", ".join(literal(n) for n in NULLS) + "]"
+    return (
+        f"SELECT * FROM read_csv({literal(path)}, columns = {cols}, header = true, "
+        f"delim = ',', quote = '\"', escape = '\"', nullstr = {nulls}, "
+        f"compression = '{'gzip' if gz else 'none'}', auto_detect = false, "
+        "strict_mode = true, null_padding = false)"
+    )
+
+
+def as_text(name: str, sql_type: str) -> str:
+    """A typed Parquet/JSON column written as the text a CSV would hold."""
+    c = quote(name)
+    t = sql_type.upper().replace('"', "")
+    if t == "VARCHAR":
+        nulls = ", ".join(literal(n) for n in NULLS)
+        return f"CASE WHEN {c} IN ({nulls}) THEN NULL ELSE {c} END"
+    if t.startswith("STRUCT(KEY ") and t.endswith("[]") and "VALUE " in t:
+        # BigQuery's FOCUS view: Tags as ARRAY<STRUCT<key STRING, value STRING>>.
+        return f"CAST(to_json(map_from_entries({c})) AS VARCHAR)"
+    if t.startswith(("MAP(", "STRUCT(")) or t.endswith("]") or t == "JSON":
+        return f"CAST(to_json({c}) AS VARCHAR)"
+    return f"CAST({c} AS VARCHAR)"
+
+
+def wrong_width(path: str) -> InputError | None:
+    """The first row whose field count differs from the header's (DuckDB's message
+    does not always say which line when it reads in parallel)."""
+    with open_input(path) as opened:
         text = io.TextIOWrapper(opened.stream, encoding="utf-8-sig", errors="replace", newline="")
         reader = csv.reader(text)
         width = len(next(reader, []))
         for record in reader:
-            if record and len(record) != width and len(record) == count:
-                return reader.line_num
+            if record and len(record) != width:
+                shown = ",".join(record)[:120]
+                return InputError(
+                    f"line {reader.line_num}: expected {width} fields as in the header, "
+                    f"got {len(record)}: {shown!r}",
+                    file=path,
+                )
     return None
 
 
-def _read_parquet(path: str) -> pa.Table:
-    try:
-        return pq.read_table(path)
-    except (pa.ArrowException, OSError) as e:
-        raise InputError(f"not a readable Parquet file: {_first_line(e)}", file=path) from None
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+def first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -1,4 +1,4 @@
-"""Reading FOCUS 1.0-1.3 cost-and-usage exports (CSV, gzip CSV, Parquet).
+"""Reading FOCUS 1.0-1.3 cost-and-usage exports (CSV, gzip CSV, Parquet, JSON lines).
 
 A bill is money, so a flaw is never guessed around: every column costper
 uses, and every mandatory column of the detected version, is checked for
@@ -6,20 +6,21 @@ presence and type, and the first bad value is named by file, row, column and
 value. What real exports do that the spec frowns on is tolerated: `NULL`
 strings, date-times without `T` or `Z`, `Tags` as a JSON string, extra
 columns without the `x_` prefix, 1.0-1.2's `ProviderName` where 1.3 says
-`ServiceProviderName`. Conversion is vectorised with Arrow; Python only walks
-rows to parse JSON and hash.
+`ServiceProviderName`.
+
+The file is read by DuckDB into a temporary table of text columns on a
+`Stage` (store/_stage.py), and each check is a query returning the first bad
+row, so a million-line bill is checked in bounded memory; the SQL typing
+expressions below are the one definition of how text becomes numbers and
+times, for the checks, the content hash and the stored columns alike.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from costper.billing._columns import (
     CHARGE_CATEGORIES,
@@ -28,33 +29,84 @@ from costper.billing._columns import (
     KNOWN_COLUMNS,
     MANDATORY,
     NOT_NULL,
-    NULLS,
     NUMERIC,
     canonical_names,
     detect,
     looks_like_05,
 )
-from costper.billing._files import _first_line, read_table
+from costper.billing._files import (
+    as_text,
+    csv_header,
+    csv_select,
+    first_line,
+    literal,
+    quote,
+    sniff,
+    wrong_width,
+)
+from costper.billing._vercel import complete_vercel
 from costper.errors import InputError
+from costper.store._stage import Stage
 
-_ZONE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+DATETIME_HINT = "an ISO 8601 date-time such as 2024-09-01T00:00:00Z"
+
+
+def number(name: str, prefix: str = "") -> str:
+    """SQL: the column's text as a DOUBLE (null when not a number)."""
+    return f"TRY_CAST(trim({prefix}{quote(name)}) AS DOUBLE)"
+
+
+def instant(name: str, prefix: str = "") -> str:
+    """SQL: the column's text as a UTC TIMESTAMP: `T` or space, `Z`, offsets, no zone
+    (read as UTC), a bare date, any fraction. Only text ending in an offset takes
+    the (slower) zoned parse, fractions past microseconds cut first."""
+    t = f"trim({prefix}{quote(name)})"
+    zoned = f"contains(right({t}, 6), '+') OR (length({t}) > 10 AND contains(right({t}, 6), '-'))"
+    cut = f"regexp_replace({t}, '(\\.\\d{{6}})\\d+', '\\1')"
+    return (
+        f"CASE WHEN {zoned} THEN CAST(TRY_CAST({cut} AS TIMESTAMPTZ) AS TIMESTAMP) "
+        f"ELSE TRY_CAST({t} AS TIMESTAMP) END"
+    )
+
+
+def typed(name: str, prefix: str = "") -> str:
+    """SQL: the column as costper stores it (numbers, times, else the text)."""
+    if name in NUMERIC:
+        return number(name, prefix)
+    if name in DATETIME:
+        return instant(name, prefix)
+    return prefix + quote(name)
+
+
+def content_hash(names: list[str]) -> str:
+    """SQL: the row's content key, from typed values with columns in name order, so
+    the same line in CSV or Parquet, with NULL or empty, in any column order, is one
+    line."""
+    parts = []
+    for n in sorted(names):
+        value = f"CAST({typed(n)} AS VARCHAR)" if n in NUMERIC or n in DATETIME else quote(n)
+        parts.append(f"{literal(n + '=')} || coalesce({value}, chr(0))")
+    return "md5(concat_ws(chr(31), " + ", ".join(parts) + "))"
+
+
+def hashes(table: str) -> str:
+    """The name of the table of a staged file's content keys: `_row` (the staged
+    table's rowid, its line order) and `_h`."""
+    return table + "_h"
 
 
 @dataclass
 class FocusFile:
-    """One export, checked and typed; `columns` holds every column of the file."""
+    """One export, checked, held as text columns in the stage's temporary `table`."""
 
     path: str
     version: str
-    columns: pa.Table
-    raw: pa.ChunkedArray
-    row_hash: list[str]
     csv: bool
+    names: list[str]
+    table: str
+    num_rows: int
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def num_rows(self) -> int:
-        return int(self.columns.num_rows)
+    columns: pa.Table = field(default_factory=lambda: pa.table({}))  # from read_focus only
 
     def where(self, index: int) -> str:
         """A row for a message: 1-based data row, and its line for a CSV."""
@@ -62,24 +114,42 @@ class FocusFile:
 
 
 def read_focus(path: str | Path) -> FocusFile:
-    """Read, check and type one FOCUS file; raise InputError at the first flaw."""
-    p = str(path)
-    table, is_csv = read_table(p)
-    try:
-        return _check(p, table, is_csv)
-    except (pa.ArrowInvalid, UnicodeError, OverflowError) as e:
-        # Parquet text that is not UTF-8, timestamps Arrow cannot convert, and the like
-        raise InputError(f"cannot read its values: {_first_line(e)}", file=p) from None
+    """Read, check and type one (small) FOCUS file in memory; raise InputError at the
+    first flaw. Ingest does not use this: it checks files where they are staged."""
+    from costper.store._store import open_store
+
+    with open_store(":memory:") as store, store.stage() as stage:
+        f = stage_focus(stage, str(path), "_focus_0")
+        cols = ", ".join(f"{typed(n)} AS {quote(n)}" for n in f.names)
+        if "ServiceProviderName" not in f.names and "ProviderName" in f.names:
+            cols += ', "ProviderName" AS "ServiceProviderName"'
+        f.columns = stage.arrow(f'SELECT {cols} FROM "{f.table}" ORDER BY rowid')
+    return f
 
 
-def _check(path: str, table: pa.Table, is_csv: bool) -> FocusFile:
-    for i, fld in enumerate(table.schema):
-        if pa.types.is_dictionary(fld.type):
-            table = table.set_column(i, fld.name, pc.cast(table.column(i), fld.type.value_type))
-    warnings = []
-    names, renamed = canonical_names(list(table.column_names))
+def stage_focus(stage: Stage, path: str, table: str) -> FocusFile:
+    """Stage one export as text columns under FOCUS names, then check it."""
+    kind, gz = sniff(path)
+    compression = "gzip" if gz else "uncompressed"
+    types: dict[str, str] = {}
+    if kind == "csv":
+        file_names = csv_header(path)
+    else:
+        reader = (
+            f"read_parquet({literal(path)})"
+            if kind == "parquet"
+            else f"read_json({literal(path)}, format = 'newline_delimited', "
+            f"compression = '{compression}')"
+        )
+        try:
+            types = dict(stage.columns(f"SELECT * FROM {reader}"))
+        except InputError as e:
+            what = "Parquet file" if kind == "parquet" else "JSON lines file"
+            raise InputError(f"not a readable {what}: {first_line(e)}", file=path) from None
+        file_names = list(types)
+    warnings: list[str] = []
+    names, renamed = canonical_names(file_names)
     if renamed:
-        table = table.rename_columns(names)
         shown = ", ".join(f"{a} -> {b}" for a, b in renamed[:3])
         warnings.append(
             f"{path}: {len(renamed)} column name(s) read in FOCUS's case ({shown}"
@@ -95,11 +165,18 @@ def _check(path: str, table: pa.Table, is_csv: bool) -> FocusFile:
             field=old[0],
         )
     version, evidence = detect(present)
-    if "ServiceProviderName" not in present and "ProviderName" in present:
-        # 1.0-1.2 name; one column name downstream whatever the version.
-        table = table.append_column("ServiceProviderName", table.column("ProviderName"))
-        present.add("ServiceProviderName")
-    missing = [c for c in MANDATORY[version] if c not in present]
+    derived: dict[str, str] = {}
+    if kind == "jsonl":
+        derived, note = complete_vercel(present)
+        if note:
+            warnings.append(f"{path}: {note}")
+    present |= set(derived)
+    have_provider = "ServiceProviderName" in present or "ProviderName" in present
+    missing = [
+        c
+        for c in MANDATORY[version]
+        if c not in present and not (c in ("ServiceProviderName", "ProviderName") and have_provider)
+    ]
     if missing:
         why = f" (read as FOCUS {version} for its column {evidence})" if evidence else ""
         raise InputError(
@@ -110,253 +187,113 @@ def _check(path: str, table: pa.Table, is_csv: bool) -> FocusFile:
     for extra in names:
         if extra not in KNOWN_COLUMNS and not extra.startswith("x_"):
             warnings.append(f"{path}: column {extra} is not a FOCUS {version} column; kept as is")
-    f = FocusFile(path, version, table, pa.chunked_array([], pa.string()), [], is_csv, warnings)
-    raw = _raw_json(table.select(names))
-    cols = {}
-    for name in table.column_names:
-        col = table.column(name)
-        if name in NUMERIC:
-            col = _numbers(f, name, col)
-        elif name in DATETIME:
-            col = _datetimes(f, name, col)
-        else:
-            col = _strings(col)
-            if not is_csv:
-                col = pc.if_else(pc.is_in(col, pa.array(NULLS)), pa.scalar(None, pa.string()), col)
-        cols[name] = col
-    typed = pa.table(cols)
-    f.columns = typed
-    for name in NOT_NULL:
-        _no_nulls(f, name, typed.column(name))
-    _check_values(f, typed)
-    for name in JSON_OBJECTS:
-        if name in present:
-            _json_objects(f, name, typed.column(name))
-    f.raw = raw
-    # The hash reads typed values with columns in name order, so the same line
-    # in CSV or Parquet, with NULL or empty, in any column order, is one line.
-    f.row_hash = _row_hashes(_raw_json(typed.select(sorted(names))))
+    if kind == "csv":
+        select = csv_select(path, names, gz)
+    else:
+        if kind == "jsonl":
+            cols = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in file_names) + "}"
+            reader = (
+                f"read_json({literal(path)}, format = 'newline_delimited', columns = {cols}, "
+                f"compression = '{compression}')"
+            )
+            types = dict.fromkeys(file_names, "VARCHAR")
+        conv = ", ".join(
+            f"{as_text(o, types[o])} AS {quote(n)}" for o, n in zip(file_names, names, strict=True)
+        )
+        select = f"SELECT {conv} FROM {reader}"
+    extra_cols = "".join(f", {expr} AS {quote(n)}" for n, expr in derived.items())
+    all_names = names + list(derived)
+    text = f"SELECT {', '.join(quote(n) for n in names)}{extra_cols} FROM ({select})"
+    try:
+        stage.create(table, text, big=True)
+    except InputError as e:
+        if kind == "csv":
+            raise wrong_width(path) or InputError(
+                f"not a readable CSV: {first_line(e)}", file=path
+            ) from None
+        raise InputError(f"cannot read its values: {first_line(e)}", file=path) from None
+    n = int(stage.rows(f'SELECT count(*) FROM "{table}"')[0][0])
+    f = FocusFile(path, version, kind == "csv", all_names, table, n, warnings)
+    _check(stage, f)
+    # Content keys apart, in parallel: the staged text keeps the file's order, this
+    # narrow table need not.
+    stage.create(hashes(table), f'SELECT rowid AS _row, {content_hash(names)} AS _h FROM "{table}"')
+    _number_duplicates(stage, hashes(table))
     return f
 
 
-def _fail(f: FocusFile, index: int, column: str, problem: str, value: object) -> InputError:
-    e = InputError(
-        f"{f.where(index)}, column {column}: {problem}, got {value!r}",
-        file=f.path,
-        field=column,
-        value=value,
-    )
-    e.line = index + 2 if f.csv else index + 1
-    return e
-
-
-def _first_bad(arr: pa.Array, convert: Callable[[pa.Array], object]) -> int:
-    """Bisect for the first element `convert` refuses: O(log n) vectorised tries."""
-    lo, hi = 0, len(arr)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        try:
-            convert(arr.slice(lo, mid - lo))
-            lo = mid
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            hi = mid
-    return lo
-
-
-def _converted(
-    f: FocusFile,
-    name: str,
-    col: pa.ChunkedArray,
-    convert: Callable[[pa.Array], pa.Array],
-    what: str,
-) -> pa.ChunkedArray:
-    out, offset = [], 0
-    for chunk in col.chunks:
-        try:
-            out.append(convert(chunk))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            i = _first_bad(chunk, convert)
-            raise _fail(f, offset + i, name, f"expected {what}", chunk[i].as_py()) from None
-        offset += len(chunk)
-    return pa.chunked_array(out, out[0].type if out else None)
-
-
-def _numbers(f: FocusFile, name: str, col: pa.ChunkedArray) -> pa.ChunkedArray:
-    t = col.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-
-        def convert(a: pa.Array) -> pa.Array:
-            v = pc.cast(pc.utf8_trim_whitespace(a), pa.float64())
-            if pc.any(pc.invert(pc.is_finite(v))).as_py():
-                raise pa.ArrowInvalid("not finite")
-            return v
-
-        if col.num_chunks == 0:
-            return pa.chunked_array([], pa.float64())
-        return _converted(f, name, col, convert, "a decimal number")
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        v = pc.cast(col, pa.float64())
-        bad = pc.invert(pc.fill_null(pc.is_finite(v), True))
-        if pc.any(bad).as_py():
-            i = pc.index(bad, True).as_py()
-            raise _fail(f, i, name, "expected a finite decimal number", v[i].as_py())
-        return v
-    raise InputError(
-        f"column {name}: has type {t}, expected a decimal number", file=f.path, field=name
-    )
-
-
-def _datetimes(f: FocusFile, name: str, col: pa.ChunkedArray) -> pa.ChunkedArray:
-    t = col.type
-    target = pa.timestamp("us")
-    if pa.types.is_timestamp(t):
-        if t.tz is not None:
-            col = pc.cast(col, pa.timestamp(t.unit, tz="UTC"))
-        return pc.cast(col, target)
-    if pa.types.is_date(t):
-        return pc.cast(pc.cast(col, pa.timestamp("s")), target)
-    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
-        raise InputError(
-            f"column {name}: has type {t}, expected a date-time", file=f.path, field=name
-        )
-
-    def convert(a: pa.Array) -> pa.Array:
-        s = pc.utf8_trim_whitespace(pc.cast(a, pa.string()))
-        s = pc.replace_substring_regex(s, r"(\.\d{6})\d+", r"\1")
-        zoned = pc.match_substring_regex(s, _ZONE)
-        with_zone = pc.cast(
-            pc.cast(pc.if_else(zoned, s, None), pa.timestamp("us", tz="UTC")), target
-        )
-        naive = pc.cast(pc.if_else(zoned, None, s), target)
-        return pc.coalesce(with_zone, naive)
-
-    if col.num_chunks == 0:
-        return pa.chunked_array([], target)
-    return _converted(f, name, col, convert, "an ISO 8601 date-time such as 2024-09-01T00:00:00Z")
-
-
-def _strings(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Parquet's typed columns as text; maps and structs (Tags) as JSON objects."""
-    t = col.type
-    if pa.types.is_string(t):
-        return col
-    if pa.types.is_large_string(t) or pa.types.is_dictionary(t):
-        return pc.cast(col, pa.string())
-    if pa.types.is_timestamp(t):
-        return pc.strftime(col, "%Y-%m-%dT%H:%M:%SZ")
-    if pa.types.is_map(t):
-        return pa.chunked_array(
-            [
-                pa.array(
-                    [None if v is None else json.dumps(dict(v)) for v in col.to_pylist()],
-                    pa.string(),
-                )
-            ]
-        )
-    if _key_value_list(t):
-        # BigQuery's FOCUS view: Tags as ARRAY<STRUCT<key STRING, value STRING>>.
-        return pa.chunked_array(
-            [
-                pa.array(
-                    [
-                        None if v is None else json.dumps({kv["key"]: kv["value"] for kv in v})
-                        for v in col.to_pylist()
-                    ],
-                    pa.string(),
-                )
-            ]
-        )
-    if pa.types.is_nested(t):
-        return pa.chunked_array(
-            [
-                pa.array(
-                    [None if v is None else json.dumps(v, default=str) for v in col.to_pylist()],
-                    pa.string(),
-                )
-            ]
-        )
-    return pc.cast(col, pa.string())
-
-
-def _key_value_list(t: pa.DataType) -> bool:
-    if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
-        return False
-    item = t.value_type
-    return pa.types.is_struct(item) and {item.field(i).name for i in range(item.num_fields)} == {
-        "key",
-        "value",
-    }
-
-
-def _no_nulls(f: FocusFile, name: str, col: pa.ChunkedArray) -> None:
-    if col.null_count:
-        i = pc.index(pc.is_null(col), True).as_py()
-        raise _fail(f, i, name, "must not be null", None)
-
-
-def _check_values(f: FocusFile, t: pa.Table) -> None:
-    cat = t.column("ChargeCategory")
-    bad = pc.invert(pc.is_in(cat, pa.array(CHARGE_CATEGORIES)))
-    if pc.any(bad).as_py():
-        i = pc.index(bad, True).as_py()
-        raise _fail(
-            f,
-            i,
-            "ChargeCategory",
-            f"expected one of {', '.join(CHARGE_CATEGORIES)}",
-            cat[i].as_py(),
-        )
-    cls = t.column("ChargeClass")
-    bad = pc.and_(pc.is_valid(cls), pc.not_equal(cls, "Correction"))
-    if pc.any(bad).as_py():
-        i = pc.index(bad, True).as_py()
-        raise _fail(f, i, "ChargeClass", "expected null or Correction", cls[i].as_py())
-    start, end = t.column("ChargePeriodStart"), t.column("ChargePeriodEnd")
-    bad = pc.less(end, start)
-    if pc.any(bad).as_py():
-        i = pc.index(bad, True).as_py()
-        raise _fail(f, i, "ChargePeriodEnd", "is before ChargePeriodStart", str(end[i].as_py()))
-
-
-def _json_objects(f: FocusFile, name: str, col: pa.ChunkedArray) -> None:
-    for i, text in enumerate(col.to_pylist()):
-        if text is None:
-            continue
-        try:
-            ok = isinstance(json.loads(text), dict)
-        except (ValueError, RecursionError):
-            ok = False
-        if not ok:
-            raise _fail(f, i, name, "expected a JSON object", text[:200])
-
-
-_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
-
-
-def _raw_json(t: pa.Table) -> pa.ChunkedArray:
-    """Each row as one JSON object of its values as text, built column-wise."""
-    if t.num_rows == 0:
-        return pa.chunked_array([], pa.string())
-    parts = []
-    for i, name in enumerate(t.column_names):
-        s = _strings(t.column(name))
-        if pc.any(pc.match_substring_regex(s, r'[\\"\x00-\x1f]')).as_py():
-            for old, new in _ESCAPES:
-                s = pc.replace_substring(s, old, new)
-            s = pc.replace_substring_regex(s, r"[\x00-\x1f]", r"\\ufffd")
-        key = ("{" if i == 0 else ",") + json.dumps(name) + ":"
-        parts.append(pc.binary_join_element_wise(key + '"', s, '"', ""))
-        parts[-1] = pc.coalesce(parts[-1], pa.scalar(key + "null"))
-    return pc.binary_join_element_wise(*parts, "}", "")
-
-
-def _row_hashes(raw: pa.ChunkedArray) -> list[str]:
-    """Content hash; identical rows within one file get an ordinal so none is lost."""
-    seen: dict[str, int] = {}
+def _checks(names: list[str]) -> list[tuple[str, str, str, str]]:
+    """(column, problem, SQL true on a bad row, SQL of the value to show), in the
+    order a reader would fix them: types, then nulls, then values."""
     out = []
-    for text in raw.to_pylist():
-        h = hashlib.sha256(text.encode()).hexdigest()[:32]
-        n = seen.get(h, 0)
-        seen[h] = n + 1
-        out.append(h if n == 0 else f"{h}#{n}")
-    return out
+    for n in names:
+        c = quote(n)
+        if n in NUMERIC:
+            bad = f"{c} IS NOT NULL AND NOT coalesce(isfinite({typed(n)}), false)"
+            out.append((n, "expected a decimal number", bad, c))
+        elif n in DATETIME:
+            out.append(
+                (n, f"expected {DATETIME_HINT}", f"{c} IS NOT NULL AND {typed(n)} IS NULL", c)
+            )
+    for n in NOT_NULL:
+        out.append((n, "must not be null", f"{quote(n)} IS NULL", "NULL"))
+    cats = ", ".join(literal(c) for c in CHARGE_CATEGORIES)
+    out.append(
+        ("ChargeCategory", f"expected one of {', '.join(CHARGE_CATEGORIES)}",
+         f'"ChargeCategory" NOT IN ({cats})', '"ChargeCategory"')
+    )  # fmt: skip
+    out.append(
+        ("ChargeClass", "expected null or Correction",
+         "\"ChargeClass\" IS NOT NULL AND \"ChargeClass\" <> 'Correction'", '"ChargeClass"')
+    )  # fmt: skip
+    end, start = typed("ChargePeriodEnd"), typed("ChargePeriodStart")
+    out.append(
+        ("ChargePeriodEnd", "is before ChargePeriodStart", f"{end} < {start}",
+         f"CAST({end} AS VARCHAR)")
+    )  # fmt: skip
+    for n in JSON_OBJECTS:
+        if n in names:
+            c = quote(n)
+            ok = f"CASE WHEN json_valid({c}) THEN json_type({c}) = 'OBJECT' END"
+            out.append((n, "expected a JSON object", f"{c} IS NOT NULL AND NOT coalesce({ok}, false)",
+                        f"left({c}, 200)"))  # fmt: skip
+    return [c for c in out if c[0] in names]
+
+
+def _check(stage: Stage, f: FocusFile) -> None:
+    """One pass over the staged rows for every check; the first failing check (in
+    `_checks` order) names its first bad row."""
+    checks = _checks(f.names)
+    if not checks or f.num_rows == 0:
+        return
+    firsts = stage.rows(
+        "SELECT "
+        + ", ".join(f"min(rowid) FILTER (WHERE {bad})" for _, _, bad, _ in checks)
+        + f' FROM "{f.table}"'
+    )[0]
+    for (column, problem, _, shown), row in zip(checks, firsts, strict=True):
+        if row is None:
+            continue
+        value = stage.rows(f'SELECT {shown} FROM "{f.table}" WHERE rowid = ?', [row])[0][0]
+        e = InputError(
+            f"{f.where(row)}, column {column}: {problem}, got {value!r}",
+            file=f.path,
+            field=column,
+            value=value,
+        )
+        e.line = row + 2 if f.csv else row + 1
+        raise e
+
+
+def _number_duplicates(stage: Stage, table: str) -> None:
+    """Identical rows within one file are distinct lines: the 2nd, 3rd... get `#1`, `#2`
+    after their hash, so none is lost and the same file twice still adds nothing."""
+    t = quote(table)
+    dup = stage.rows(f"SELECT count(*) - count(DISTINCT _h) FROM {t}")[0][0]
+    if dup:
+        stage.execute(
+            f"UPDATE {t} SET _h = {t}._h || '#' || d.n FROM ("
+            f"SELECT _row AS r, row_number() OVER (PARTITION BY _h ORDER BY _row) - 1 AS n "
+            f"FROM {t} WHERE _h IN (SELECT _h FROM {t} GROUP BY _h HAVING count(*) > 1)) d "
+            f"WHERE {t}._row = d.r AND d.n > 0"
+        )

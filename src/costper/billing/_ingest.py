@@ -1,30 +1,30 @@
 """`ingest billing`: check every file, store every line, then re-run the cost join.
 
-All files of one command are checked before anything is written and stored
-in one transaction, so a bill with one bad row writes nothing. Each file is a
-snapshot of the bill scopes it covers (billing period x account x issuer): a
-newer snapshot replaces those scopes' lines, an older one is ignored, and
-lines are keyed by content, so the same export ingested twice changes
-nothing (rule in _snapshots.py).
+Each file is read by DuckDB into a temporary table on a `Stage` and checked
+there with queries (_focus.py), so a million-line bill never becomes Python
+objects and memory stays flat. All files of one command are checked before
+anything is written and stored in one transaction, so a bill with one bad
+row writes nothing. Each file is a snapshot of the bill scopes it covers
+(billing period x account x issuer): a newer snapshot replaces those scopes'
+lines, an older one is ignored, and lines are keyed by content, so the same
+export ingested twice changes nothing (rule in _snapshots.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
+from costper._io import STDIN, local_file
 from costper.billing import _join as costjoin
-from costper.billing._focus import FocusFile, read_focus
-from costper.billing._models import identify
-from costper.billing._snapshots import Restatement, plan
+from costper.billing import _load as load
+from costper.billing._focus import stage_focus
+from costper.billing._snapshots import FileScopes, Restatement, plan, scope_table, snapshot_time
 from costper.config import Config
 from costper.pricing._currency import ESTIMATES, Rates
-from costper.store._schema import BILLING
 from costper.store._store import Store
 
 
@@ -50,24 +50,6 @@ def known_models(store: Store) -> list[str]:
     ]
 
 
-def billing_batch(f: FocusFile, identity: pa.Table) -> pa.Table:
-    """A checked file as rows of the store's `billing` table."""
-    n = f.num_rows
-    cols: dict[str, pa.ChunkedArray | pa.Array] = {
-        "row_hash": pa.array(f.row_hash, pa.string()),
-        "source_file": pa.array([f.path] * n, pa.string()),
-        "row_number": pa.array(range(1, n + 1), pa.int64()),
-        "focus_version": pa.array([f.version] * n, pa.string()),
-        "raw": f.raw,
-    }
-    for name in identity.column_names:
-        cols[name] = identity.column(name)
-    for fld in BILLING:
-        if fld.name not in cols and fld.name in f.columns.column_names:
-            cols[fld.name] = pc.cast(f.columns.column(fld.name), fld.type)
-    return pa.table({k: cols[k] for k in BILLING.names if k in cols})
-
-
 def ingest_billing(
     store: Store,
     paths: Sequence[str | Path],
@@ -76,40 +58,64 @@ def ingest_billing(
     as_of: datetime | None = None,
 ) -> BillingIngest:
     """Check every file, then in one transaction store each scope's newest snapshot."""
-    files = [read_focus(p) for p in paths]
     names = known_models(store)
-    batches = [billing_batch(f, identify(f.columns, config, names)) for f in files]
-    p = plan(store, files, batches, as_of)
     rates = Rates.of(config)
-    if p.lines.num_rows:
+    with ExitStack() as local, store.stage() as stage:
+        named = [local.enter_context(local_file(str(p))) for p in paths]
+        files = [stage_focus(stage, p, f"_bill_file_{i}") for i, p in enumerate(named)]
+        scoped = []
+        for f in files:
+            t, why = snapshot_time(f.path, load.recency(stage, f), as_of)
+            scoped.append(FileScopes(f.path, t, why, load.scopes(stage, f)))
+        p = plan(store, scoped)
         # Refused before anything is written: no rate, no mixing.
-        rates.factors(pc.unique(p.lines.column("BillingCurrency")).to_pylist(), ESTIMATES)
-    lines = sum(b.num_rows for b in batches)
-    deleted, inserted = store.replace(
-        {"billing": p.replace, "bill_snapshots": p.replace},
-        {"billing": p.lines, "bill_snapshots": p.snapshots} if p.lines.num_rows else {},
-        keep_identical=("billing",),
-    )
+        rates.factors(sorted(p.currencies), ESTIMATES)
+        load.identify(stage, files, config, names)
+        kinds: dict[str, int] = {}
+        with store.transaction():
+            before = store.count_in_transaction("billing")
+            for i, keep in enumerate(p.keep):
+                stage.register(f"_bill_keep_{i}", scope_table(keep))
+            deleted = 0
+            if p.replace:
+                stage.register("_bill_replace", scope_table(p.replace))
+                kept = " UNION ALL ".join(load.kept_hashes(f, i) for i, f in enumerate(files))
+                match = " AND ".join(
+                    f'b."{c}" IS NOT DISTINCT FROM r."{c}"'
+                    for c in ("InvoiceIssuerName", "BillingAccountId", "BillingPeriodStart")
+                )
+                stage.execute(
+                    f"DELETE FROM billing b WHERE EXISTS (SELECT 1 FROM _bill_replace r "
+                    f"WHERE {match}) AND b.row_hash NOT IN ({kept})"
+                )
+                deleted = before - store.count_in_transaction("billing")
+            for i, f in enumerate(files):
+                load.insert(stage, f, p.keep[i], config, i)
+                if p.keep[i]:
+                    for k, n in load.kinds(stage, f, i, config).items():
+                        kinds[k] = kinds.get(k, 0) + n
+            inserted = store.count_in_transaction("billing") - (before - deleted)
+            snap_keys = p.snapshots.select(["InvoiceIssuerName", "BillingAccountId",
+                                            "BillingPeriodStart"])  # fmt: skip
+            store.replace({"bill_snapshots": snap_keys}, {"bill_snapshots": p.snapshots})
     result = costjoin.apply(store, rates)
-    kinds = _count([p.lines.column("allocation")] if p.lines.num_rows else [])
     return BillingIngest(
         files=len(files),
-        lines=lines,
-        new_lines=inserted.get("billing", 0),
+        lines=sum(f.num_rows for f in files),
+        new_lines=inserted,
         model_lines=kinds.get("model", 0),
         infra_lines=kinds.get("infra", 0),
         versions=tuple(sorted({f.version for f in files})),
         join=result,
-        warnings=tuple(w for f in files for w in f.warnings),
+        warnings=tuple(_shown(w, named, paths) for f in files for w in f.warnings),
         restatements=tuple(p.restatements),
-        replaced_lines=deleted.get("billing", 0),
+        replaced_lines=deleted,
     )
 
 
-def _count(columns: Iterable[pa.ChunkedArray]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for col in columns:
-        for row in pc.value_counts(col).to_pylist():
-            if row["values"] is not None:
-                out[row["values"]] = out.get(row["values"], 0) + row["counts"]
-    return out
+def _shown(warning: str, named: list[str], paths: Sequence[str | Path]) -> str:
+    """A warning about stdin's temporary copy names `<stdin>`, as errors do."""
+    for copy, given in zip(named, paths, strict=True):
+        if str(given) == "-":
+            warning = warning.replace(copy, STDIN)
+    return warning

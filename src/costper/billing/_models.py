@@ -127,8 +127,9 @@ _CLAUDE = re.compile(r"^claude-(opus|sonnet|haiku)-(\d+(?:-\d+)?)$")
 
 def _words(text: str) -> list[str]:
     """Lower-case alphanumeric runs, CamelCase split: 'USE1-Claude3.5Sonnet' ->
-    use1 claude 3 5 sonnet; '4o', '70b' stay whole."""
-    return _WORDS.findall(_CAMEL.sub(" ", text).lower())
+    use1 claude 3 5 sonnet; '4o', '70b' stay whole; a '+' is 'plus' (AWS
+    Marketplace's "Cohere Command R+ (Amazon Bedrock Edition)")."""
+    return _WORDS.findall(_CAMEL.sub(" ", text.replace("+", " plus ")).lower())
 
 
 class ModelNames:

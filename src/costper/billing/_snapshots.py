@@ -19,26 +19,31 @@ A newer snapshot replaces the scope; an older one arriving late is ignored
 (and reported); one of the same time is another part of the same delivery
 (exports split big months over several files) and adds, lines being keyed by
 content so a file ingested twice still counts once.
+
+A line without a BillingAccountId (Vercel's export has none) belongs to the
+scope (issuer, no account, period): such a snapshot replaces only the
+issuer's account-less lines of that period, never another account's. In
+`bill_snapshots`, whose key columns cannot be null, that account is `''`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from costper._time import parse_instant
-from costper.billing._focus import FocusFile
 from costper.errors import InputError
 from costper.store._store import Store
 
 SCOPE = ("InvoiceIssuerName", "BillingAccountId", "BillingPeriodStart")
 RECENCY = ("RecencyLastUpdated", "x_RecencyLastUpdated")
-_SEP = "\x1f"
+
+Scope = tuple[str | None, str | None, datetime]
+"""(InvoiceIssuerName, BillingAccountId, BillingPeriodStart); None for a null."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class Restatement:
 
     def describe(self) -> str:
         period = self.period_start.strftime("%Y-%m")
-        what = f"{self.issuer} account {self.account} {period}"
+        what = f"{self.issuer} account {self.account or '(none)'} {period}"
         if self.action == "ignored":
             return (
                 f"{what}: snapshot as of {self.as_of:%Y-%m-%d %H:%M} is older than the stored "
@@ -77,50 +82,56 @@ class Restatement:
         )
 
 
-def snapshot_time(f: FocusFile, as_of: datetime | None) -> tuple[datetime, str]:
-    """When this snapshot was taken, by the rule in the module docstring, and why."""
+@dataclass
+class FileScopes:
+    """One staged file as the plan sees it: its snapshot time and, per scope, its
+    lines, BilledCost and currencies."""
+
+    path: str
+    as_of: datetime
+    why: str
+    scopes: dict[Scope, tuple[int, float, list[str]]]
+
+
+def snapshot_time(
+    path: str, recency: tuple[str, object] | None, as_of: datetime | None
+) -> tuple[datetime, str]:
+    """When this snapshot was taken, by the rule in the module docstring, and why.
+    `recency` is the RecencyLastUpdated column's name and its latest value."""
     if as_of is not None:
         return as_of, "--as-of"
-    for name in RECENCY:
-        if name in f.columns.column_names:
-            latest = pc.max(f.columns.column(name)).as_py()
-            if latest:
-                try:
-                    t = parse_instant(str(latest))
-                except ValueError:
-                    raise InputError(
-                        f"column {name}: expected an ISO 8601 date-time, got {latest!r}",
-                        file=f.path,
-                        field=name,
-                        value=latest,
-                    ) from None
-                return t, name
-    mtime = os.stat(f.path).st_mtime
+    if recency is not None and recency[1]:
+        name, latest = recency
+        try:
+            return parse_instant(str(latest)), name
+        except ValueError:
+            raise InputError(
+                f"column {name}: expected an ISO 8601 date-time, got {latest!r}",
+                file=path,
+                field=name,
+                value=latest,
+            ) from None
+    mtime = os.stat(path).st_mtime
     return datetime.fromtimestamp(mtime, UTC).replace(tzinfo=None), "file mtime"
-
-
-def scope_keys(batch: pa.Table) -> pa.ChunkedArray:
-    """One text key per line: issuer, account and billing period start."""
-    parts = [pc.fill_null(pc.cast(batch.column(c), pa.string()), "") for c in SCOPE]
-    return pc.binary_join_element_wise(*parts, _SEP)
 
 
 @dataclass
 class Plan:
-    """The lines to store, the scopes whose stored lines they replace, and the report."""
+    """Per file, the scopes whose lines are kept; the scopes whose stored lines they
+    replace; the `bill_snapshots` rows; the report."""
 
-    lines: pa.Table
-    replace: pa.Table
+    keep: list[list[Scope]]
+    replace: list[Scope]
     snapshots: pa.Table
     restatements: list[Restatement]
+    currencies: set[str] = field(default_factory=set)
 
 
-def _scope_of(key: str) -> tuple[str, str, datetime]:
-    issuer, account, start = key.split(_SEP)
-    return issuer, account, datetime.fromisoformat(start)
+def _none(v: object) -> str | None:
+    return None if v in (None, "") else str(v)
 
 
-def _stored(store: Store, starts: list[datetime]) -> dict[str, dict[str, object]]:
+def _stored(store: Store, starts: list[datetime]) -> dict[Scope, dict[str, object]]:
     """Stored snapshot times and line totals of the scopes in these billing periods."""
     b = store.table("billing")
     b = b.filter(b.BillingPeriodStart.isin(starts))
@@ -129,34 +140,24 @@ def _stored(store: Store, starts: list[datetime]) -> dict[str, dict[str, object]
     )
     s = store.table("bill_snapshots")
     snaps = store.to_arrow(s.filter(s.BillingPeriodStart.isin(starts)))
-    out: dict[str, dict[str, object]] = {}
+    out: dict[Scope, dict[str, object]] = {}
     for t, fields in ((totals, ("lines", "billed")), (snaps, ("as_of",))):
-        if t.num_rows == 0:
-            continue
-        keys = scope_keys(t).to_pylist()
-        for i, k in enumerate(keys):
-            out.setdefault(k, {}).update({f: t.column(f)[i].as_py() for f in fields})
+        for row in t.to_pylist():
+            key = (_none(row[SCOPE[0]]), _none(row[SCOPE[1]]), row[SCOPE[2]])
+            out.setdefault(key, {}).update({f: row[f] for f in fields})
     return out
 
 
-def plan(
-    store: Store, files: Sequence[FocusFile], batches: Sequence[pa.Table], as_of: datetime | None
-) -> Plan:
+def plan(store: Store, files: Sequence[FileScopes]) -> Plan:
     """Decide per scope which files' lines are kept and what they replace."""
-    times = [snapshot_time(f, as_of) for f in files]
-    keys = [scope_keys(b) for b in batches]
-    # Per scope: the newest snapshot time among this command's files, and its files.
-    newest: dict[str, datetime] = {}
-    per_file: list[list[str]] = []
-    for (t, _), k in zip(times, keys, strict=True):
-        scopes = [s for s in pc.unique(k).to_pylist() if s is not None]
-        per_file.append(scopes)
-        for s in scopes:
-            if s not in newest or t > newest[s]:
-                newest[s] = t
-    starts = sorted({_scope_of(s)[2] for s in newest})
+    newest: dict[Scope, datetime] = {}
+    for f in files:
+        for s in f.scopes:
+            if s not in newest or f.as_of > newest[s]:
+                newest[s] = f.as_of
+    starts = sorted({s[2] for s in newest})
     stored = _stored(store, starts) if starts else {}
-    action: dict[str, str] = {}
+    action: dict[Scope, str] = {}
     for s, t in newest.items():
         old = stored.get(s, {})
         old_t = old.get("as_of")
@@ -166,45 +167,29 @@ def plan(
             action[s] = "added"
         else:
             action[s] = "replaced" if old.get("lines") else "new"
-    kept: list[pa.Table] = []
-    new_lines: dict[str, int] = {}
-    new_billed: dict[str, float] = {}
-    currency: dict[str, str] = {}
-    source: dict[str, tuple[str, str]] = {}
-    for f, b, k, (t, why), scopes in zip(files, batches, keys, times, per_file, strict=True):
-        keep = [s for s in scopes if action[s] != "ignored" and newest[s] == t]
-        if not keep:
-            continue
-        rows = b.filter(pc.is_in(k, pa.array(keep, pa.string())))
-        kept.append(rows)
-        per_scope = (
-            pa.table(
-                {
-                    "k": scope_keys(rows),
-                    "b": rows.column("BilledCost"),
-                    "c": rows.column("BillingCurrency"),
-                }
-            )
-            .group_by("k")
-            .aggregate([("b", "sum"), ("b", "count"), ("c", "distinct")])
-            .to_pylist()
-        )
-        for g in per_scope:
-            s = g["k"]
-            new_lines[s] = new_lines.get(s, 0) + g["b_count"]
-            new_billed[s] = new_billed.get(s, 0.0) + float(g["b_sum"] or 0.0)
-            currency[s] = ",".join(sorted(c for c in g["c_distinct"] if c))
-            source[s] = (f.path, why)
+    keep: list[list[Scope]] = []
+    new_lines: dict[Scope, int] = {}
+    new_billed: dict[Scope, float] = {}
+    currency: dict[Scope, set[str]] = {}
+    source: dict[Scope, tuple[str, str]] = {}
+    for f in files:
+        kept = [s for s in f.scopes if action[s] != "ignored" and newest[s] == f.as_of]
+        keep.append(kept)
+        for s in kept:
+            lines, billed, currencies = f.scopes[s]
+            new_lines[s] = new_lines.get(s, 0) + lines
+            new_billed[s] = new_billed.get(s, 0.0) + billed
+            currency.setdefault(s, set()).update(c for c in currencies if c)
+            source[s] = (f.path, f.why)
     restatements = []
-    fresh_keys = []
-    for s, t in sorted(newest.items()):
-        issuer, account, start = _scope_of(s)
+    fresh: list[tuple[Scope, Restatement]] = []
+    for s, t in sorted(newest.items(), key=lambda kv: tuple(str(x or "") for x in kv[0])):
         old = stored.get(s, {})
         old_t = old.get("as_of")
         r = Restatement(
-            issuer=issuer,
-            account=account,
-            period_start=start,
+            issuer=s[0] or "",
+            account=s[1] or "",
+            period_start=s[2],
             action=action[s],
             as_of=t,
             stored_as_of=old_t if isinstance(old_t, datetime) else None,
@@ -212,34 +197,32 @@ def plan(
             new_lines=new_lines.get(s, 0),
             old_billed=float(old.get("billed") or 0.0),  # type: ignore[arg-type]
             new_billed=new_billed.get(s, 0.0),
-            currency=currency.get(s, ""),
+            currency=",".join(sorted(currency.get(s, set()))),
         )
         restatements.append(r)
         if r.action in ("new", "replaced"):
-            fresh_keys.append((s, r))
-    fresh = [r for _, r in fresh_keys]
-    # Stored lines with a null account or issuer are matched as null.
-    replace = pa.table(
-        {
-            "InvoiceIssuerName": pa.array([r.issuer or None for r in fresh], pa.string()),
-            "BillingAccountId": pa.array([r.account or None for r in fresh], pa.string()),
-            "BillingPeriodStart": pa.array([r.period_start for r in fresh], pa.timestamp("us")),
-        }
-    )
+            fresh.append((s, r))
     snapshots = pa.table(
         {
-            "InvoiceIssuerName": pa.array([r.issuer for r in fresh], pa.string()),
-            "BillingAccountId": pa.array([r.account for r in fresh], pa.string()),
-            "BillingPeriodStart": pa.array([r.period_start for r in fresh], pa.timestamp("us")),
-            "as_of": pa.array([r.as_of for r in fresh], pa.timestamp("us")),
-            "as_of_source": pa.array([source[s][1] for s, _ in fresh_keys], pa.string()),
-            "source_file": pa.array([source[s][0] for s, _ in fresh_keys], pa.string()),
-            "lines": pa.array([r.new_lines for r in fresh], pa.int64()),
+            "InvoiceIssuerName": pa.array([r.issuer for _, r in fresh], pa.string()),
+            "BillingAccountId": pa.array([r.account for _, r in fresh], pa.string()),
+            "BillingPeriodStart": pa.array([r.period_start for _, r in fresh], pa.timestamp("us")),
+            "as_of": pa.array([r.as_of for _, r in fresh], pa.timestamp("us")),
+            "as_of_source": pa.array([source[s][1] for s, _ in fresh], pa.string()),
+            "source_file": pa.array([source[s][0] for s, _ in fresh], pa.string()),
+            "lines": pa.array([r.new_lines for _, r in fresh], pa.int64()),
         }
     )
-    lines = (
-        pa.concat_tables(kept, promote_options="default")
-        if kept
-        else (batches[0].slice(0, 0) if batches else pa.table({}))
+    used = set().union(*currency.values()) if currency else set()
+    return Plan(keep, [s for s, _ in fresh], snapshots, restatements, used)
+
+
+def scope_table(scopes: Sequence[Scope]) -> pa.Table:
+    """Scopes as rows (nulls kept null) to match lines against."""
+    return pa.table(
+        {
+            "InvoiceIssuerName": pa.array([s[0] for s in scopes], pa.string()),
+            "BillingAccountId": pa.array([s[1] for s in scopes], pa.string()),
+            "BillingPeriodStart": pa.array([s[2] for s in scopes], pa.timestamp("us")),
+        }
     )
-    return Plan(lines, replace, snapshots, restatements)

@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # billing loads Ibis and Arrow: only when a command runs
 @ingest_app.command("billing")
 def billing(
     paths: Annotated[
-        list[str], typer.Argument(help="FOCUS 1.0-1.3 exports: CSV, CSV.gz or Parquet.")
+        list[str],
+        typer.Argument(help="FOCUS 1.0-1.3 exports: CSV, CSV.gz, Parquet or JSON lines."),
     ],
     as_of: Annotated[
         str | None,

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from costper.errors import StoreError
-from costper.store._schema import SCHEMA_VERSION, TABLES
+from costper.store._schema import SCHEMA_VERSION, TABLES, UNINDEXED
 
 SQL_TYPES = {
     pa.string(): "VARCHAR",
@@ -22,7 +22,7 @@ SQL_TYPES = {
 }
 
 
-def ddl(name: str) -> str:
+def ddl(name: str, as_name: str | None = None) -> str:
     schema, key, not_null = TABLES[name]
     cols = []
     for f in schema:
@@ -30,8 +30,9 @@ def ddl(name: str) -> str:
         if f.name in not_null:
             col += " NOT NULL"
         cols.append(col)
-    cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in key) + ")")
-    return f'CREATE TABLE IF NOT EXISTS "{name}" (' + ", ".join(cols) + ")"
+    if name not in UNINDEXED:
+        cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in key) + ")")
+    return f'CREATE TABLE IF NOT EXISTS "{as_name or name}" (' + ", ".join(cols) + ")"
 
 
 def migrate(
@@ -89,7 +90,10 @@ def upgrade(con: duckdb.DuckDBPyConnection, version: int) -> None:
     """Bring an older store to this schema in one transaction (2: bill restatements;
     3: `calls.tenant`, `.scope`, `.response_id`, appended so `SELECT *` order still
     matches the schema, and `span_tags`, made below with any other missing table;
-    4: `calls.service_tier`)."""
+    4: `calls.service_tier`; 5: `billing` rebuilt without its primary-key index, see
+    UNINDEXED, and its snapshots marked as of 1970: lines are keyed by a new content
+    hash since, so the next delivery of a scope must replace the lines stored under
+    the old keys rather than add the same lines again)."""
     con.execute("BEGIN")
     try:
         if version < 2:
@@ -99,6 +103,12 @@ def upgrade(con: duckdb.DuckDBPyConnection, version: int) -> None:
                 con.execute(f'ALTER TABLE calls ADD COLUMN IF NOT EXISTS "{column}" VARCHAR')
         if version < 4:
             con.execute('ALTER TABLE calls ADD COLUMN IF NOT EXISTS "service_tier" VARCHAR')
+        if version < 5:
+            con.execute(ddl("billing", "_billing_v5"))
+            con.execute('INSERT INTO "_billing_v5" SELECT * FROM billing')
+            con.execute("DROP TABLE billing")
+            con.execute('ALTER TABLE "_billing_v5" RENAME TO billing')
+            con.execute("UPDATE bill_snapshots SET as_of = TIMESTAMP '1970-01-01 00:00:00'")
         for name in TABLES:
             con.execute(ddl(name))
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 CALLS = pa.schema(
     [
@@ -165,8 +165,9 @@ BILLING = pa.schema(
 )
 """One row per FOCUS line, AI or not. Typed columns are the ones costper uses,
 under their FOCUS 1.3 names (`ServiceProviderName` holds 1.0-1.2's
-`ProviderName`); `raw` keeps the whole row as JSON so nothing of the export is
-lost. `provider`/`model`/`token_kind`/`request_id` are costper's reading of
+`ProviderName`); `raw` keeps, as JSON text, the file's columns that have no
+typed column here (extras such as `Id` or `x_` columns, FOCUS columns costper
+does not use), so nothing of the export is lost. `provider`/`model`/`token_kind`/`request_id` are costper's reading of
 the line, filled at ingest: `allocation` is 'model' for a line that bills a
 model's usage, 'infra' for self-hosted hardware of an `[[infra]]` resource,
 null for everything else. `usage_kind` says what usage a model line bills
@@ -196,6 +197,12 @@ one is ignored (see billing/_ingest.py)."""
 
 SNAPSHOTS_KEY = ("InvoiceIssuerName", "BillingAccountId", "BillingPeriodStart")
 SNAPSHOTS_NOT_NULL = ("as_of",)
+
+UNINDEXED = frozenset({"billing"})
+"""Tables whose key is kept unique by their one writer rather than by a primary-key
+index: bill ingest inserts only lines whose content key is not stored yet (an anti
+join over the same billing periods), and maintaining the index cost twice the rest
+of a million-line insert."""
 
 TABLES = {
     "calls": (CALLS, CALLS_KEY, CALLS_NOT_NULL),

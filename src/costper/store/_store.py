@@ -27,6 +27,9 @@ from costper.errors import InputError, StoreError
 from costper.store._migrations import migrate
 from costper.store._schema import TABLES
 from costper.store._source import Source
+from costper.store._stage import MEMORY_LIMIT, Stage
+from costper.store._stage import apply as _apply_settings
+from costper.store._stage import settings as _stage_settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -336,6 +339,29 @@ class Store:
                         self._con.unregister(kept)
             inserted = self.insert_many(inserts) if inserts else {}
         return deleted, inserted
+
+    @contextmanager
+    def stage(self, memory_limit: str = MEMORY_LIMIT) -> Iterator[Stage]:
+        """A scratch area for one bulk load (store/_stage.py): DuckDB capped at
+        `memory_limit` (spilling beyond it), times read as UTC; the writer lock is
+        held throughout, so nothing else writes between its checks and its commit."""
+        with self._lock:
+            if self.read_only:
+                raise StoreError(f"{self.path}: opened read-only")
+            saved = _stage_settings(self._con)
+            _apply_settings(self._con, {"memory_limit": memory_limit, "TimeZone": "UTC"})
+            st = Stage(self, self._con)
+            try:
+                yield st
+            finally:
+                st.close()
+                _apply_settings(self._con, saved)
+
+    @_translates
+    def count_in_transaction(self, name: str) -> int:
+        """Rows of a table as the writer sees them, uncommitted writes included."""
+        with self._lock:
+            return self._count_raw(name)
 
     def _count_raw(self, name: str) -> int:
         row = self._con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
