@@ -8,7 +8,7 @@ Messages name the bad value so a user can fix it without reading code.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 _PARAMETER = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -55,6 +55,19 @@ class InputError(CostperError):
         ):
             return self.where + name_of(field) + self.message[len(field) :]
         return str(self)
+
+
+def one_of(field: str, value: str, allowed: Iterable[str]) -> str:
+    """`value` if it is one of `allowed`; else the InputError every edge words the
+    same way ("period: expected one of day, hour, got 'week'")."""
+    choices = list(allowed)
+    if value not in choices:
+        raise InputError(
+            f"{field}: expected one of {', '.join(choices)}, got {value!r}",
+            field=field,
+            value=value,
+        )
+    return value
 
 
 class ConfigError(InputError):

@@ -12,7 +12,7 @@ import typer
 
 from costper import _time
 from costper.config import Config, load_config
-from costper.errors import InputError, StoreError
+from costper.errors import StoreError, one_of
 
 if TYPE_CHECKING:  # the store pulls in Ibis, DuckDB and Arrow: loaded when a command runs
     from costper.store._source import Source
@@ -111,10 +111,4 @@ def time_range(since: str | None, until: str | None) -> tuple[datetime | None, d
 
 
 def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise InputError(
-            f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}",
-            field="format",
-            value=fmt,
-        )
-    return fmt
+    return one_of("format", fmt, FORMATS)

@@ -220,6 +220,14 @@ def session_table(
     if fx != 1.0:  # calls are stored in USD; [costs] are in the report currency already
         s = s.mutate(llm=s.llm * fx, retries=s.retries * fx, evals=s.evals * fx, infra=s.infra * fx)
     s = s.mutate(total=s.llm + s.evals + s.escalation + s.review + s.overhead + s.infra)
+    return in_window(s, since, until, feature)
+
+
+def in_window(
+    s: ir.Table, since: datetime | None, until: datetime | None, feature: str | None
+) -> ir.Table:
+    """Sessions that started in [since, until) of one feature (None: no bound): the
+    window every reading of sessions (reports, signals) applies the same way."""
     if since is not None:
         s = s.filter(s.first_call >= ibis.literal(since, type="timestamp"))
     if until is not None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from costper.config import Commitment
-from costper.errors import InputError
+from costper.errors import InputError, one_of
 from costper.pricing._aliases import canonical_model
 
 __all__ = ["PROVIDERS", "DEPLOYMENTS", "HOURS_PER", "UnitSpec", "resolve_spec", "hourly_price"]
@@ -100,10 +100,7 @@ class UnitSpec:
 
 
 def hourly_price(price: Decimal, per: str, field: str = "price_per") -> Decimal:
-    if per not in HOURS_PER:
-        raise InputError(
-            f"{field}: expected one of {', '.join(HOURS_PER)}, got {per!r}", field=field, value=per
-        )
+    one_of(field, per, HOURS_PER)
     return price / HOURS_PER[per]
 
 
@@ -143,17 +140,8 @@ def resolve_spec(
     both places to set it."""
     p = provider.strip().lower()
     if p not in PROVIDERS:
-        raise InputError(
-            f"provider: expected one of {', '.join(PROVIDERS)}, got {provider!r}",
-            field="provider",
-            value=provider,
-        )
-    if deployment not in DEPLOYMENTS:
-        raise InputError(
-            f"deployment: expected one of {', '.join(DEPLOYMENTS)}, got {deployment!r}",
-            field="deployment",
-            value=deployment,
-        )
+        one_of("provider", provider, PROVIDERS)  # names the value as given
+    one_of("deployment", deployment, DEPLOYMENTS)
     key = f"{p}/{model}"
     cfg = _configured(configured, p, model)
     base = published(p, model, deployment)

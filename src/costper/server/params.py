@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from costper._time import time_range
-from costper.errors import InputError
+from costper.errors import one_of
 
 PERIODS = ("day", "week")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -48,10 +48,5 @@ def parse_filters(params: Mapping[str, str], now: datetime) -> Filters:
     raw = {k: params[k] for k in ("since", "until", "feature", "period") if params.get(k)}
     since, until = time_range(raw.get("since"), raw.get("until"), now)
     period = raw.get("period", "week")
-    if period not in PERIODS:
-        raise InputError(
-            f"period: expected one of {', '.join(PERIODS)}, got {period!r}",
-            field="period",
-            value=period,
-        )
+    one_of("period", period, PERIODS)
     return Filters(since, until, raw.get("feature"), period, raw)

@@ -37,6 +37,7 @@ import ibis
 import ibis.expr.types as ir
 
 from costper.config import Config
+from costper.engine._sessions import in_window
 from costper.pricing._currency import ESTIMATES, Rates
 from costper.store._source import Source, rows
 
@@ -158,13 +159,7 @@ def session_metrics(
         context_growth=growth,
         day=s.first_call.date(),
     )
-    if since is not None:
-        s = s.filter(s.first_call >= ibis.literal(since, type="timestamp"))
-    if until is not None:
-        s = s.filter(s.first_call < ibis.literal(until, type="timestamp"))
-    if feature is not None:
-        s = s.filter(s.feature == feature)
-    return s
+    return in_window(s, since, until, feature)
 
 
 def repeat_runs(source: Source, config: Config, sessions: ir.Table) -> ir.Table:

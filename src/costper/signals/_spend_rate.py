@@ -27,7 +27,7 @@ from typing import Any
 import ibis.expr.types as ir
 
 from costper.config import Config
-from costper.errors import InputError
+from costper.errors import one_of
 from costper.pricing._currency import ESTIMATES, Rates
 from costper.store._source import Source, rows
 
@@ -58,13 +58,7 @@ class SpendAnomaly:
 
 
 def check_period(period: str) -> str:
-    if period not in PERIODS:
-        raise InputError(
-            f"period: expected one of {', '.join(PERIODS)}, got {period!r}",
-            field="period",
-            value=period,
-        )
-    return period
+    return one_of("period", period, PERIODS)
 
 
 def spend_series(

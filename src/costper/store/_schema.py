@@ -92,7 +92,8 @@ SPAN_TAGS = pa.schema(
 """The spans of traces that arrived in pieces: each span's parent and the tags it
 sets itself (not inherited). A call's tags come from its nearest tagged ancestor,
 which may arrive in a later request; these rows let that request re-resolve the
-trace's calls. Traces that arrive whole never need a row here."""
+trace's calls. A trace that arrives whole keeps only its tagged root and the tagged
+ancestors of its calls here, so a call arriving later below them still inherits."""
 
 SPAN_TAGS_KEY = ("trace_id", "span_id")
 SPAN_TAGS_NOT_NULL = ("trace_id", "span_id")

@@ -76,11 +76,16 @@ def link_calls(store: Store, config: Config, rows: SpanRows, calls: pa.Table) ->
     with store.transaction():
         if tree is not None:
             traces = {t.hex() for t in tree.open}
+            stored: set[str] = set()
             if has_span_tags(store):
-                traces |= open_traces(store, {t.hex() for t in set(tree.trace_of.values())})
+                stored = open_traces(store, {t.hex() for t in set(tree.trace_of.values())})
+                traces |= stored
             links = tree.link_rows({bytes.fromhex(t) for t in traces})
             if links["trace_id"]:
-                store.insert("span_tags", pa.table(links, schema=SPAN_TAGS))
+                # Rows are one per span of this batch's traces; when none of those traces
+                # has rows stored, none can clash: the plain insert, no conflict probes.
+                fresh = not stored
+                store.insert("span_tags", pa.table(links, schema=SPAN_TAGS), fresh=fresh)
             if traces:
                 retagged, dropped = _resolve_traces(store, traces)
                 result.retagged += retagged

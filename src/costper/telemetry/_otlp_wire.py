@@ -20,7 +20,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+from costper.errors import InputError
 
 _F = descriptor_pb2.FieldDescriptorProto
 _PACKAGE = "costper.otlp_lean"
@@ -156,8 +159,20 @@ def _general_value(kv: bytes, pos: int) -> Any:
     return _slow_value(kv)
 
 
+def _key_value(raw: bytes) -> KeyValue:
+    """The full decoder, its DecodeError worded as costper's own: the lean parse
+    leaves attributes as bytes, so a corrupt one is only found here."""
+    try:
+        kv: KeyValue = KeyValue.FromString(raw)
+        return kv
+    except DecodeError as e:
+        raise InputError(
+            f"a span attribute is not valid OTLP protobuf ({e})", value=raw[:40]
+        ) from None
+
+
 def _slow_value(kv: bytes) -> Any:
-    v = KeyValue.FromString(kv).value
+    v = _key_value(kv).value
     kind = v.WhichOneof("value")
     if kind is None or kind in ("array_value", "kvlist_value"):
         return None
@@ -168,7 +183,7 @@ def kv_pairs(attributes: Iterable[bytes]) -> dict[str, Any]:
     """Fully decode serialized KeyValues (slow path: events, odd encodings)."""
     out = {}
     for raw in attributes:
-        kv = KeyValue.FromString(raw)
+        kv = _key_value(raw)
         kind = kv.value.WhichOneof("value")
         out[kv.key] = (
             None if kind in (None, "array_value", "kvlist_value") else getattr(kv.value, kind)

@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -406,11 +407,8 @@ class _Tree:
     def keep_own(self, rows: SpanRows) -> None:
         """Calls' own tags before inheriting: a later request re-resolving the trace from
         `span_tags` needs them, whether the trace was open or arrived whole."""
-        positions = _TAG_POSITIONS
-        self.own = {
-            sid: tuple(r[i] for i in positions)
-            for r, sid in zip(rows.records, self.calls, strict=True)
-        }
+        own_tags = _own_tags
+        self.own = {sid: own_tags(r) for r, sid in zip(rows.records, self.calls, strict=True)}
 
     def find_siblings(self) -> None:
         parent_of = self.parent_of
@@ -500,10 +498,16 @@ class _Tree:
             "parent_span_id": [parent_of.get(sid, b"").hex() or None for sid in spans],
             "is_call": [sid in calls for sid in spans],
         }
-        for i, name in enumerate(_LINK_COLUMNS[4:]):
-            cols[name] = [None if t is None or t[i] is None else unquote(t[i]) for t in tags]
+        columns = zip(*(NO_TAGS if t is None else t for t in tags), strict=True)  # tag columns
+        for name, values in zip(_LINK_COLUMNS[4:], columns, strict=False):
+            cols[name] = [None if v is None else unquote(v) for v in values]
+        for name in _LINK_COLUMNS[4:]:
+            cols.setdefault(name, [])
         return cols
 
+
+_own_tags = itemgetter(*_TAG_POSITIONS)
+"""A record's tag columns as a tuple (there are several, so itemgetter gives a tuple)."""
 
 _LINK_COLUMNS = (
     "trace_id", "span_id", "parent_span_id", "is_call",
