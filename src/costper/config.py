@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from costper._config_attributes import ATTRIBUTE_FIELDS, attributes_section
 from costper._config_evals import EvalRule, evals_section
 from costper._config_plans import (
     BUDGET_METRICS,
@@ -283,31 +284,6 @@ def _server(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-ATTRIBUTE_FIELDS = ("session", "feature", "prompt_version", "tenant", "request_id")
-
-
-def _attributes(raw: Any, cfg: Config, changes: dict[str, Any]) -> dict[str, Any]:
-    t = _table("attributes", raw)
-    _check_keys("attributes", t, set(ATTRIBUTE_FIELDS))
-    out = {}
-    for name, keys in t.items():
-        if not isinstance(keys, list):
-            raise ConfigError(f"attributes.{name}: expected a list of attribute keys, got {keys!r}")
-        for key in keys:
-            if (
-                not isinstance(key, str)
-                or not key.strip()
-                or key != key.strip()
-                or len(key.encode()) > 127
-            ):
-                raise ConfigError(
-                    f"attributes.{name}: not an attribute key: {key!r} "
-                    "(a non-empty string without spaces around it, at most 127 bytes)"
-                )
-        out[name] = tuple(keys)
-    return {"attributes": out}
-
-
 _Section = Callable[[Any, "Config", dict[str, Any]], dict[str, Any]]
 _SECTIONS: dict[str, _Section] = {
     "db": _db,
@@ -321,7 +297,7 @@ _SECTIONS: dict[str, _Section] = {
     "infra": _infra,
     "currency": _currency,
     "server": _server,
-    "attributes": _attributes,
+    "attributes": attributes_section,
     "commitments": commitments_section,
     "budgets": budgets_section,
     "alerts": alerts_section,
