@@ -2,14 +2,21 @@
 
 For each size (default 250k, 500k and 1M calls, a third as many sessions),
 bench/report.py's generator writes calls and outcomes into a DuckDB store;
-they are copied to Parquet (read by Spark local[2] on 127.0.0.1 through
-`pyspark://DIR`) and into PostgreSQL (COPY, when a server answers at
---postgres). Each engine is opened by URL, as `--db` opens it. Per engine:
-the first report (DuckDB builds its stored session rollup; Spark and
-PostgreSQL compute the rollup and keep it for the connection), then the
-median of --repeat reports with the rollup current. Ratios are against
-DuckDB's median in the same run, and every engine's report is checked equal
-to DuckDB's (counts exactly, money to 1e-9).
+they are copied to Parquet part files (`DIR/<table>/part-00000.parquet`,
+read by Spark local[2] on 127.0.0.1 through `pyspark://DIR`) and into
+PostgreSQL (COPY, when a server answers at --postgres). Each engine is
+opened by URL, as `--db` opens it, with a new connection per report (as each
+CLI run opens one; Spark's JVM stays up). Per engine:
+
+- first: the first report (every engine builds and stores its session rollup);
+- current: the median of --repeat reports with the stored rollup current;
+- catch-up: the report after 1% more calls arrive (a new part file; rows with a
+  higher `seq`), half in existing sessions, half in new ones: the stored
+  rollup catches up on the sessions they touch.
+
+Ratios are against DuckDB in the same run; every engine's report is checked
+equal to DuckDB's (counts exactly, money to 1e-9), before and after the
+append. Spark's jobs per current report are counted.
 
     python bench/engines.py [--calls 250000,500000,1000000] [--repeat 3]
                             [--postgres postgres://postgres@127.0.0.1:54329/costper_test]
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import shutil
 import statistics
 import sys
 import tempfile
@@ -38,11 +46,20 @@ from report import GENERATE_CALLS, GENERATE_OUTCOMES  # noqa: E402
 from costper.config import Config  # noqa: E402
 from costper.engine._report import report  # noqa: E402
 from costper.store._schema import TABLES  # noqa: E402
-from costper.store._source import Source  # noqa: E402
 from costper.store._store import open_source, open_store  # noqa: E402
 
 NOW = datetime(2026, 1, 31)
 SPARK = "spark.master=local[2]&spark.sql.shuffle.partitions=4&spark.default.parallelism=2"
+
+
+APPENDED = """
+SELECT * REPLACE (
+  span_id || '-late' AS span_id,
+  CASE WHEN hash(session_id) % 2 = 0 THEN session_id ELSE session_id || '-late' END AS session_id,
+  start_time + INTERVAL 1 HOUR AS start_time,
+  (SELECT max(seq) FROM calls) + 1 AS seq)
+FROM calls WHERE hash(span_id) % 100 = 0
+"""
 
 
 def generate(folder: Path, calls: int) -> Path:
@@ -51,12 +68,30 @@ def generate(folder: Path, calls: int) -> Path:
         sessions = max(1, calls // 3)
         store.sql(GENERATE_CALLS.format(calls=calls, sessions=sessions))
         store.sql(GENERATE_OUTCOMES.format(sessions=sessions))
-        (folder / "parquet").mkdir()
         for name in ("calls", "outcomes"):
-            pq.write_table(
-                store.to_arrow(store.table(name)), folder / "parquet" / f"{name}.parquet"
-            )
+            (folder / "parquet" / name).mkdir(parents=True)
+            data = store.to_arrow(store.table(name))
+            pq.write_table(data, folder / "parquet" / name / "part-00000.parquet")
+        pq.write_table(store.sql(APPENDED), folder / "appended.parquet")
     return db
+
+
+def append(name: str, url: str, folder: Path) -> None:
+    """1% more calls, the way each engine's writers add them."""
+    late = folder / "appended.parquet"
+    if name == "duckdb":
+        with open_store(url.removeprefix("duckdb://")) as store:
+            store.sql(f"INSERT INTO calls BY NAME SELECT * FROM '{late}'")
+    elif name == "spark":
+        shutil.copy(late, folder / "parquet" / "calls" / "part-00001.parquet")
+    else:
+        import psycopg
+
+        buf = io.BytesIO()
+        pacsv.write_csv(pq.read_table(late), buf, pacsv.WriteOptions(include_header=False))
+        with psycopg.connect(url.replace("postgres://", "postgresql://")) as pg:
+            with pg.cursor().copy("COPY calls FROM STDIN (FORMAT csv)") as copy:
+                copy.write(buf.getvalue())
 
 
 def to_postgres(url: str, folder: Path, name: str) -> str:
@@ -75,7 +110,7 @@ def to_postgres(url: str, folder: Path, name: str) -> str:
     con.disconnect()
     with psycopg.connect(target.replace("postgres://", "postgresql://")) as pg:
         for table in ("calls", "outcomes"):
-            data = pq.read_table(folder / "parquet" / f"{table}.parquet")
+            data = pq.read_table(folder / "parquet" / table)
             buf = io.BytesIO()
             pacsv.write_csv(data, buf, pacsv.WriteOptions(include_header=False))
             with pg.cursor().copy(f"COPY {table} FROM STDIN (FORMAT csv)") as copy:
@@ -84,16 +119,40 @@ def to_postgres(url: str, folder: Path, name: str) -> str:
     return target
 
 
-def timed(source: Source, cfg: Config, repeat: int) -> tuple[float, float, dict[str, Any]]:
+def once(url: str, cfg: Config) -> tuple[float, dict[str, Any], int]:
+    """One report in a new connection, as a CLI run: seconds (connecting included), the
+    report, and Spark's jobs (connecting's too; 0 on other engines)."""
+    spark = None
+    if url.startswith("pyspark://"):
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.getActiveSession()
+    tag = f"report-{time.monotonic_ns()}"
+    if spark is not None:
+        spark.sparkContext.setJobGroup(tag, tag)
     t = time.perf_counter()
-    first = report(source, ["feature"], config=cfg, now=NOW).to_dict()
-    cold = time.perf_counter() - t
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        report(source, ["feature"], config=cfg, now=NOW)
-        runs.append(time.perf_counter() - t)
-    return cold, statistics.median(runs), first
+    source = open_source(url)
+    got = report(source, ["feature"], config=cfg, now=NOW).to_dict()
+    took = time.perf_counter() - t
+    jobs = 0
+    if spark is not None:
+        jobs = len(spark.sparkContext.statusTracker().getJobIdsForGroup(tag))
+    if not url.startswith("pyspark://"):
+        source.close()  # (closing Spark's would stop the shared session)
+    return took, got, jobs
+
+
+def timed(
+    name: str, url: str, folder: Path, cfg: Config, repeat: int
+) -> tuple[tuple[float, float, float, int], dict[str, Any], dict[str, Any]]:
+    """First report, median with the rollup current, report after the 1% append."""
+    cold, first, _ = once(url, cfg)
+    runs = [once(url, cfg) for _ in range(repeat)]
+    append(name, url, folder)
+    late, after, _ = once(url, cfg)
+    warm = statistics.median(r[0] for r in runs)
+    jobs = int(statistics.median(r[2] for r in runs))
+    return (cold, warm, late, jobs), first, after
 
 
 def differences(a: Any, b: Any, path: str = "") -> list[str]:
@@ -119,20 +178,15 @@ def main() -> None:
     cfg = Config()
     root = Path(tempfile.mkdtemp(prefix="costper-engines-"))
     rows = []
-    spark_sources: list[Source] = []
     for n in (int(x) for x in args.calls.split(",")):
         folder = root / f"n{n}"
         folder.mkdir()
         t = time.perf_counter()
         db = generate(folder, n)
         print(f"{n:,} calls: generated in {time.perf_counter() - t:.1f} s", flush=True)
-        results: dict[str, tuple[float, float]] = {}
-        with open_source(f"duckdb://{db}") as duck:
-            cold, warm, expected = timed(duck, cfg, args.repeat)
-        results["duckdb"] = (cold, warm)
-        others: list[tuple[str, str]] = []
+        urls: list[tuple[str, str]] = [("duckdb", f"duckdb://{db}")]
         if "spark" in engines:
-            others.append(("spark", f"pyspark://{folder / 'parquet'}?{SPARK}"))
+            urls.append(("spark", f"pyspark://{folder / 'parquet'}?{SPARK}"))
         if "postgres" in engines:
             t = time.perf_counter()
             try:
@@ -141,36 +195,35 @@ def main() -> None:
                 print(f"  postgres: skipped ({type(e).__name__}: {str(e).splitlines()[0]})")
             else:
                 print(f"  postgres: loaded in {time.perf_counter() - t:.1f} s", flush=True)
-                others.append(("postgres", url))
-        for name, url in others:
-            source = open_source(url)
-            cold, warm, got = timed(source, cfg, args.repeat)
-            diff = differences(expected, got)
-            assert not diff, f"{name} differs from DuckDB: {diff[:5]}"
-            results[name] = (cold, warm)
-            if name == "spark":
-                spark_sources.append(source)  # closing would stop the shared Spark session
+                urls.append(("postgres", url))
+        results: dict[str, tuple[float, float, float, int]] = {}
+        expected: tuple[dict[str, Any], dict[str, Any]] | None = None
+        for name, url in urls:
+            times, first, after = timed(name, url, folder, cfg, args.repeat)
+            if expected is None:
+                expected = (first, after)
             else:
-                source.close()
-        base = results["duckdb"][1]
-        for name, (cold, warm) in results.items():
-            rows.append((n, name, cold, warm, warm / base))
+                diff = differences(expected[0], first) + differences(expected[1], after)
+                assert not diff, f"{name} differs from DuckDB: {diff[:5]}"
+            results[name] = times
+        base = results["duckdb"]
+        for name, (cold, warm, late, jobs) in results.items():
+            rows.append((n, name, warm))
+            spark_jobs = f"   {jobs} Spark jobs" if name == "spark" else ""
             print(
-                f"  {name:8s} first {cold:7.2f} s   rollup current: median {warm:7.2f} s"
-                f"   ratio {warm / base:6.1f}x DuckDB   (same report: checked)",
+                f"  {name:8s} first {cold:6.2f} s   current {warm:6.2f} s ({warm / base[1]:4.1f}x)"
+                f"   catch-up {late:6.2f} s ({late / base[2]:4.1f}x){spark_jobs}",
                 flush=True,
             )
     print("\nscaling (median, rollup current):")
     for name in engines:
-        mine = [(n, warm) for n, e, _, warm, _ in rows if e == name]
+        mine = [(n, warm) for n, e, warm in rows if e == name]
         if len(mine) > 1:
             steps = ", ".join(
                 f"{b[0] / a[0]:.0f}x data -> {b[1] / a[1]:.2f}x time"
                 for a, b in zip(mine, mine[1:], strict=False)
             )
             print(f"  {name:8s} {steps}")
-    for s in spark_sources[-1:]:
-        s.close()
 
 
 if __name__ == "__main__":

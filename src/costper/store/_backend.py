@@ -31,6 +31,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from costper.errors import CostperError, ReadOnlyStore, StoreError
+from costper.store._engine_state import EngineState, engine_state
 from costper.store._schema import TABLES
 
 P = ParamSpec("P")
@@ -84,6 +85,7 @@ class BackendSource:
         # be shared by the server's threads mid-query; the engine parallelises inside.
         self._lock = threading.RLock()
         self._version: tuple[float, int] | None = None
+        self.state = EngineState()  # what the engine can store: `connect` says
 
     def __enter__(self) -> BackendSource:
         return self
@@ -148,6 +150,9 @@ class BackendSource:
         cached result is reused until something is added or removed. Taken at most
         once every `VERSION_TTL` seconds: on Spark it is three jobs, and one page
         asks for it several times."""
+        cheap = self.state.version()
+        if cheap is not None:
+            return cheap
         now = time.monotonic()
         seen = self._version
         if seen is not None and now - seen[0] < VERSION_TTL:
@@ -170,14 +175,17 @@ class BackendSource:
 
     @_translates
     def session_rollup(self, builder: Callable[[ir.Table], ir.Table]) -> ir.Table:
-        """`builder(calls)` computed once per data version and kept on the engine
-        (Spark: a cached DataFrame; PostgreSQL, DuckDB: a temporary table), so
-        only the first report after a change pays for rolling calls into
-        sessions. It lives as long as this connection: a `serve` process or a
-        notebook gains, a one-shot CLI report does not."""
+        """`builder(calls)` stored on the engine and caught up (`_engine_state`:
+        PostgreSQL tables, Parquet beside `pyspark://DIR`'s tables), so a
+        one-shot CLI report reads it. Where costper cannot write, it is computed
+        once per data version and kept for this connection (Spark: a cached
+        DataFrame; PostgreSQL, DuckDB: a temporary table)."""
         calls = self.table("calls")
         if "calls" in self._missing:
             return builder(calls)  # nothing to keep (and an in-memory table caches badly)
+        stored = self.state.session_rollup(builder)
+        if stored is not None:
+            return stored
         version = self.version()
         with self._lock:
             hit = self._rollups.get(builder)
@@ -243,7 +251,9 @@ def connect(url: str) -> BackendSource:
         ) from None
     except Exception as e:
         raise StoreError(f"{where}: cannot connect: {type(e).__name__}: {_first_line(e)}") from None
-    return BackendSource(backend, path=where, owned=True)
+    source = BackendSource(backend, path=where, owned=True)
+    source.state = engine_state(source, url)
+    return source
 
 
 def _spark(url: str) -> Any:
