@@ -34,6 +34,7 @@ from costper.engine._sessions import check_keys
 from costper.errors import InputError
 from costper.pricing._aliases import canonical_model, split_ref
 from costper.pricing._currency import ESTIMATES, Rates
+from costper.store._backend import BackendSource
 from costper.store._dialect import as_int
 from costper.store._source import Source, as_source
 from costper.store._store import Store
@@ -120,6 +121,8 @@ def reconcile(
     fx = costjoin.line_factors(store, rates)
     to_report = rates.factor(ESTIMATES, rates.report)
     if rejoin and isinstance(store, Store) and not store.read_only:
+        costjoin.apply(store, rates)
+    elif rejoin and isinstance(store, BackendSource) and store.joins_bill:
         costjoin.apply(store, rates)
     c = _window(costjoin.prepared_calls(store), "start_time", since, until)
     own = _self_hosted(config)

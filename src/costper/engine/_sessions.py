@@ -212,7 +212,7 @@ def session_table(
         overhead=s.calls.cast("float64") * _by_feature(s.feature, config, "per_call_overhead"),
         total_tokens=s.input_tokens + s.output_tokens,
         day=s.first_call.date(),
-        week=s.first_call.truncate("W").date(),
+        week=dialect.week(s.first_call),
         month=s.first_call.truncate("M").date(),
         turn_bucket=ibis.cases((s.turns >= 5, "5+"), else_=s.turns.cast("string")),
     )

@@ -31,6 +31,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from costper.errors import CostperError, ReadOnlyStore, StoreError
+from costper.store import _call_costs
 from costper.store._schema import TABLES
 
 P = ParamSpec("P")
@@ -109,7 +110,10 @@ class BackendSource:
             raise StoreError(f"no table {name!r} (tables: {', '.join(TABLES)})")
         with self._lock:
             if name not in self._tables:
-                self._tables[name] = self._conformed(name)
+                t = self._conformed(name)
+                if name == "calls" and name not in self._missing:
+                    t = _call_costs.with_call_costs(self, t)
+                self._tables[name] = t
             return self._tables[name]
 
     def _conformed(self, name: str) -> ir.Table:
@@ -163,6 +167,8 @@ class BackendSource:
         tagged = [p.mutate(k=ibis.literal(i, type="int64")) for i, p in enumerate(parts)]
         union = tagged[0].union(tagged[1]).union(tagged[2])
         found = self.to_arrow(union.order_by("k")).to_pylist()  # one query: one Spark job
+        with self._lock:
+            found.append({"call_costs": _call_costs.marker(self)})
         digest = hashlib.sha1(repr(found).encode()).digest()
         version = int.from_bytes(digest[:7], "big")
         self._version = (now, version)
@@ -189,6 +195,22 @@ class BackendSource:
             self._rollups[builder] = (version, cached)
             return cached
 
+    @property
+    def joins_bill(self) -> bool:
+        """Whether the billing join can keep its result here (`call_costs`)."""
+        return _call_costs.writable(self)
+
+    @_translates
+    def replace_call_costs(self, costs: ir.Table) -> int:
+        """The billing join's per-call result computed by the engine and kept as its
+        `call_costs` table (store/_call_costs.py); returns the calls it names."""
+        with self._lock:
+            _call_costs.replace(self, costs)
+            self._tables.pop("calls", None)
+            self._version = None
+            self.table("calls")  # Spark: registers the new call_costs
+        return int(self.execute(self.ibis.table(_call_costs.NAME).count()) or 0)
+
     def insert(self, name: str, batch: pa.Table) -> int:
         raise self.refuse("storing rows")
 
@@ -203,7 +225,8 @@ def read_only_error(where: str, backend: str, what: str = "writing") -> ReadOnly
     return ReadOnlyStore(
         f"{where}: the {backend} backend is read-only in costper ({what} needs a DuckDB "
         "store: --db costper.duckdb); read commands (report, compare, whatif, reconcile, "
-        "export focus, serve) work here"
+        "export focus, serve) work here, and reconcile keeps the billing join's result in a "
+        "call_costs table of its own on PostgreSQL and pyspark://DIR"
     )
 
 
