@@ -18,17 +18,22 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import ibis
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from opentelemetry.sdk.trace import Tracer
 from otlp_payloads import genai_chat, mixed_request, record, span, to_json, write_jsonl
 
 from costper.cli import main
-from costper.store._store import open_source
+from costper.store._store import conform, open_source
 
 POSTGRES = os.environ.get(
     "COSTPER_TEST_POSTGRES", "postgres://postgres@127.0.0.1:54329/costper_test"
@@ -330,3 +335,104 @@ def test_read_only_postgres_refuses_in_one_line(
         admin.disconnect()
     with open_source(postgres_url) as source:
         assert source.count("calls") == 0
+
+
+def _call_rows(keys: list[tuple[str, str]]) -> pa.Table:
+    n = len(keys)
+    return conform(
+        "calls",
+        pa.table(
+            {
+                "trace_id": [k[0] for k in keys],
+                "span_id": [k[1] for k in keys],
+                "session_id": [k[0] for k in keys],
+                "turn_id": [k[0] for k in keys],
+                "feature": ["f"] * n,
+                "start_time": [datetime(2026, 1, 1)] * n,
+                "failed": [False] * n,
+                "cost_source": ["estimate"] * n,
+                "cost": [0.25] * n,
+            }
+        ),
+    )
+
+
+def _append_parts(folder: str, worker: str) -> list[int]:
+    """One writer process: 8 writes, each with its own calls and one shared with the other."""
+    from costper.store._engine_sinks import ParquetSink
+    from costper.store._engine_writes import Changes
+
+    sink = ParquetSink(Path(folder), lambda name: None, folder)
+    added = []
+    for i in range(8):
+        rows = _call_rows([(f"t{i}", f"{worker}-{i}"), (f"t{i}", "shared")])
+        added.append(sink.apply(Changes(rows={"calls": rows}))["calls"])
+    return added
+
+
+def test_parquet_parts_from_a_single_file_and_two_writer_processes(tmp_path: Path) -> None:
+    """The Parquet side without Spark (pyarrow reads what Spark would): a table kept as
+    one file moves into its folder; two processes appending at once lose nothing,
+    store each key once and never share a `seq`."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from costper.store._engine_sinks import ParquetSink
+    from costper.store._engine_writes import Changes
+
+    folder = tmp_path / "parquet"
+    folder.mkdir()
+    stored = _call_rows([("t0", "old")])
+    pq.write_table(stored, folder / "calls.parquet")
+    seen: list[str] = []
+    ParquetSink(folder, seen.append, str(folder)).apply(
+        Changes(rows={"calls": _call_rows([("t0", "old"), ("t0", "new")])})
+    )
+    assert seen == ["calls"] and not (folder / "calls.parquet").exists()
+    got = pq.read_table(folder / "calls").to_pylist()
+    assert sorted((r["span_id"], r["seq"]) for r in got) == [("new", 1), ("old", None)]
+
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        a, b = pool.map(_append_parts, [str(folder)] * 2, ["a", "b"])
+    assert sum(a) + sum(b) == 8 * 3  # each write's own call, and the shared one once
+    calls = pq.read_table(folder / "calls").to_pylist()
+    keys = [(r["trace_id"], r["span_id"]) for r in calls]
+    assert len(keys) == len(set(keys)) == 2 + 8 * 3
+    parts = [p for p in (folder / "calls").iterdir()]
+    assert not [p for p in parts if p.name.startswith(".")]  # no temporary file left
+    seqs = [int(p.name.split("-")[1]) for p in parts if p.name != "part-0000000000-single.parquet"]
+    assert sorted(seqs) == list(range(1, 18))  # 1 write, then 16 from two processes
+    for part in parts:
+        part_seqs = set(pq.read_table(part).column("seq").to_pylist())
+        assert part_seqs == ({None} if "single" in part.name else {int(part.name.split("-")[1])})
+
+
+def _ingest_process(url: str, path: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    code = "import sys; from costper.cli import main; sys.exit(main())"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "ingest", "traces", str(path), "--db", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_two_processes_ingest_into_postgres_at_once(postgres_url: str, tmp_path: Path) -> None:
+    """Into an empty database (both create the tables): every call stored once, one
+    `seq` per file."""
+    paths = [write_jsonl(tmp_path / f"{s}.jsonl", [chats(6, s)]) for s in ("x", "y")]
+    procs = [_ingest_process(postgres_url, p) for p in paths]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert "6 calls (6 new, 0 already stored)" in out
+    import psycopg
+
+    with psycopg.connect(postgres_url) as con:
+        got = con.execute(
+            "SELECT left(session_id, 1), count(*), min(seq), max(seq) FROM calls GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert [g[:2] for g in got] == [("x", 6), ("y", 6)]
+    assert sorted(g[2] for g in got) == [1, 2] and all(g[2] == g[3] for g in got)

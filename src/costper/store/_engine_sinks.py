@@ -1,8 +1,9 @@
 """The engine's side of a write staged by store/_engine_writes.py: one atomic apply.
 
 PostgreSQL: costper's tables are created if missing (store/_migrations.py's
-DDL with PostgreSQL's type names); every table of the write is locked against
-other writers (SHARE ROW EXCLUSIVE: readers go on), `seq` is max(seq)+1 read
+DDL with PostgreSQL's type names); costper's writers take one advisory lock
+and every table of the write is locked against other tools' writers (SHARE
+ROW EXCLUSIVE: readers go on), `seq` is max(seq)+1 read
 under that lock, keys gone are deleted, and rows are copied in (COPY) and
 inserted where their key is not stored: one transaction, so a failure
 writes nothing.
@@ -73,6 +74,9 @@ class PostgresSink:
         names = sorted(set(changes.rows) | set(changes.gone))
         added: dict[str, int] = {}
         with self.lock, self.con.transaction(), self.con.cursor() as cur:
+            # costper's writers one at a time per database, DDL included (two concurrent
+            # CREATE TABLE IF NOT EXISTS can both try to create the table).
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('costper write'))")
             for name in names:
                 cur.execute(ddl(name, types=PG_TYPES))
                 cur.execute(f'LOCK TABLE "{name}" IN SHARE ROW EXCLUSIVE MODE')

@@ -78,7 +78,6 @@ class EngineStore(Store):
         self._traces: set[str] = set()
         self._responses: set[str] = set()
         self._windows: set[tuple[Any, Any, tuple[int, ...]]] = set()
-        self.applied: dict[str, int] = {}
         self.owner: BackendSource | None = None
 
     # Reads: the engine's.
@@ -180,8 +179,8 @@ class EngineStore(Store):
                 with super().transaction():
                     yield
                     changes = self._changes()
-                self.applied = self.sink.apply(changes) if changes else {}
                 if changes:
+                    self.sink.apply(changes)
                     self.target.refresh()
             finally:
                 self._reset()

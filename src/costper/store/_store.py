@@ -641,16 +641,17 @@ def open_store(target: str | Path, *, read_only: bool = False) -> Store:
     path = _duckdb_path(t)
     if path is None:
         from costper.store._backend import connect
+        from costper.store._engine_writes import EngineStore
 
         source = connect(t)
         try:
             if read_only:
                 raise source.refuse("opening it to write")
-            writer: Store = source.writable()
-            writer.owner = source  # type: ignore[attr-defined]
+            writer: EngineStore = source.writable()
         except BaseException:
             source.close()
             raise
+        writer.owner = source
         return writer
     return Store.open(path, read_only=read_only)
 
