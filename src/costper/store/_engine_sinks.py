@@ -23,6 +23,7 @@ Parquet parts are not rewritten in place.
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import threading
 import uuid
@@ -33,6 +34,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -113,9 +115,12 @@ class PostgresSink:
         cols = ", ".join(f'"{c}" {types[c]}' for c in rows.column_names)
         cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" ({cols}) ON COMMIT DROP')
         names = ", ".join(f'"{c}"' for c in rows.column_names)
-        with cur.copy(f'COPY "{tmp}" ({names}) FROM STDIN') as copy:
-            for row in zip(*(c.to_pylist() for c in rows.columns), strict=True):
-                copy.write_row(row)
+        text = io.BytesIO()  # CSV by Arrow: nulls unquoted-empty, '' quoted, floats exact
+        pacsv.write_csv(
+            rows, text, pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        )
+        with cur.copy(f'COPY "{tmp}" ({names}) FROM STDIN (FORMAT csv)') as copy:
+            copy.write(text.getvalue())
         return tmp
 
 

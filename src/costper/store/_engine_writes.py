@@ -227,7 +227,12 @@ class EngineStore(Store):
         self._load("calls", self._run(near))
 
     def _pull(self, name: str, keys: pa.Table) -> pa.Table:
+        """The stored rows matching `keys`: one column as an IN list (an in-memory table
+        costs a row-by-row upload on PostgreSQL), several by a semi join."""
         t = self.target.table(name)
+        if keys.num_columns == 1:
+            col = keys.column_names[0]
+            return self._run(t.filter(t[col].isin(keys.column(0).unique().to_pylist())))
         return self._run(t.semi_join(ibis.memtable(keys), keys.column_names))
 
     def _run(self, expr: ir.Table) -> pa.Table:
