@@ -307,7 +307,7 @@ def rejoin(store: Store, new_calls: int, config: Config | None = None) -> JoinRe
     committed, so the rule lives here and not in one edge. None when there was
     nothing new or no bill is stored. `config` gives the currency rates.
     """
-    if not new_calls or store.count("billing") == 0:
+    if not new_calls or not store.joins_bills or store.count("billing") == 0:
         return None
     return apply(store, Rates.of(config) if config is not None else None)
 
@@ -315,7 +315,7 @@ def rejoin(store: Store, new_calls: int, config: Config | None = None) -> JoinRe
 def apply(store: Store | BackendSource, rates: Rates | None = None) -> JoinResult:
     """Recompute every call's billed cost from the stored bill; idempotent. Money of
     a bill in another currency than the calls' is converted by `rates`, or refused.
-    On DuckDB the costs go into `calls`; on another engine (`joins_bill`) the engine
+    On DuckDB the costs go into `calls`; on another engine (`joins_bills`) the engine
     computes them into its `call_costs` table (store/_call_costs.py)."""
     if store.count("billing") == 0:
         return JoinResult(0, 0.0, 0.0, 0.0, 0)

@@ -120,10 +120,9 @@ def reconcile(
     rates = Rates.of(config)
     fx = costjoin.line_factors(store, rates)
     to_report = rates.factor(ESTIMATES, rates.report)
-    if rejoin and isinstance(store, Store) and not store.read_only:
-        costjoin.apply(store, rates)
-    elif rejoin and isinstance(store, BackendSource) and store.joins_bill:
-        costjoin.apply(store, rates)
+    if rejoin and isinstance(store, Store | BackendSource) and store.joins_bills:
+        if not store.read_only:
+            costjoin.apply(store, rates)
     c = _window(costjoin.prepared_calls(store), "start_time", since, until)
     own = _self_hosted(config)
     provider = ibis.cases((c.mkey.isin(own), costjoin.SELF), else_=c.pkey) if own else c.pkey

@@ -26,7 +26,6 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import ibis
 import ibis.expr.types as ir
@@ -50,17 +49,17 @@ WRITERS = ("postgres", "pyspark")
 _GENERATIONS = ".call_costs-"
 
 
-def spark_folder(url: str) -> Path | None:
-    """The folder of a `pyspark://DIR` URL, None without one."""
-    parts = urlsplit(url)
-    return Path(parts.netloc + parts.path) if (parts.netloc or parts.path) else None
+def spark_folder(source: Any) -> Path | None:
+    """The folder of a `pyspark://DIR` source, None without one."""
+    folder: Path | None = getattr(source, "_folder", None)
+    return folder
 
 
 def writable(source: Any) -> bool:
     """Can the join's result be written to this backend source?"""
     name = getattr(source, "name", "")
     if name == "pyspark":
-        return spark_folder(source.path) is not None
+        return spark_folder(source) is not None
     return name in WRITERS
 
 
@@ -69,7 +68,7 @@ def with_call_costs(source: Any, calls: ir.Table) -> ir.Table:
     `call_costs` table; unchanged where it holds none."""
     backend = source.ibis
     if source.name == "pyspark":
-        folder = spark_folder(source.path)
+        folder = spark_folder(source)
         link = folder / NAME if folder is not None else None
         if link is None or not link.exists():
             return calls
@@ -101,7 +100,7 @@ def marker(source: Any) -> str | None:
     """Which `call_costs` the engine holds (None: none), read without a query over it,
     so a data version can say when the join rewrote it."""
     if source.name == "pyspark":
-        folder = spark_folder(source.path)
+        folder = spark_folder(source)
         link = folder / NAME if folder is not None else None
         return os.readlink(link) if link is not None and link.is_symlink() else None
     if source.name == "postgres":
@@ -125,7 +124,7 @@ def replace(source: Any, costs: ir.Table) -> None:
     generation = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     if source.name == "postgres":
         _replace_postgres(source.ibis, costs, generation)
-    elif source.name == "pyspark" and (folder := spark_folder(source.path)) is not None:
+    elif source.name == "pyspark" and (folder := spark_folder(source)) is not None:
         _replace_spark(source.ibis, costs, folder, generation)
     else:
         raise source.refuse("the billing join's call_costs")
