@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import ibis
 import ibis.expr.types as ir
@@ -72,8 +72,17 @@ class BackendSource:
 
     read_only = True
 
-    def __init__(self, backend: Any, *, path: str | None = None, owned: bool = True) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        path: str | None = None,
+        owned: bool = True,
+        views: dict[str, Callable[[Any], ir.Table]] | None = None,
+    ) -> None:
         self.ibis = backend
+        self._views = views or {}
+        """Tables computed from others on the engine (`calls` from spans: `traces=`)."""
         self.name = str(getattr(backend, "name", "ibis"))
         self.path = path or f"{self.name}://"
         self._owned = owned
@@ -113,6 +122,8 @@ class BackendSource:
             return self._tables[name]
 
     def _conformed(self, name: str) -> ir.Table:
+        if name in self._views:
+            return self._views[name](self.ibis)
         schema = ibis.Schema.from_pyarrow(TABLES[name][0])
         if name not in set(self.ibis.list_tables()):
             self._missing.add(name)
@@ -229,6 +240,7 @@ def connect(url: str) -> BackendSource:
     127.0.0.1 with each `DIR/<table>` Parquet file or folder as a table)."""
     where = shown(url)
     name = backend_name(url)
+    url, views = _views(url)
     try:
         if name in ("pyspark", "spark"):
             backend = _spark(url)
@@ -243,7 +255,24 @@ def connect(url: str) -> BackendSource:
         ) from None
     except Exception as e:
         raise StoreError(f"{where}: cannot connect: {type(e).__name__}: {_first_line(e)}") from None
-    return BackendSource(backend, path=where, owned=True)
+    return BackendSource(backend, path=where, owned=True, views=views)
+
+
+VIEW_PARAMS = ("traces", "prices", "depth")
+"""URL parameters that are costper's, not the driver's: `traces=otel_traces` reads
+`calls` as the spans of that table mapped on the engine (`telemetry.warehouse`)."""
+
+
+def _views(url: str) -> tuple[str, dict[str, Callable[[Any], ir.Table]]]:
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query)
+    ours = {k: v for k, v in pairs if k in VIEW_PARAMS}
+    if "traces" not in ours:
+        return url, {}
+    from costper.telemetry._warehouse import calls_view
+
+    rest = urlencode([(k, v) for k, v in pairs if k not in VIEW_PARAMS])
+    return urlunsplit(parts._replace(query=rest)), {"calls": calls_view(**ours)}
 
 
 def _spark(url: str) -> Any:

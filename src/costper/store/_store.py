@@ -644,7 +644,7 @@ def open_source(target: str | Path, *, must_exist: bool = True, read_only: bool 
     backend holding costper's tables (`postgres://`, `pyspark://DIR`, ...), read-only."""
     t = str(target)
     path = _duckdb_path(t)
-    if path is not None:
+    if path is not None and "traces=" not in t:
         if must_exist and path != ":memory:" and not Path(path).exists():
             raise StoreError(
                 f"{path}: no store here yet; run `costper demo` or `costper ingest` first"
