@@ -23,7 +23,9 @@ class Source(Protocol):
     """
 
     path: str
-    read_only: bool
+
+    @property
+    def read_only(self) -> bool: ...
 
     def table(self, name: str) -> ir.Table: ...
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,6 +126,9 @@ class Store:
     A write that fails is rolled back; if the rollback itself fails the
     writer cursor is replaced, so the next request starts clean.
     """
+
+    joins_bills = True
+    """Whether stored calls take their billed share here (store/_engine_writes.py: not yet)."""
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False
@@ -275,6 +278,10 @@ class Store:
         except duckdb.CatalogException:
             with self._reader() as r:
                 return run(r.backend)
+
+    def prefetch(self, traces: Iterable[str], calls: pa.Table | None = None) -> None:
+        """Nothing: a DuckDB store holds every row. A store staging a write for another
+        engine (store/_engine_writes.py) loads the rows of these traces first."""
 
     def insert(self, name: str, batch: pa.Table, *, fresh: bool = False) -> int:
         return self.insert_many({name: batch}, fresh=fresh)[name]
@@ -734,14 +741,25 @@ def is_duckdb(target: str | Path) -> bool:
 
 
 def open_store(target: str | Path, *, read_only: bool = False) -> Store:
-    """Open a DuckDB store by path (created if absent) or 'duckdb://path' URL; other
-    backends' URLs are refused naming the backend (costper writes only to DuckDB)."""
+    """Open a DuckDB store by path (created if absent) or 'duckdb://path' URL; another
+    backend's URL opens that engine for writing (store/_engine_writes.py), refused
+    naming the reason where it is read-only."""
     t = str(target)
     path = _duckdb_path(t)
     if path is None:
-        from costper.store._backend import backend_name, read_only_error, shown
+        from costper.store._backend import connect
+        from costper.store._engine_writes import EngineStore
 
-        raise read_only_error(shown(t), backend_name(t))
+        source = connect(t)
+        try:
+            if read_only:
+                raise source.refuse("opening it to write")
+            writer: EngineStore = source.writable()
+        except BaseException:
+            source.close()
+            raise
+        writer.owner = source
+        return writer
     return Store.open(path, read_only=read_only)
 
 
