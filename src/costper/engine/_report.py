@@ -389,7 +389,7 @@ def _report_rows(
     has it (`engine._report_sql`), else built with Ibis, and then kept."""
     from costper.engine import _report_sql
 
-    run = getattr(source, "run_compiled", None)
+    run = getattr(source, "run_compiled", None) if getattr(source, "keeps_compiled", 0) else None
     values = None if run is None else _report_sql.run_values(config, now, since, until)
     key = ""
     if run is not None and values is not None:

@@ -129,6 +129,9 @@ class Store:
 
     joins_bills = True
     """Whether stored calls take their billed share here (store/_engine_writes.py: not yet)."""
+    keeps_compiled = True
+    """Whether reports keep their SQL here, to run it without Ibis (store/_compiled.py);
+    not on another engine's write overlay (store/_engine_writes.py)."""
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False
@@ -164,6 +167,10 @@ class Store:
 
                 self._ibis = ibis.duckdb.from_connection(self._con)
             return self._ibis
+
+    @ibis.setter
+    def ibis(self, backend: Any) -> None:
+        self._ibis = backend
 
     @classmethod
     def open(cls, path: str | Path, *, read_only: bool = False) -> Store:
