@@ -182,6 +182,9 @@ def test_bad_price_table_is_one_line(world: World, tmp_path: Path, capsys: Any) 
     assert "'EUR'" in capsys.readouterr().err
     assert main(["report", "--db", f"duckdb://{world.warehouse}?traces=nope"]) == 2
     assert "traces=nope" in capsys.readouterr().err
+    spans = str(world.folder / "spans.jsonl")
+    assert main(["ingest", "traces", spans, "--db", world.url]) == 2
+    assert "spans mapped on the engine" in capsys.readouterr().err
 
 
 def _clickhouse_literal(v: Any) -> str:
