@@ -151,3 +151,35 @@ def test_a_bad_file_refuses_the_job_and_writes_nothing(
         f"costper: error: {bad}:2: not valid JSON: Expecting value (column 20)"
     ), err
     assert not (state / "calls").exists()
+
+
+def test_new_calls_of_a_stored_trace_refuse_the_job(run: Run, tmp_path: Path, capsys: Any) -> None:
+    """A later job bringing another call of a trace stored before: its session may be on
+    the stored root, so the append-only folder refuses it whole rather than store it
+    half-linked."""
+    state = tmp_path / "state"
+    path, line = next(
+        (p, line)
+        for p in sorted(run.files.glob("*.json"))
+        for line in p.read_text().splitlines()
+        if "gen_ai.usage.input_tokens" in line
+    )
+    (tmp_path / "first").mkdir()
+    shutil.copy(path, tmp_path / "first" / path.name)
+    assert main(["ingest", "traces", "--engine", "spark", "--db", f"pyspark://{state}?{CONF}", str(tmp_path / "first")]) == 0  # fmt: skip
+    stored = len(_calls_of_state(state))
+    assert stored
+    doc = json.loads(line)
+    for rs in doc["resourceSpans"]:
+        for ss in rs["scopeSpans"]:
+            for span in ss["spans"]:
+                span["spanId"] = "f" + span["spanId"][1:]
+    late = tmp_path / "late" / "traces.json"
+    late.parent.mkdir()
+    late.write_text(json.dumps(doc) + "\n")
+    capsys.readouterr()
+    code = main(["ingest", "traces", "--engine", "spark", "--db", f"pyspark://{state}?{CONF}", str(late.parent)])  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "has calls stored by an earlier job and new ones in this one" in err
+    assert len(_calls_of_state(state)) == stored

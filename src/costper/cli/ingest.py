@@ -55,8 +55,8 @@ EngineOption = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="duckdb (the --db store, file by file) or spark (a Spark job over files, "
-        "folders or globs into --db pyspark://DIR, all or nothing).",
+        help="local (this process writes to --db, file by file) or spark (a Spark job "
+        "over files, folders or globs into --db pyspark://DIR, all or nothing).",
     ),
 ]
 
@@ -66,13 +66,13 @@ def traces(
     paths: Paths,
     db: DbOption = None,
     config_file: ConfigOption = None,
-    engine: EngineOption = "duckdb",
+    engine: EngineOption = "local",
 ) -> int:
     """OTLP JSON (one request per file or per line), OTLP protobuf, gzip of either."""
     from costper.telemetry._trace_files import TraceFilesSummary, ingest_trace_files
 
     cfg = config(db, config_file)
-    if one_of("engine", engine, ("duckdb", "spark")) == "spark":
+    if one_of("engine", engine, ("local", "spark")) == "spark":
         return _spark_traces(paths, cfg)
     total = TraceFilesSummary()
     refused = 0

@@ -13,14 +13,16 @@ Spark and the table layout, not spans:
    framework's context missed) can land in two partitions: calls that could
    pair across traces are found with a join, and their traces mapped again
    together.
-3. Merge: rows whose key (trace_id, span_id) is in `DIR/calls` already are not
-   added, the rest are appended as `DIR/calls/part-*.parquet` with
-   `seq` = the stored max + 1. The same files twice add nothing.
+3. Merge: under the folder's write lock (the one `writes` through
+   `engine_sinks` take), rows whose key (trace_id, span_id) is in `DIR/calls`
+   already are not added, the rest are appended by Spark's writer as
+   `DIR/calls/part-*.parquet` with `seq` = the stored max + 1. The same files
+   twice add nothing.
 
-Any error row from steps 1-2 refuses the job before anything is written. One job
-at a time per folder; a trace whose spans come in two jobs is not re-linked
-(the DuckDB store does that), so give a job whole traces: a day's rotated files,
-not half of them.
+Any error row from steps 1-2 refuses the job before anything is written, and
+so does a new call in a trace an earlier job stored (it may need that trace's
+root, or merge with a stored record: edits, which an append-only folder does
+not take). So give a job whole traces: a day's rotated files, not half of them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import pyarrow as pa
 
 from costper.errors import InputError, StoreError
 from costper.store._backend import register_tables, spark_session
+from costper.store._engine_sinks import LOCK_FILE, ParquetSink, _locked
 from costper.store._schema import CALLS, CALLS_KEY
 
 ArrowMap = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
@@ -80,8 +83,6 @@ def run_ingest_job(
     session, folder = spark_session(url)
     if folder is None:
         raise StoreError(f"{url}: name the folder to write: pyspark://DIR")
-    if (folder / "calls.parquet").exists():
-        raise StoreError(f"{folder / 'calls.parquet'}: the job appends to a folder DIR/calls/")
     if not folder.parent.is_dir():
         raise StoreError(f"{url}: the folder {folder.parent} does not exist")
     folder.mkdir(exist_ok=True)
@@ -121,7 +122,7 @@ def run_ingest_job(
                 calls = first.join(F.broadcast(groups), "trace_id", "left_anti").unionByName(again)
                 calls = calls.persist()
                 _refuse_on_error(calls)
-            return _merge(session, folder, calls, len(paths), spans)
+            return _merge(session, url, folder, calls, len(paths), spans)
         finally:
             calls.unpersist()
             first.unpersist()
@@ -197,28 +198,49 @@ def _paired_traces(session: Any, calls: Any) -> Any:
     )
 
 
-def _merge(session: Any, folder: Path, calls: Any, files: int, spans: int) -> SparkJobResult:
+def _merge(
+    session: Any, url: str, folder: Path, calls: Any, files: int, spans: int
+) -> SparkJobResult:
+    """Append the calls not stored yet, under the folder's write lock (the one Python-side
+    writes take, store/_engine_sinks.py), with `seq` = the stored max + 1."""
     from pyspark.sql import functions as F
 
-    target = folder / "calls"
     calls = calls.filter(~F.col("ghost")).drop("ghost", "error")
     total = calls.count()
-    fresh = calls
-    next_seq = 1
-    if target.exists():
-        stored = session.read.parquet(str(target))
-        top = stored.agg(F.max("seq")).first()[0]
-        next_seq = int(top or 0) + 1
-        fresh = calls.join(stored.select(*CALLS_KEY), list(CALLS_KEY), "left_anti")
-    fresh = fresh.withColumn("seq", F.lit(next_seq).cast("long")).select(*CALLS.names)
-    fresh = fresh.persist()
-    try:
-        new = fresh.count()
-        unpriced = fresh.filter(F.col("cost_source") == "unpriced").groupBy("provider", "model")
-        unpriced_rows = {(r[0], r[1]): int(r[2]) for r in unpriced.count().collect()}
-        if new:
-            fresh.write.mode("append").parquet(str(target))
-    finally:
-        fresh.unpersist()
+    with _locked(folder / LOCK_FILE):
+        target = ParquetSink(folder, None, url)._folder("calls")
+        fresh, stored = calls, None
+        next_seq = 1
+        if any(p.suffix == ".parquet" and p.name[0] not in "._" for p in target.iterdir()):
+            stored = session.read.parquet(str(target))
+            top = stored.agg(F.max("seq")).first()[0]
+            next_seq = int(top or 0) + 1
+            fresh = calls.join(stored.select(*CALLS_KEY), list(CALLS_KEY), "left_anti")
+        fresh = fresh.withColumn("seq", F.lit(next_seq).cast("long")).select(*CALLS.names)
+        fresh = fresh.persist()
+        try:
+            new = fresh.count()
+            if new and stored is not None:
+                _refuse_split_traces(url, fresh, stored)
+            unpriced = fresh.filter(F.col("cost_source") == "unpriced").groupBy("provider", "model")
+            unpriced_rows = {(r[0], r[1]): int(r[2]) for r in unpriced.count().collect()}
+            if new:
+                fresh.write.mode("append").parquet(str(target))
+        finally:
+            fresh.unpersist()
     register_tables(session, folder)
     return SparkJobResult(files, spans, total, new, unpriced_rows)
+
+
+def _refuse_split_traces(url: str, fresh: Any, stored: Any) -> None:
+    """A new call in a trace stored by an earlier job may need that trace's root (its
+    session) or merge with a stored record: edits of stored rows, which an append-only
+    folder does not take, so the job is refused rather than stored half-linked."""
+    ids = fresh.select("trace_id").distinct()
+    both = ids.join(stored.select("trace_id").distinct(), "trace_id").limit(1).collect()
+    if both:
+        raise StoreError(
+            f"{url}: trace {both[0]['trace_id']} has calls stored by an earlier job and new "
+            "ones in this one; the job maps whole traces and the folder is append-only, so "
+            "nothing was written (give one job all of a trace's files)"
+        )
