@@ -214,3 +214,20 @@ def test_costper_report_json_is_the_engines_and_loads_no_ibis(
     expected = json.dumps(rep.to_dict(), indent=2, default=str) + "\n"
     assert first.stdout == expected
     assert second.stdout == expected
+
+
+def test_without_readable_sources_nothing_is_kept(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An install without the query modules' sources cannot tell code versions
+    apart: it keeps no SQL and every report takes the Ibis path."""
+    from costper.engine import _report_sql
+
+    monkeypatch.setattr(_report_sql, "_CODE", (*_report_sql._CODE, "engine/_gone.py"))
+    _report_sql._code_digest.cache_clear()
+    try:
+        before = kept(db)
+        assert as_json(db, by=["tenant"]) == ibis_json(db, monkeypatch, by=["tenant"])
+        assert kept(db) == before
+    finally:
+        _report_sql._code_digest.cache_clear()

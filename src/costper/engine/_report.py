@@ -391,10 +391,10 @@ def _report_rows(
 
     run = getattr(source, "run_compiled", None) if getattr(source, "keeps_compiled", 0) else None
     values = None if run is None else _report_sql.run_values(config, now, since, until)
-    key = ""
+    key = None
     if run is not None and values is not None:
         key = _report_sql.query_key(config, keys, since, until, feature)
-        kept: list[dict[str, Any]] | None = run(key, values)
+        kept: list[dict[str, Any]] | None = None if key is None else run(key, values)
         if kept is not None:
             return kept
     from costper.engine._sessions import session_table
@@ -404,7 +404,7 @@ def _report_rows(
     )
     expr = group_sums(sessions, keys)
     rows = _execute(source, expr)
-    if key and values is not None:
+    if key is not None and values is not None:
         query = _report_sql.compile_report(
             source, expr, config, keys, since, until, feature, values
         )

@@ -39,26 +39,33 @@ _LIBRARIES = (("ibis", "__init__.py"), ("sqlglot", "_version.py"))
 
 
 @cache
-def _code_digest() -> str:
+def _code_digest() -> str | None:
+    """None when a source file cannot be read (an install without sources): then no
+    query is kept, and every report takes the Ibis path."""
     h = hashlib.sha256(costper.__version__.encode())
     root = Path(costper.__file__).parent
-    for rel in _CODE:
-        h.update((root / rel).read_bytes())
-    for package, file in _LIBRARIES:
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            h.update(b"-")
-            continue
-        h.update(Path(next(iter(spec.submodule_search_locations)), file).read_bytes())
+    try:
+        for rel in _CODE:
+            h.update((root / rel).read_bytes())
+        for package, file in _LIBRARIES:
+            spec = importlib.util.find_spec(package)
+            if spec is None or not spec.submodule_search_locations:
+                return None
+            h.update(Path(next(iter(spec.submodule_search_locations)), file).read_bytes())
+    except OSError:
+        return None
     return h.hexdigest()
 
 
 def query_key(
     config: Config, keys: list[str], since: object, until: object, feature: str | None
-) -> str:
-    """What decides the report query's text, as a digest."""
+) -> str | None:
+    """What decides the report query's text, as a digest (None: see `_code_digest`)."""
+    code = _code_digest()
+    if code is None:
+        return None
     decides = (
-        _code_digest(),
+        code,
         keys,
         since is None,
         until is None,

@@ -23,9 +23,10 @@ import duckdb
 import pyarrow as pa
 
 from costper.errors import InputError, StoreError
-from costper.store import _compiled
+from costper.store import _compiled, _session_rollup
 from costper.store._migrations import migrate
 from costper.store._schema import TABLES
+from costper.store._session_rollup import ROLLUP
 from costper.store._source import Source
 from costper.store._stage import MEMORY_LIMIT, Stage
 from costper.store._stage import apply as _apply_settings
@@ -38,7 +39,6 @@ if TYPE_CHECKING:  # Ibis is loaded when an expression is first built or run, no
 P = ParamSpec("P")
 R = TypeVar("R")
 
-ROLLUP = "session_rollup"
 _BAD_DATA = (duckdb.ConversionException, duckdb.ConstraintException, duckdb.InvalidInputException)
 
 
@@ -608,51 +608,8 @@ class Store:
         return _compiled.Rollup(full_sql, hashlib.sha1(full_sql.encode()).hexdigest(), part)
 
     def _rollup_usable(self, full_sql: str, digest: str, part: Callable[[int], str]) -> bool:
-        """Bring the stored rollup up to date (`full_sql` stored as `digest`; `part(mark)`
-        the rollup of the sessions touched above a watermark); False when it cannot be.
-
-        Rolling millions of calls into sessions is the expensive part of every
-        report, and calls arrive append-only: so the rollup is rebuilt whole
-        only when its definition changes or costs were rewritten (a billing
-        join), and otherwise catches up on the sessions touched by calls with
-        a `seq` above its watermark. The watermark is read inside the catch-up's
-        own transaction on the writer cursor, and every `seq` is taken inside
-        the transaction that commits it under the same lock, so no committed
-        call can sit below the watermark without being in the rollup. A
-        read-only store with a stale rollup (or a rollup asked for inside an
-        open write) cannot.
-        """
-        with self._reader() as r:
-            if _rollup_current(r.cur, digest):
-                return True
-        if self.read_only:
-            return False
-        with self._lock:
-            if self._depth:
-                return False
-            with self._writing():
-                meta = _rollup_meta(self._con)
-                latest = _max_seq(self._con)
-                fresh_def = meta.get("rollup_digest") == digest and "rollup_seq" in meta
-                if fresh_def and int(meta["rollup_seq"]) == latest:
-                    return True
-                if not fresh_def:
-                    self._con.execute(f"CREATE OR REPLACE TABLE {ROLLUP} AS {full_sql}")
-                else:
-                    mark = int(meta["rollup_seq"])
-                    part_sql = part(mark)
-                    self._con.execute(
-                        f"DELETE FROM {ROLLUP} WHERE session_id IN "
-                        f"(SELECT session_id FROM calls WHERE seq > {int(mark)})"
-                    )
-                    self._con.execute(f"INSERT INTO {ROLLUP} BY NAME {part_sql}")
-                # Values written into the SQL, not bound: binding a Python value makes
-                # DuckDB import pandas (half a second of a `costper report`).
-                self._con.execute(
-                    "INSERT OR REPLACE INTO meta VALUES "
-                    f"('rollup_seq', '{int(latest)}'), ('rollup_digest', '{_compiled.hex_digest(digest)}')"
-                )
-            return True
+        """Bring the stored rollup up to date (`store._session_rollup.catch_up`)."""
+        return _session_rollup.catch_up(self, full_sql, digest, part)
 
     @_translates
     def run_compiled(self, key: str, values: Mapping[str, _compiled.Value]) -> pa.Table | None:
@@ -706,33 +663,6 @@ def _first_line(e: BaseException) -> str:
 def _version(cur: duckdb.DuckDBPyConnection) -> int:
     row = cur.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
     return int(row[0]) if row else 0
-
-
-def _rollup_meta(cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    rows = cur.execute(
-        "SELECT key, value FROM meta WHERE key IN ('rollup_seq', 'rollup_digest')"
-    ).fetchall()
-    return {str(k): str(v) for k, v in rows}
-
-
-def _max_seq(cur: duckdb.DuckDBPyConnection) -> int:
-    row = cur.execute("SELECT coalesce(max(seq), 0) FROM calls").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _rollup_current(cur: duckdb.DuckDBPyConnection, digest: str) -> bool:
-    """Is the rollup current in this reader's snapshot? One read, no lock."""
-    cur.execute("BEGIN")
-    try:
-        meta = _rollup_meta(cur)
-        ok = (
-            meta.get("rollup_digest") == digest
-            and "rollup_seq" in meta
-            and int(meta["rollup_seq"]) == _max_seq(cur)
-        )
-    finally:
-        cur.execute("COMMIT")
-    return ok
 
 
 def _duckdb_path(target: str) -> str | None:
