@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -361,13 +362,21 @@ def _read_only_param(url: str) -> tuple[str, bool]:
     return kept, flags[-1].lower() not in ("0", "false", "no", "")
 
 
-def _spark(url: str) -> tuple[Any, Path | None]:
+def spark_session(url: str) -> tuple[Any, Path | None]:
+    """The local Spark session of a `pyspark://[DIR][?conf]` URL (created, or the one
+    this process has), and DIR."""
     from pyspark.sql import SparkSession
 
     # The JVM this process starts picks its own address from here: loopback, like the driver.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python tasks (the ingest job's) run in this interpreter, which has costper.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     parts = urlsplit(url)
     conf = dict(SPARK_DEFAULTS)
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        # Run by spark-submit: its --master and the cluster's network settings stand.
+        for key in ("spark.master", "spark.driver.host", "spark.driver.bindAddress"):
+            conf.pop(key)
     conf.update(parse_qsl(parts.query))
     builder = SparkSession.builder
     for k, v in conf.items():
@@ -375,11 +384,22 @@ def _spark(url: str) -> tuple[Any, Path | None]:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     folder = Path(parts.netloc + parts.path) if (parts.netloc or parts.path) else None
+    return session, folder
+
+
+def register_tables(session: Any, folder: Path) -> None:
+    """Each `folder/<table>` as a view named by the table, read afresh (after a write,
+    so the session sees the new files)."""
+    for name in TABLES:
+        _register_view(session, folder, name)
+
+
+def _spark(url: str) -> tuple[Any, Path | None]:
+    session, folder = spark_session(url)
     if folder is not None:
         if not folder.is_dir():
             raise StoreError(f"{url}: no folder {folder} (expected one Parquet table per name)")
-        for name in TABLES:
-            _register_view(session, folder, name)
+        register_tables(session, folder)
     return ibis.pyspark.connect(session), folder
 
 
