@@ -244,6 +244,8 @@ def test_clickhouse_runs_the_compiled_query(world: World, tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_spark_maps_the_same(world: World, tmp_path: Path) -> None:
+    """Spark local[2] on 127.0.0.1: the spans and the exported prices as Parquet tables
+    (MAP columns), the mapping as Ibis compiles it for Spark."""
     pyspark = pytest.importorskip("pyspark", reason="ibis-framework[pyspark] is in the test extra")
     from costper.store._backend import SPARK_DEFAULTS
 

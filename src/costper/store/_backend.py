@@ -307,11 +307,13 @@ def connect(url: str) -> BackendSource:
     url, read_only = _read_only_param(url)
     where = shown(url)
     name = backend_name(url)
-    url, views = _views(url)
+    url, views, traces = _views(url)
     folder = None
     try:
         if name in ("pyspark", "spark"):
             backend, folder = _spark(url)
+            if folder is not None and traces:
+                _register_view(backend._session, folder, traces)
         else:
             backend = ibis.connect(url)
     except (CostperError, KeyboardInterrupt):
@@ -338,16 +340,17 @@ VIEW_PARAMS = ("traces", "prices", "depth")
 `calls` as the spans of that table mapped on the engine (`telemetry.warehouse`)."""
 
 
-def _views(url: str) -> tuple[str, dict[str, Callable[[Any], ir.Table]]]:
+def _views(url: str) -> tuple[str, dict[str, Callable[[Any], ir.Table]], str | None]:
+    """The URL without costper's view parameters, the views, and the spans table named."""
     parts = urlsplit(url)
     pairs = parse_qsl(parts.query)
     ours = {k: v for k, v in pairs if k in VIEW_PARAMS}
     if "traces" not in ours:
-        return url, {}
+        return url, {}, None
     from costper.telemetry._warehouse import calls_view
 
     rest = urlencode([(k, v) for k, v in pairs if k not in VIEW_PARAMS])
-    return urlunsplit(parts._replace(query=rest)), {"calls": calls_view(**ours)}
+    return urlunsplit(parts._replace(query=rest)), {"calls": calls_view(**ours)}, ours["traces"]
 
 
 def _read_only_param(url: str) -> tuple[str, bool]:
