@@ -666,7 +666,10 @@ def _version(cur: duckdb.DuckDBPyConnection) -> int:
 
 
 def _duckdb_path(target: str) -> str | None:
-    """The DuckDB file a --db value names, or None for another backend's URL."""
+    """The DuckDB file a --db value names, or None for another backend's URL (and for
+    a DuckDB URL with `traces=`: its calls are a view, read through the backend)."""
+    if target.startswith("duckdb://") and "traces=" in target:
+        return None
     if target.startswith("duckdb://"):
         return target[len("duckdb://") :] or ":memory:"
     return None if "://" in target else target
