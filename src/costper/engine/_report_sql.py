@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import costper
 from costper.config import Config
-from costper.store._compiled import SENTINELS, Query, Value, template
+from costper.store._compiled import Query, Value, sentinel_time, template
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -116,9 +116,8 @@ def compile_report(
     from costper.engine._sessions import rollup_builder, session_table
     from costper.store._dialect import dialect_of
 
-    store = source
-    compile_ = getattr(getattr(store, "ibis", None), "compile", None)
-    rollup_sql = getattr(store, "rollup_sql", None)
+    compile_ = getattr(getattr(source, "ibis", None), "compile", None)
+    rollup_sql = getattr(source, "rollup_sql", None)
     if compile_ is None or rollup_sql is None:
         return None
     if expr.op().find((ops.InMemoryTable, ops.ScalarUDF)):
@@ -126,16 +125,14 @@ def compile_report(
     schema = expr.as_table().schema()
     if any(t.is_null() for t in schema.types):
         return None
-    quiet = SENTINELS["quiet_before"]
-    assert isinstance(quiet, datetime)
-    now = quiet + config.implicit_success_after if config.implicit_success_after else quiet
+    quiet, isa = sentinel_time("quiet_before"), config.implicit_success_after
     sentinel_expr = group_sums(
         session_table(
             source,
             config,
-            now=now,
-            since=SENTINELS["since"] if since is not None else None,  # type: ignore[arg-type]
-            until=SENTINELS["until"] if until is not None else None,  # type: ignore[arg-type]
+            now=quiet if isa is None else quiet + isa,
+            since=None if since is None else sentinel_time("since"),
+            until=None if until is None else sentinel_time("until"),
             feature=feature,
             keys=keys,
         ),

@@ -9,8 +9,8 @@ time before which a quiet session counts as a success, --since, --until, the
 rollup's watermark) are written as sentinels and replaced when it runs. A
 template is kept only if filling in the real values gives, character for
 character, the SQL Ibis compiled for them (`template`), so the SQL run from the
-store is the SQL the Ibis path runs. Only results are computed: nothing here
-caches what a query returns.
+store is the SQL the Ibis path runs. Only SQL text is kept: every run queries
+the data, and no result is cached.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ SENTINELS: dict[str, Value] = {
     "mark": MARK,
 }
 """Stand-ins for the values of a run, compiled into a template and replaced when it runs."""
+
+
+def sentinel_time(name: str) -> datetime:
+    value = SENTINELS[name]
+    assert isinstance(value, datetime)
+    return value
 
 
 def sql_literal(value: Value) -> str:
