@@ -436,3 +436,47 @@ def test_two_processes_ingest_into_postgres_at_once(postgres_url: str, tmp_path:
         ).fetchall()
     assert [g[:2] for g in got] == [("x", 6), ("y", 6)]
     assert sorted(g[2] for g in got) == [1, 2] and all(g[2] == g[3] for g in got)
+
+
+@pytest.mark.slow
+def test_serve_on_a_spark_folder_stores_an_otlp_post(tmp_path: Path) -> None:
+    """`costper serve --db pyspark://DIR`: posted calls and outcomes become Parquet parts
+    (read back here by pyarrow, not by costper)."""
+    pytest.importorskip("pyspark", reason="ibis-framework[pyspark] is in the test extra")
+    if shutil.which("java") is None:
+        pytest.skip("PySpark needs a Java runtime")
+    import httpx
+    from serve_process import ServeProcess
+
+    class SparkServe(ServeProcess):
+        """Spark's JVM takes its time to start on a loaded machine."""
+
+        def _await_url(self, timeout: float) -> str:
+            return super()._await_url(timeout=300)
+
+        def _wait_healthy(self, timeout: float) -> None:
+            assert httpx.get(self.url + "/healthz", timeout=300).status_code == 200
+
+    folder = tmp_path / "parquet"
+    folder.mkdir()
+    url = f"pyspark://{folder}?{SPARK_CONF}"
+    with SparkServe(url, cwd=tmp_path) as server:  # type: ignore[arg-type]
+        r = httpx.post(server.url + "/v1/traces", json=to_json(chats(2, "sp")), timeout=300)
+        assert r.status_code == 200, r.text
+        o = httpx.post(
+            server.url + "/v1/outcomes",
+            json={"session_id": "sp0", "success": False, "at": "2026-02-01T00:00:00Z"},
+            timeout=300,
+        )
+        assert o.status_code == 200 and o.json() == {"accepted": 1, "new": 1}, o.text
+        server.stop()
+    calls = sorted(pq.read_table(folder / "calls").to_pylist(), key=lambda c: c["session_id"])
+    assert [(c["session_id"], c["input_tokens"], c["seq"]) for c in calls] == [
+        ("sp0", 100, 1),
+        ("sp1", 101, 1),
+    ]
+    for c in calls:
+        expected = c["input_tokens"] * 0.15 * M + 10 * 0.60 * M
+        assert math.isclose(c["cost"], expected, rel_tol=0, abs_tol=1e-12)
+    outcomes = pq.read_table(folder / "outcomes").to_pylist()
+    assert [(o["session_id"], o["success"]) for o in outcomes] == [("sp0", False)]

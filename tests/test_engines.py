@@ -48,7 +48,8 @@ from costper.config import Config
 from costper.engine._compare import compare
 from costper.engine._report import group_sums, report
 from costper.engine._session_detail import session_detail
-from costper.engine._sessions import GROUP_KEYS, session_table
+from costper.engine._sessions import session_table
+from costper.engine._vocabulary import GROUP_KEYS
 from costper.errors import StoreError
 from costper.planning._whatif import recommend, what_if
 from costper.store._backend import BackendSource

@@ -22,12 +22,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import ibis
 import ibis.expr.types as ir
@@ -82,8 +83,11 @@ class BackendSource:
         owned: bool = True,
         read_only: bool = False,
         folder: Path | None = None,
+        views: dict[str, Callable[[Any], ir.Table]] | None = None,
     ) -> None:
         self.ibis = backend
+        self._views = views or {}
+        """Tables computed from others on the engine (`calls` from spans: `traces=`)."""
         self.name = str(getattr(backend, "name", "ibis"))
         self.path = path or f"{self.name}://"
         self._owned = owned
@@ -133,6 +137,8 @@ class BackendSource:
             return self._tables[name]
 
     def _conformed(self, name: str) -> ir.Table:
+        if name in self._views:
+            return self._views[name](self.ibis)
         schema = ibis.Schema.from_pyarrow(TABLES[name][0])
         if name not in set(self.ibis.list_tables()):
             self._missing.add(name)
@@ -235,6 +241,8 @@ class BackendSource:
         """Why costper cannot write here, or None; asked of the engine once."""
         if self._asked_read_only:
             return "opened with ?read_only=1"
+        if self._views:
+            return "its calls are spans mapped on the engine (traces=)"
         if self._why_read_only is None:
             sink = self._sink()
             why = sink.read_only_reason() if sink is not None else None
@@ -321,10 +329,13 @@ def connect(url: str) -> BackendSource:
     url, read_only = _read_only_param(url)
     where = shown(url)
     name = backend_name(url)
+    url, views, traces = _views(url)
     folder = None
     try:
         if name in ("pyspark", "spark"):
             backend, folder = _spark(url)
+            if folder is not None and traces:
+                _register_view(backend._session, folder, traces)
         else:
             backend = ibis.connect(url)
     except (CostperError, KeyboardInterrupt):
@@ -336,7 +347,32 @@ def connect(url: str) -> BackendSource:
         ) from None
     except Exception as e:
         raise StoreError(f"{where}: cannot connect: {type(e).__name__}: {_first_line(e)}") from None
-    return BackendSource(backend, path=where, owned=True, read_only=read_only, folder=folder)
+    return BackendSource(
+        backend,
+        path=where,
+        owned=True,
+        read_only=read_only,
+        folder=folder,
+        views=views,
+    )
+
+
+VIEW_PARAMS = ("traces", "prices", "depth")
+"""URL parameters that are costper's, not the driver's: `traces=otel_traces` reads
+`calls` as the spans of that table mapped on the engine (`telemetry.warehouse`)."""
+
+
+def _views(url: str) -> tuple[str, dict[str, Callable[[Any], ir.Table]], str | None]:
+    """The URL without costper's view parameters, the views, and the spans table named."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query)
+    ours = {k: v for k, v in pairs if k in VIEW_PARAMS}
+    if "traces" not in ours:
+        return url, {}, None
+    from costper.telemetry._warehouse import calls_view
+
+    rest = urlencode([(k, v) for k, v in pairs if k not in VIEW_PARAMS])
+    return urlunsplit(parts._replace(query=rest)), {"calls": calls_view(**ours)}, ours["traces"]
 
 
 def _read_only_param(url: str) -> tuple[str, bool]:
@@ -351,13 +387,21 @@ def _read_only_param(url: str) -> tuple[str, bool]:
     return kept, flags[-1].lower() not in ("0", "false", "no", "")
 
 
-def _spark(url: str) -> tuple[Any, Path | None]:
+def spark_session(url: str) -> tuple[Any, Path | None]:
+    """The local Spark session of a `pyspark://[DIR][?conf]` URL (created, or the one
+    this process has), and DIR."""
     from pyspark.sql import SparkSession
 
     # The JVM this process starts picks its own address from here: loopback, like the driver.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python tasks (the ingest job's) run in this interpreter, which has costper.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     parts = urlsplit(url)
     conf = dict(SPARK_DEFAULTS)
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        # Run by spark-submit: its --master and the cluster's network settings stand.
+        for key in ("spark.master", "spark.driver.host", "spark.driver.bindAddress"):
+            conf.pop(key)
     conf.update(parse_qsl(parts.query))
     builder = SparkSession.builder
     for k, v in conf.items():
@@ -365,11 +409,22 @@ def _spark(url: str) -> tuple[Any, Path | None]:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     folder = Path(parts.netloc + parts.path) if (parts.netloc or parts.path) else None
+    return session, folder
+
+
+def register_tables(session: Any, folder: Path) -> None:
+    """Each `folder/<table>` as a view named by the table, read afresh (after a write,
+    so the session sees the new files)."""
+    for name in TABLES:
+        _register_view(session, folder, name)
+
+
+def _spark(url: str) -> tuple[Any, Path | None]:
+    session, folder = spark_session(url)
     if folder is not None:
         if not folder.is_dir():
             raise StoreError(f"{url}: no folder {folder} (expected one Parquet table per name)")
-        for name in TABLES:
-            _register_view(session, folder, name)
+        register_tables(session, folder)
     return ibis.pyspark.connect(session), folder
 
 

@@ -67,6 +67,7 @@ class EngineStore(Store):
     """A `Store` whose rows live on an Ibis backend; DuckDB in memory only stages a write."""
 
     joins_bills = False
+    keeps_compiled = False
 
     def __init__(self, target: BackendSource, sink: Sink) -> None:
         super().__init__(duckdb.connect(":memory:"), target.path)
