@@ -13,39 +13,42 @@ estimate, plus self-hosted infrastructure), `x_EstimatedCost` and
 `x_AllocatedCost`, and rows holding billed cost are split cost allocations
 (AllocatedMethodId, AllocatedResourceId/Name = the feature, AllocatedTags).
 Calls with no price count in `x_UnpricedCalls` rather than vanish into a zero.
+
+The rows are one Ibis expression, so the engine that holds the calls computes
+them and writes the file (DuckDB's and Spark's own writers, PostgreSQL's
+COPY): a warehouse's export never passes through Python rows. JSON columns
+are written by the expression too: text is escaped as JSON requires (quotes,
+backslashes, control characters), other characters are kept as UTF-8.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-from datetime import datetime, timedelta
+import shutil
+import tempfile
+from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import ibis
+import ibis.expr.types as ir
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from costper import _spreadsheet
-from costper.billing._columns import DATETIME
+from costper._spreadsheet import FORMULA_START
+from costper.billing._join import canon_expr
 from costper.config import Config
 from costper.engine._sessions import session_table
-from costper.pricing._aliases import canonical_model
-from costper.store._dialect import as_int
+from costper.store._dialect import as_int, real
+from costper.store._engine_files import write_file
 from costper.store._source import Source, as_source
 
 FOCUS_VERSION = "1.3"
 ACCOUNT = "costper"
 
 
-def usage_rows(
+def usage(
     store: Source, config: Config, *, per_call: bool = False, now: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> ir.Table:
     """Per provider, model, feature, prompt version and day (or per call), with session counts."""
-    store = as_source(store)
     c = store.table("calls")
     s = session_table(store, config, now=now, keys=[]).select("session_id", "success")
     j = c.left_join(s, "session_id")
@@ -65,7 +68,7 @@ def usage_rows(
             infra_cost=j.infra_cost.fill_null(0.0), cost_source=j.cost_source,
             sessions=ibis.literal(1, type="int64"), successes=as_int(ok),
         )  # fmt: skip
-        q = q.order_by(["day", "trace_id", "span_id"])
+        order = ["day", "trace_id", "span_id"]
     else:
         q = j.group_by(
             ["provider", "model", "feature", "prompt_version", j.start_time.date().name("day")]
@@ -88,19 +91,8 @@ def usage_rows(
         q = q.mutate(cost_source=ibis.cases((q.sources > 1, "mixed"), else_=q.cost_source)).drop(
             "sources"
         )
-        q = q.order_by(["day", "provider", "model", "feature", "prompt_version"])
-    rows: list[dict[str, Any]] = store.to_arrow(q).to_pylist()
-    return rows
-
-
-def _iso(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _month(d: datetime) -> tuple[datetime, datetime]:
-    start = d.replace(day=1)
-    end = (start + timedelta(days=32)).replace(day=1)
-    return start, end
+        order = ["day", "provider", "model", "feature", "prompt_version"]
+    return q.order_by(order)
 
 
 ALLOCATION_METHOD = "costper-pro-rata-estimate"
@@ -109,10 +101,44 @@ DECIMALS = (
     "BilledCost", "ContractedCost", "EffectiveCost", "ListCost", "ConsumedQuantity",
     "PricingQuantity", "x_Cost", "x_EstimatedCost", "x_AllocatedCost", "x_InfraCost",
 )  # fmt: skip
+BASIS = "calls' telemetry estimates in the line's charge period"
 
 
-def focus_row(r: dict[str, Any], per_call: bool) -> dict[str, Any]:
-    """One FOCUS 1.3 row that a FinOps tool can load beside the real bill.
+def _json_text(v: ir.StringValue) -> ir.StringValue:
+    """`v` as a JSON string (with its quotes), or `null`."""
+    esc = v.replace("\\", "\\\\").replace('"', '\\"')
+    for ch, code in (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+        esc = esc.replace(ch, code)
+    out: ir.StringValue = ibis.cases((v.isnull(), "null"), else_='"' + esc + '"')
+    return out
+
+
+def _iso(d: ir.Value) -> ir.StringValue:
+    """A date as FOCUS date-time text at midnight UTC."""
+    out: ir.StringValue = d.strftime("%Y-%m-%d") + "T00:00:00Z"
+    return out
+
+
+def _whole(v: ir.IntegerValue) -> ir.Value:
+    """A count as BIGINT on every engine: DuckDB sums integers as 128-bit, which Ibis
+    calls int64 (so its cast to int64 would be dropped) and Parquet stores as DOUBLE."""
+    return v.cast("decimal(38, 0)").cast("int64")
+
+
+def _decimal(v: ir.FloatingValue) -> ir.Value:
+    return v.cast("decimal(38, 12)")
+
+
+def focus_rows(
+    store: Source,
+    config: Config,
+    *,
+    per_call: bool = False,
+    now: datetime | None = None,
+    text: bool = True,
+) -> ir.Table:
+    """The FOCUS 1.3 rows as an expression, one per usage row, which a FinOps tool can
+    load beside the real bill.
 
     The provider's invoice already holds the money: so every FOCUS cost column
     is 0 here (summing this export with the bill counts LLM spend once), the
@@ -120,98 +146,152 @@ def focus_row(r: dict[str, Any], per_call: bool) -> dict[str, Any]:
     (what reports use), `x_EstimatedCost` (telemetry's estimate) and
     `x_AllocatedCost` (the bill's share, placed by the cost join). Rows that
     carry billed cost are split cost allocations of the provider's lines and
-    say so in the 1.3 allocation columns, to the feature.
+    say so in the 1.3 allocation columns, to the feature. `text`: date-times
+    as ISO text with Z (CSV); else as UTC timestamps (Parquet).
     """
-    day = datetime(r["day"].year, r["day"].month, r["day"].day)
-    month_start, month_end = _month(day)
-    provider = r["provider"] or "unknown"
-    model = r["model"] or "unknown"
-    feature = r["feature"] or "unknown"
-    total = float(r["cost"]) + float(r["infra_cost"])
-    allocated = float(r["allocated"])
-    tokens = int(r["input_tokens"]) + int(r["output_tokens"])
-    tags = {"feature": feature, "prompt_version": r["prompt_version"]}
-    is_allocation = allocated != 0
-    what = "Allocation of billed" if is_allocation else "Estimated (telemetry, not invoiced)"
-    row: dict[str, Any] = {
-        "AllocatedMethodDetails": json.dumps(
-            {
-                "Elements": [
-                    {
-                        "UsageUnit": "Tokens",
-                        "UsageQuantity": tokens,
-                        "x_Basis": "calls' telemetry estimates in the line's charge period",
-                    }
-                ]
-            }
-        )
-        if is_allocation
-        else None,  # fmt: skip
-        "AllocatedMethodId": ALLOCATION_METHOD if is_allocation else None,
-        "AllocatedResourceId": f"feature/{feature}" if is_allocation else None,
-        "AllocatedResourceName": feature if is_allocation else None,
-        "AllocatedTags": json.dumps(tags) if is_allocation else None,
-        "BilledCost": 0.0,
-        "BillingAccountId": ACCOUNT,
-        "BillingAccountName": "costper telemetry",
-        "BillingCurrency": "USD",
-        "BillingPeriodStart": _iso(month_start),
-        "BillingPeriodEnd": _iso(month_end),
-        "ChargeCategory": "Usage",
-        "ChargeClass": None,
-        "ChargeDescription": f"{what} LLM usage: {model} for {feature}",
-        "ChargeFrequency": "Usage-Based",
-        "ChargePeriodStart": _iso(day),
-        "ChargePeriodEnd": _iso(day + timedelta(days=1)),
-        "ConsumedQuantity": float(tokens),
-        "ConsumedUnit": "Tokens",
-        "ContractedCost": 0.0,
-        "EffectiveCost": 0.0,
+    u = usage(store, config, per_call=per_call, now=now)
+    provider = u.provider.fill_null("unknown")
+    model = u.model.fill_null("unknown")
+    feature = u.feature.fill_null("unknown")
+    tokens = u.input_tokens + u.output_tokens
+    allocated = u.allocated
+    is_alloc = allocated != real(0.0)
+    tags = (
+        '{"feature": '
+        + _json_text(feature)
+        + ', "prompt_version": '
+        + _json_text(u.prompt_version)
+        + "}"
+    )
+    details = (
+        '{"Elements": [{"UsageUnit": "Tokens", "UsageQuantity": '
+        + tokens.cast("string")
+        + ', "x_Basis": '
+        + _json_text(ibis.literal(BASIS))
+        + "}]}"
+    )
+    canon = canon_expr(model.strip()).nullif("")
+    sku_details = (
+        '{"x_ModelId": '
+        + _json_text(ibis.coalesce(canon, model))
+        + ', "x_ModelVersion": '
+        + _json_text(model)
+        + "}"
+    )
+    what = ibis.cases(
+        (is_alloc, "Allocation of billed"), else_="Estimated (telemetry, not invoiced)"
+    )
+    month = u.day.truncate("M")
+    times = {
+        "BillingPeriodStart": month,
+        "BillingPeriodEnd": month + ibis.interval(months=1),
+        "ChargePeriodStart": u.day,
+        "ChargePeriodEnd": u.day + ibis.interval(days=1),
+    }
+    when = {
+        k: _iso(v) if text else _iso(v).cast(ibis.dtype("timestamp('UTC')"))
+        for k, v in times.items()
+    }
+    null = ibis.null("string")
+    zero = _decimal(real(0.0))
+    qty = _decimal(tokens.cast("float64"))
+    cols: dict[str, ir.Value] = {
+        "AllocatedMethodDetails": ibis.cases((is_alloc, details), else_=null),
+        "AllocatedMethodId": ibis.cases((is_alloc, ALLOCATION_METHOD), else_=null),
+        "AllocatedResourceId": ibis.cases((is_alloc, "feature/" + feature), else_=null),
+        "AllocatedResourceName": ibis.cases((is_alloc, feature), else_=null),
+        "AllocatedTags": ibis.cases((is_alloc, tags), else_=null),
+        "BilledCost": zero,
+        "BillingAccountId": ibis.literal(ACCOUNT),
+        "BillingAccountName": ibis.literal("costper telemetry"),
+        "BillingCurrency": ibis.literal("USD"),
+        "BillingPeriodStart": when["BillingPeriodStart"],
+        "BillingPeriodEnd": when["BillingPeriodEnd"],
+        "ChargeCategory": ibis.literal("Usage"),
+        "ChargeClass": null,
+        "ChargeDescription": what + " LLM usage: " + model + " for " + feature,
+        "ChargeFrequency": ibis.literal("Usage-Based"),
+        "ChargePeriodStart": when["ChargePeriodStart"],
+        "ChargePeriodEnd": when["ChargePeriodEnd"],
+        "ConsumedQuantity": qty,
+        "ConsumedUnit": ibis.literal("Tokens"),
+        "ContractedCost": zero,
+        "EffectiveCost": zero,
         "HostProviderName": provider,
-        "InvoiceIssuerName": "costper",
-        "ListCost": 0.0,
-        "PricingQuantity": float(tokens),
-        "PricingUnit": "Tokens",
+        "InvoiceIssuerName": ibis.literal("costper"),
+        "ListCost": zero,
+        "PricingQuantity": qty,
+        "PricingUnit": ibis.literal("Tokens"),
         "ProviderName": provider,
         "PublisherName": provider,
-        "ServiceCategory": "AI and Machine Learning",
-        "ServiceName": "LLM inference",
+        "ServiceCategory": ibis.literal("AI and Machine Learning"),
+        "ServiceName": ibis.literal("LLM inference"),
         "ServiceProviderName": provider,
-        "ServiceSubcategory": "Generative AI",
-        "SkuId": f"{provider}/{model}",
-        "SkuMeter": "Tokens",
-        "SkuPriceDetails": json.dumps(
-            {"x_ModelId": canonical_model(model) or model, "x_ModelVersion": model}
-        ),
-        "Tags": json.dumps(tags),
-        "x_Cost": total,
-        "x_EstimatedCost": float(r["estimated"]),
-        "x_AllocatedCost": allocated,
+        "ServiceSubcategory": ibis.literal("Generative AI"),
+        "SkuId": provider + "/" + model,
+        "SkuMeter": ibis.literal("Tokens"),
+        "SkuPriceDetails": sku_details,
+        "Tags": tags,
+        "x_Cost": _decimal(u.cost + u.infra_cost),
+        "x_EstimatedCost": _decimal(u.estimated),
+        "x_AllocatedCost": _decimal(allocated),
         "x_FeatureTag": feature,
         "x_ModelVersion": model,
-        "x_PromptVersion": r["prompt_version"],
-        "x_SessionCount": int(r["sessions"]),
-        "x_SuccessCount": int(r["successes"]),
-        "x_Calls": int(r["calls"]),
-        "x_FailedCalls": int(r["failed_calls"]),
-        "x_UnpricedCalls": int(r["unpriced_calls"]),
-        "x_InputTokens": int(r["input_tokens"]),
-        "x_OutputTokens": int(r["output_tokens"]),
-        "x_CacheReadTokens": int(r["cache_read_tokens"]),
-        "x_InfraCost": float(r["infra_cost"]),
-        "x_CostSource": r["cost_source"],
+        "x_PromptVersion": u.prompt_version,
+        "x_SessionCount": _whole(u.sessions),
+        "x_SuccessCount": _whole(u.successes),
+        "x_Calls": _whole(u.calls),
+        "x_FailedCalls": _whole(u.failed_calls),
+        "x_UnpricedCalls": _whole(u.unpriced_calls),
+        "x_InputTokens": _whole(u.input_tokens),
+        "x_OutputTokens": _whole(u.output_tokens),
+        "x_CacheReadTokens": _whole(u.cache_read_tokens),
+        "x_InfraCost": _decimal(u.infra_cost),
+        "x_CostSource": u.cost_source,
     }
     if per_call:
-        row.update(x_TraceId=r["trace_id"], x_SpanId=r["span_id"], x_SessionId=r["session_id"])
-    return row
+        cols.update(x_TraceId=u.trace_id, x_SpanId=u.span_id, x_SessionId=u.session_id)
+    return u.select(**{k: v.name(k) for k, v in cols.items()})
+
+
+def _spreadsheet_safe(t: ir.Table) -> ir.Table:
+    """Text cells a spreadsheet would run as a formula get a leading apostrophe
+    (`costper._spreadsheet`), computed by the engine."""
+    risky = tuple(FORMULA_START)
+    cols = {}
+    for name, dtype in t.schema().items():
+        col = t[name]
+        if dtype.is_string():
+            starts = col.substr(0, 1).isin(risky)
+            col = ibis.cases((starts.fill_null(False), "'" + col), else_=col)
+        cols[name] = col.name(name)
+    return t.select(**cols)
+
+
+def _csv_numbers(t: ir.Table) -> ir.Table:
+    """Decimals as plain text with a point and no trailing zeros ('0.0', '2.041666666667'),
+    alike on every engine."""
+    cols = {}
+    for name in t.columns:
+        col = t[name]
+        if name in DECIMALS:
+            digits = col.cast("string").re_replace("0+$", "")
+            col = ibis.cases((digits.endswith("."), digits + "0"), else_=digits)
+        cols[name] = col.name(name)
+    return t.select(**cols)
 
 
 def focus_table(
     store: Source, config: Config, *, per_call: bool = False, now: datetime | None = None
 ) -> pa.Table:
-    rows = [focus_row(r, per_call) for r in usage_rows(store, config, per_call=per_call, now=now)]
-    names = list(focus_row(_EMPTY, per_call))
-    schema = pa.schema(
+    """The rows as Arrow (decimals as decimal128(38, 12), date-times as ISO text)."""
+    store = as_source(store)
+    t = store.to_arrow(focus_rows(store, config, per_call=per_call, now=now))
+    return t.cast(_schema(t.column_names))
+
+
+def _schema(names: list[str]) -> pa.Schema:
+    return pa.schema(
         [
             (
                 n,
@@ -222,39 +302,6 @@ def focus_table(
             for n in names
         ]
     )  # fmt: skip
-    if not rows:
-        return schema.empty_table()
-    cols = {n: [row[n] for row in rows] for n in names}
-    arrays = [
-        pc.cast(pa.array(cols[f.name], pa.float64()), f.type)
-        if f.type == DECIMAL
-        else pa.array(cols[f.name], f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-_EMPTY: dict[str, Any] = {
-    "day": datetime(2000, 1, 1), "provider": None, "model": None, "feature": None,
-    "prompt_version": None, "cost": 0.0, "infra_cost": 0.0, "input_tokens": 0, "output_tokens": 0,
-    "cache_read_tokens": 0, "sessions": 0, "successes": 0, "calls": 0, "failed_calls": 0,
-    "unpriced_calls": 0, "cost_source": None, "trace_id": None, "span_id": None, "session_id": None,
-    "estimated": 0.0, "allocated": 0.0,
-}  # fmt: skip
-
-
-def _decimal_text(col: pa.ChunkedArray) -> pa.Array:
-    """Decimals as plain text with a point ('0.0', '2.041666666667'): Arrow would write
-    0 at scale 12 as '0E-12'."""
-    out: list[str | None] = []
-    for v in col.to_pylist():
-        if v is None:
-            out.append(None)
-            continue
-        t = format(v, "f")
-        t = t.rstrip("0") if "." in t else t + "."
-        out.append(t + "0" if t.endswith(".") else t)
-    return pa.array(out, pa.string())
 
 
 def export_focus(
@@ -266,29 +313,20 @@ def export_focus(
     fmt: str = "csv",
     now: datetime | None = None,
 ) -> int:
-    """Write the rows as CSV (gzip for .gz) or Parquet; return how many."""
-    table = focus_table(store, config, per_call=per_call, now=now)
+    """Have the engine write the rows as CSV (gzip for .gz) or Parquet; return how many."""
+    source = as_source(store)
     if fmt == "parquet":
-        for name in DATETIME:
-            i = table.column_names.index(name)
-            ts = pc.cast(table.column(name), pa.timestamp("us", tz="UTC"))
-            table = table.set_column(i, name, ts)
-        pq.write_table(table, str(out))
-        return int(table.num_rows)
-    for i, f in enumerate(table.schema):
-        if f.type == DECIMAL:
-            table = table.set_column(i, f.name, _decimal_text(table.column(i)))
-    opts = pacsv.WriteOptions(quoting_style="needed")
-    table = _spreadsheet.table(table)
-    if isinstance(out, (str, Path)):
-        if str(out).endswith(".gz"):
-            with gzip.open(out, "wb") as fh:
-                pacsv.write_csv(table, fh, write_options=opts)
-        else:
-            pacsv.write_csv(table, str(out), write_options=opts)
+        rows = focus_rows(source, config, per_call=per_call, now=now, text=False)
     else:
-        buf = pa.BufferOutputStream()
-        pacsv.write_csv(table, buf, write_options=opts)
-        out.write(buf.getvalue().to_pybytes().decode())
-        out.flush()
-    return int(table.num_rows)
+        rows = _csv_numbers(
+            _spreadsheet_safe(focus_rows(source, config, per_call=per_call, now=now))
+        )
+    if isinstance(out, (str, Path)):
+        return write_file(source, rows, Path(out), fmt)
+    with tempfile.TemporaryDirectory(prefix="costper-export-") as tmp:
+        path = Path(tmp) / "focus.csv"
+        n = write_file(source, rows, path, fmt)
+        with path.open(encoding="utf-8", newline="") as fh:
+            shutil.copyfileobj(fh, out)
+    out.flush()
+    return n

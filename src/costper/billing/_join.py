@@ -37,6 +37,7 @@ import ibis.expr.types as ir
 from costper.config import Config
 from costper.pricing._aliases import CANON_PATTERNS, PROVIDER_ALIASES
 from costper.pricing._currency import ESTIMATES, Rates
+from costper.store._backend import BackendSource
 from costper.store._dialect import as_int
 from costper.store._source import Source
 from costper.store._store import Store
@@ -140,9 +141,30 @@ def pools(store: Source, fx: FX | None = None) -> ir.Table:
         pool_billed=b.BilledCost.sum(),
         lines=b.count(),
     )
-    # Ids from an ordering, so every evaluation of the query numbers pools alike.
-    order = ["kind", "pkey", "mkey", "ukey", "period_start", "period_end"]
-    return p.mutate(pool_id=ibis.row_number().over(order_by=order))
+    return p.mutate(
+        pool_id=_pool_key(
+            "p",
+            p.kind,
+            p.pkey,
+            p.mkey,
+            p.ukey,
+            p.period_start.cast("string"),
+            p.period_end.cast("string"),
+        )
+    )
+
+
+def _pool_key(tag: str, *parts: ir.StringValue) -> ir.StringValue:
+    """A pool's id: its defining columns as one string. No numbering, so no engine has to
+    order every pool in one place (an unpartitioned `row_number()` sends all of Spark's
+    rows through one partition), and unlike a hash no two pools can share an id. The
+    timestamps' text differs between engines, which is harmless: an id only ever meets
+    ids of the same query."""
+    out: ir.StringValue = ibis.literal(tag)
+    for part in parts:
+        # A unit separator (U+001F): the parts may hold any printable text.
+        out = out.concat("\x1f", part.fill_null("\x1e"))
+    return out
 
 
 def _exact_pools(store: Source, fx: FX | None = None) -> ir.Table:
@@ -157,7 +179,7 @@ def _exact_pools(store: Source, fx: FX | None = None) -> ir.Table:
         period_start=b.ChargePeriodStart.min(),
         lines=b.count(),
     )
-    return e.mutate(pool_id=-(ibis.row_number().over(order_by="request_id") + 1))
+    return e.mutate(pool_id=_pool_key("r", e.request_id))
 
 
 def pairs(store: Source, fx: FX | None = None) -> ir.Table:
@@ -285,18 +307,23 @@ def rejoin(store: Store, new_calls: int, config: Config | None = None) -> JoinRe
     committed, so the rule lives here and not in one edge. None when there was
     nothing new or no bill is stored. `config` gives the currency rates.
     """
-    if not new_calls or store.count("billing") == 0:
+    if not new_calls or not store.joins_bills or store.count("billing") == 0:
         return None
     return apply(store, Rates.of(config) if config is not None else None)
 
 
-def apply(store: Store, rates: Rates | None = None) -> JoinResult:
+def apply(store: Store | BackendSource, rates: Rates | None = None) -> JoinResult:
     """Recompute every call's billed cost from the stored bill; idempotent. Money of
-    a bill in another currency than the calls' is converted by `rates`, or refused."""
+    a bill in another currency than the calls' is converted by `rates`, or refused.
+    On DuckDB the costs go into `calls`; on another engine (`joins_bills`) the engine
+    computes them into its `call_costs` table (store/_call_costs.py)."""
     if store.count("billing") == 0:
         return JoinResult(0, 0.0, 0.0, 0.0, 0)
     fx = line_factors(store, rates)
-    n = store.update_calls_from(allocations(store, fx))
+    if isinstance(store, Store):
+        n = store.update_calls_from(allocations(store, fx))
+    else:
+        n = store.replace_call_costs(allocations(store, fx))
     c = store.table("calls")
     billed = c.filter(c.cost_source == "billed")
     allocated = (billed.cost.fill_null(0.0) + billed.infra_cost.fill_null(0.0)).sum()

@@ -30,10 +30,11 @@ import ibis.expr.types as ir
 from costper.billing import _join as costjoin
 from costper.billing._models import bill_provider
 from costper.config import Config
-from costper.engine._sessions import check_keys
+from costper.engine._vocabulary import check_keys
 from costper.errors import InputError
 from costper.pricing._aliases import canonical_model, split_ref
 from costper.pricing._currency import ESTIMATES, Rates
+from costper.store._backend import BackendSource
 from costper.store._dialect import as_int
 from costper.store._source import Source, as_source
 from costper.store._store import Store
@@ -119,8 +120,9 @@ def reconcile(
     rates = Rates.of(config)
     fx = costjoin.line_factors(store, rates)
     to_report = rates.factor(ESTIMATES, rates.report)
-    if rejoin and isinstance(store, Store) and not store.read_only:
-        costjoin.apply(store, rates)
+    if rejoin and isinstance(store, Store | BackendSource) and store.joins_bills:
+        if not store.read_only:
+            costjoin.apply(store, rates)
     c = _window(costjoin.prepared_calls(store), "start_time", since, until)
     own = _self_hosted(config)
     provider = ibis.cases((c.mkey.isin(own), costjoin.SELF), else_=c.pkey) if own else c.pkey

@@ -27,6 +27,7 @@ from costper.cli import (  # noqa: E402,F401  isort: skip
     whatif,
     anomalies,
     diagnose,
+    prices,
 )
 
 

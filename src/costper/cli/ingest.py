@@ -16,7 +16,8 @@ import typer
 
 from costper.cli.app import ingest_app
 from costper.cli.options import ConfigOption, DbOption, config, store_for
-from costper.errors import CostperError
+from costper.config import Config
+from costper.errors import CostperError, InputError, one_of
 
 Paths = Annotated[list[str], typer.Argument(help="Files to read; '-' for stdin.")]
 _BAR_FROM_BYTES = 8 * 1024 * 1024
@@ -50,12 +51,29 @@ def _refused(path: str, e: CostperError) -> None:
     print(f"costper: error: {msg if msg.startswith(name) else f'{name}: {msg}'}", file=sys.stderr)
 
 
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="local (this process writes to --db, file by file) or spark (a Spark job "
+        "over files, folders or globs into --db pyspark://DIR, all or nothing).",
+    ),
+]
+
+
 @ingest_app.command("traces")
-def traces(paths: Paths, db: DbOption = None, config_file: ConfigOption = None) -> int:
+def traces(
+    paths: Paths,
+    db: DbOption = None,
+    config_file: ConfigOption = None,
+    engine: EngineOption = "local",
+) -> int:
     """OTLP JSON (one request per file or per line), OTLP protobuf, gzip of either."""
     from costper.telemetry._trace_files import TraceFilesSummary, ingest_trace_files
 
     cfg = config(db, config_file)
+    if one_of("engine", engine, ("local", "spark")) == "spark":
+        return _spark_traces(paths, cfg)
     total = TraceFilesSummary()
     refused = 0
     with store_for(cfg) as store:
@@ -84,14 +102,37 @@ def traces(paths: Paths, db: DbOption = None, config_file: ConfigOption = None) 
         f"({total.new} new, {total.duplicates} already stored), {refused} file(s) rejected, "
         f"{total.unpriced} unpriced"
     )
-    if total.unpriced:
-        models = ", ".join(sorted(total.unpriced_models)[:10])
+    _warn_unpriced(total.unpriced, total.unpriced_models)
+    return 2 if refused else 0
+
+
+def _warn_unpriced(unpriced: int, models: set[str]) -> None:
+    if unpriced:
+        named = ", ".join(sorted(models)[:10])
         print(
-            f"warning: {total.unpriced} call(s) have no price ({models}); add them under "
+            f"warning: {unpriced} call(s) have no price ({named}); add them under "
             "[prices] in costper.toml or they stay out of the money",
             file=sys.stderr,
         )
-    return 2 if refused else 0
+
+
+def _spark_traces(paths: list[str], cfg: Config) -> int:
+    from costper.store._backend import backend_name
+    from costper.telemetry._trace_partitions import ingest_trace_files_spark
+
+    if backend_name(cfg.db) not in ("pyspark", "spark"):
+        raise InputError(
+            f"--engine spark writes Parquet tables: --db pyspark://DIR, got {cfg.db!r}",
+            field="db",
+            value=cfg.db,
+        )
+    s = ingest_trace_files_spark(cfg.db, cfg, paths)
+    print(
+        f"{s.files} file(s): {s.spans} spans read, {s.calls} calls ({s.new} new, "
+        f"{s.duplicates} already stored), {s.unpriced} unpriced (Spark job)"
+    )
+    _warn_unpriced(s.unpriced, s.unpriced_models)
+    return 0
 
 
 @ingest_app.command("outcomes")

@@ -39,6 +39,7 @@ import ibis.expr.types as ir
 from costper.config import Config
 from costper.engine._sessions import in_window
 from costper.pricing._currency import ESTIMATES, Rates
+from costper.store._dialect import dialect_of
 from costper.store._source import Source, rows
 
 FENCE_K = 3.0
@@ -137,16 +138,17 @@ def session_metrics(
     c = source.table("calls")
     cost = c.cost.fill_null(0.0) + c.infra_cost.fill_null(0.0)
     inp = c.input_tokens.fill_null(0)
+    dialect = dialect_of(source)
     s = c.group_by("session_id").aggregate(
-        feature=c.feature.argmin(c.start_time),
+        feature=dialect.first(c.feature, c.start_time),
         first_call=c.start_time.min(),
         calls=c.count(),
         turns=c.turn_id.nunique(),
         tokens=(inp + c.output_tokens.fill_null(0)).sum().cast("int64"),
         cost=cost.sum(),
         llm_seconds=c.duration_ms.fill_null(0.0).sum() / 1000.0,
-        first_input=inp.argmin(c.start_time),
-        last_input=inp.argmax(c.start_time),
+        first_input=dialect.first_count(inp, c.start_time),
+        last_input=dialect.last_count(inp, c.start_time),
     )
     fx = Rates.of(config).factor(ESTIMATES, config.currency)
     growth = ibis.cases(
@@ -167,12 +169,16 @@ def repeat_runs(source: Source, config: Config, sessions: ir.Table) -> ir.Table:
     run's first call."""
     c = source.table("calls")
     c = c.filter(c.session_id.isin(sessions.session_id))
-    cost = c.cost.fill_null(0.0) + c.infra_cost.fill_null(0.0)
-    g = c.group_by(["session_id", "model", "input_tokens"]).aggregate(
+    run = ["session_id", "model", "input_tokens"]
+    # The run's first cost by a window partitioned by run (portable to every SQL engine).
+    c = c.mutate(cost=c.cost.fill_null(0.0) + c.infra_cost.fill_null(0.0))
+    c = c.mutate(first_cost=c.cost.first().over(group_by=run, order_by=c.start_time))
+    cost = c.cost
+    g = c.group_by(run).aggregate(
         n=c.count(),
         spent=cost.sum(),
-        first_cost=cost.argmin(c.start_time),
-        span_s=(c.start_time.max().epoch_seconds() - c.start_time.min().epoch_seconds()),
+        first_cost=c.first_cost.max(),
+        span_s=dialect_of(source).seconds_between(c.start_time.max(), c.start_time.min()),
     )
     g = g.filter(
         g.input_tokens.notnull(),

@@ -1,10 +1,13 @@
-"""Any Ibis backend as a read-only `Source`, and opening one by URL.
+"""Any Ibis backend as a `Source`, and opening one by URL.
 
 A user whose calls outgrow one DuckDB file keeps costper's tables where the
 rest of their data live (Spark, PostgreSQL, a warehouse) and points `--db` at
 them by URL. costper reads there: every query is an Ibis expression compiled
-for that engine, so only the answers travel. Writes (ingest, the billing
-join) stay with the DuckDB store for now, and say so by name.
+for that engine, so only the answers travel. PostgreSQL and a Spark Parquet
+folder also take ingest (calls, outcomes, span tags) through `writable()`
+(store/_engine_writes.py); a source is read-only when its engine is another,
+its URL says `?read_only=1`, or its login may not write (the reason is named).
+The billing ingest and join stay with the DuckDB store, and say so.
 
 Tables are read by costper's schema: a column the backend lacks reads as
 null, one of another type is cast, so a table written by another tool (no
@@ -19,19 +22,21 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
 from costper.errors import CostperError, ReadOnlyStore, StoreError
-from costper.store._engine_state import EngineState, engine_state
+from costper.store import _call_costs
+from costper.store._engine_state import engine_state
 from costper.store._schema import TABLES
 
 P = ParamSpec("P")
@@ -69,15 +74,28 @@ def _translates(method: Callable[P, R]) -> Callable[P, R]:
 
 
 class BackendSource:
-    """costper's tables on an Ibis backend, read-only."""
+    """costper's tables on an Ibis backend; writable where `read_only` is false."""
 
-    read_only = True
-
-    def __init__(self, backend: Any, *, path: str | None = None, owned: bool = True) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        path: str | None = None,
+        owned: bool = True,
+        read_only: bool = False,
+        folder: Path | None = None,
+        views: dict[str, Callable[[Any], ir.Table]] | None = None,
+    ) -> None:
         self.ibis = backend
+        self._views = views or {}
+        """Tables computed from others on the engine (`calls` from spans: `traces=`)."""
         self.name = str(getattr(backend, "name", "ibis"))
         self.path = path or f"{self.name}://"
         self._owned = owned
+        self._asked_read_only = read_only
+        self._folder = folder
+        self._why_read_only: str | None = None
+        self._writer: Any = None
         self._tables: dict[str, ir.Table] = {}
         self._missing: set[str] = set()
         self._rollups: dict[Callable[[ir.Table], ir.Table], tuple[int, ir.Table]] = {}
@@ -85,7 +103,8 @@ class BackendSource:
         # be shared by the server's threads mid-query; the engine parallelises inside.
         self._lock = threading.RLock()
         self._version: tuple[float, int] | None = None
-        self.state = EngineState()  # what the engine can store: `connect` says
+        self.state = engine_state(self)
+        """What the engine keeps of costper's own (the stored session rollup)."""
 
     def __enter__(self) -> BackendSource:
         return self
@@ -95,6 +114,9 @@ class BackendSource:
 
     def close(self) -> None:
         with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
             for _, cached in self._rollups.values():
                 _release(cached)
             self._rollups.clear()
@@ -111,10 +133,15 @@ class BackendSource:
             raise StoreError(f"no table {name!r} (tables: {', '.join(TABLES)})")
         with self._lock:
             if name not in self._tables:
-                self._tables[name] = self._conformed(name)
+                t = self._conformed(name)
+                if name == "calls" and name not in self._missing:
+                    t = _call_costs.with_call_costs(self, t)
+                self._tables[name] = t
             return self._tables[name]
 
     def _conformed(self, name: str) -> ir.Table:
+        if name in self._views:
+            return self._views[name](self.ibis)
         schema = ibis.Schema.from_pyarrow(TABLES[name][0])
         if name not in set(self.ibis.list_tables()):
             self._missing.add(name)
@@ -168,6 +195,8 @@ class BackendSource:
         tagged = [p.mutate(k=ibis.literal(i, type="int64")) for i, p in enumerate(parts)]
         union = tagged[0].union(tagged[1]).union(tagged[2])
         found = self.to_arrow(union.order_by("k")).to_pylist()  # one query: one Spark job
+        with self._lock:
+            found.append({"call_costs": _call_costs.marker(self)})
         digest = hashlib.sha1(repr(found).encode()).digest()
         version = int.from_bytes(digest[:7], "big")
         self._version = (now, version)
@@ -177,7 +206,7 @@ class BackendSource:
     def session_rollup(self, builder: Callable[[ir.Table], ir.Table]) -> ir.Table:
         """`builder(calls)` stored on the engine and caught up (`_engine_state`:
         PostgreSQL tables, Parquet beside `pyspark://DIR`'s tables), so a
-        one-shot CLI report reads it. Where costper cannot write, it is computed
+        one-shot CLI report reads it. Where it cannot be stored, it is computed
         once per data version and kept for this connection (Spark: a cached
         DataFrame; PostgreSQL, DuckDB: a temporary table)."""
         calls = self.table("calls")
@@ -197,21 +226,92 @@ class BackendSource:
             self._rollups[builder] = (version, cached)
             return cached
 
+    @property
+    def joins_bills(self) -> bool:
+        """Whether the billing join can keep its result here (`call_costs`)."""
+        return _call_costs.writable(self) and not self.read_only
+
+    @_translates
+    def replace_call_costs(self, costs: ir.Table) -> int:
+        """The billing join's per-call result computed by the engine and kept as its
+        `call_costs` table (store/_call_costs.py); returns the calls it names."""
+        with self._lock:
+            _call_costs.replace(self, costs)
+            self._tables.pop("calls", None)
+            self._version = None
+            self.table("calls")  # Spark: registers the new call_costs
+        return int(self.execute(self.ibis.table(_call_costs.NAME).count()) or 0)
+
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_reason() is not None
+
+    def read_only_reason(self) -> str | None:
+        """Why costper cannot write here, or None; asked of the engine once."""
+        if self._asked_read_only:
+            return "opened with ?read_only=1"
+        if self._views:
+            return "its calls are spans mapped on the engine (traces=)"
+        if self._why_read_only is None:
+            sink = self._sink()
+            why = sink.read_only_reason() if sink is not None else None
+            if sink is None:
+                why = "costper writes to DuckDB, PostgreSQL and Spark Parquet folders"
+            self._why_read_only = why or ""
+        return self._why_read_only or None
+
+    @_translates
+    def _sink(self) -> Any:
+        from costper.store._engine_sinks import ParquetSink, PostgresSink
+
+        if self.name == "postgres":
+            return PostgresSink(self.ibis, self._lock, self.path)
+        if self.name == "pyspark":
+            return ParquetSink(self._folder, self._register, self.path)
+        return None
+
+    def writable(self) -> Any:
+        """The `Store` that ingest writes through (store/_engine_writes.py), one per source;
+        refused (ReadOnlyStore) where this source is read-only."""
+        if self.read_only:
+            raise self.refuse("storing rows")
+        with self._lock:
+            if self._writer is None:
+                from costper.store._engine_writes import EngineStore
+
+                self._writer = EngineStore(self, self._sink())
+            return self._writer
+
     def insert(self, name: str, batch: pa.Table) -> int:
-        raise self.refuse("storing rows")
+        return int(self.writable().insert(name, batch))
 
     def insert_many(self, batches: Any) -> dict[str, int]:
-        raise self.refuse("storing rows")
+        out: dict[str, int] = self.writable().insert_many(batches)
+        return out
+
+    def refresh(self) -> None:
+        """Forget what was read of the tables: a write just changed them."""
+        with self._lock:
+            self._tables.clear()
+            self._missing.clear()
+            self._version = None
+
+    def _register(self, name: str) -> None:
+        if self._folder is not None:
+            with self._lock:
+                _register_view(self.ibis._session, self._folder, name)
 
     def refuse(self, what: str) -> ReadOnlyStore:
-        return read_only_error(self.path, self.name, what)
+        return read_only_error(self.path, self.name, what, self.read_only_reason())
 
 
-def read_only_error(where: str, backend: str, what: str = "writing") -> ReadOnlyStore:
+def read_only_error(
+    where: str, backend: str, what: str = "writing", why: str | None = None
+) -> ReadOnlyStore:
     return ReadOnlyStore(
-        f"{where}: the {backend} backend is read-only in costper ({what} needs a DuckDB "
-        "store: --db costper.duckdb); read commands (report, compare, whatif, reconcile, "
-        "export focus, serve) work here"
+        f"{where}: this {backend} source is read-only ({why or 'opened read-only'}), so "
+        f"{what} is refused; read commands (report, compare, whatif, reconcile, export "
+        "focus, serve) work here"
     )
 
 
@@ -235,11 +335,16 @@ def connect(url: str) -> BackendSource:
     """A read-only source for an Ibis connection URL (anything `ibis.connect` knows,
     plus `pyspark://[/DIR][?spark.conf=value...]`: a local Spark session on
     127.0.0.1 with each `DIR/<table>` Parquet file or folder as a table)."""
+    url, read_only = _read_only_param(url)
     where = shown(url)
     name = backend_name(url)
+    url, views, traces = _views(url)
+    folder = None
     try:
         if name in ("pyspark", "spark"):
-            backend = _spark(url)
+            backend, folder = _spark(url)
+            if folder is not None and traces:
+                _register_view(backend._session, folder, traces)
         else:
             backend = ibis.connect(url)
     except (CostperError, KeyboardInterrupt):
@@ -251,18 +356,61 @@ def connect(url: str) -> BackendSource:
         ) from None
     except Exception as e:
         raise StoreError(f"{where}: cannot connect: {type(e).__name__}: {_first_line(e)}") from None
-    source = BackendSource(backend, path=where, owned=True)
-    source.state = engine_state(source, url)
-    return source
+    return BackendSource(
+        backend,
+        path=where,
+        owned=True,
+        read_only=read_only,
+        folder=folder,
+        views=views,
+    )
 
 
-def _spark(url: str) -> Any:
+VIEW_PARAMS = ("traces", "prices", "depth")
+"""URL parameters that are costper's, not the driver's: `traces=otel_traces` reads
+`calls` as the spans of that table mapped on the engine (`telemetry.warehouse`)."""
+
+
+def _views(url: str) -> tuple[str, dict[str, Callable[[Any], ir.Table]], str | None]:
+    """The URL without costper's view parameters, the views, and the spans table named."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query)
+    ours = {k: v for k, v in pairs if k in VIEW_PARAMS}
+    if "traces" not in ours:
+        return url, {}, None
+    from costper.telemetry._warehouse import calls_view
+
+    rest = urlencode([(k, v) for k, v in pairs if k not in VIEW_PARAMS])
+    return urlunsplit(parts._replace(query=rest)), {"calls": calls_view(**ours)}, ours["traces"]
+
+
+def _read_only_param(url: str) -> tuple[str, bool]:
+    """The URL without costper's `read_only` parameter, and whether it was set."""
+    parts = urlsplit(url)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    flags = [v for k, v in params if k == "read_only"]
+    if not flags:
+        return url, False
+    query = "&".join(f"{k}={v}" for k, v in params if k != "read_only")
+    kept = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    return kept, flags[-1].lower() not in ("0", "false", "no", "")
+
+
+def spark_session(url: str) -> tuple[Any, Path | None]:
+    """The local Spark session of a `pyspark://[DIR][?conf]` URL (created, or the one
+    this process has), and DIR."""
     from pyspark.sql import SparkSession
 
     # The JVM this process starts picks its own address from here: loopback, like the driver.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python tasks (the ingest job's) run in this interpreter, which has costper.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     parts = urlsplit(url)
     conf = dict(SPARK_DEFAULTS)
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        # Run by spark-submit: its --master and the cluster's network settings stand.
+        for key in ("spark.master", "spark.driver.host", "spark.driver.bindAddress"):
+            conf.pop(key)
     conf.update(parse_qsl(parts.query))
     builder = SparkSession.builder
     for k, v in conf.items():
@@ -270,15 +418,32 @@ def _spark(url: str) -> Any:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     folder = Path(parts.netloc + parts.path) if (parts.netloc or parts.path) else None
+    return session, folder
+
+
+def register_tables(session: Any, folder: Path) -> None:
+    """Each `folder/<table>` as a view named by the table, read afresh (after a write,
+    so the session sees the new files)."""
+    for name in TABLES:
+        _register_view(session, folder, name)
+
+
+def _spark(url: str) -> tuple[Any, Path | None]:
+    session, folder = spark_session(url)
     if folder is not None:
         if not folder.is_dir():
             raise StoreError(f"{url}: no folder {folder} (expected one Parquet table per name)")
-        for name in TABLES:
-            for candidate in (folder / name, folder / f"{name}.parquet"):
-                if candidate.exists():
-                    session.read.parquet(str(candidate)).createOrReplaceTempView(name)
-                    break
-    return ibis.pyspark.connect(session)
+        register_tables(session, folder)
+    return ibis.pyspark.connect(session), folder
+
+
+def _register_view(session: Any, folder: Path, name: str) -> None:
+    """`DIR/<name>` (a folder of Parquet parts) or `DIR/<name>.parquet` as Spark's view `name`."""
+    for candidate in (folder / name, folder / f"{name}.parquet"):
+        if candidate.exists():
+            session.read.parquet(str(candidate)).createOrReplaceTempView(name)
+            return
+    session.catalog.dropTempView(name)  # one left by another folder in this session
 
 
 def _release(cached: ir.Table) -> None:

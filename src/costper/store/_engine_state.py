@@ -17,9 +17,9 @@ engines do the same, so a one-shot `report` against PostgreSQL or
   no Spark job.
 
 The rollup is rebuilt whole when its definition (the builder's SQL) or the
-calls' costs (a `call_costs` table, written by the billing join) change. An
-engine costper may not write to falls back to a rollup kept per connection,
-and says so once.
+calls' costs (the billing join's `call_costs`, store/_call_costs.py) change.
+A read-only source reads a stored rollup that is current; one that is not
+falls back to a rollup kept per connection, and says so once.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from urllib.parse import unquote, urlsplit
 import ibis
 import ibis.expr.types as ir
 
+from costper.store import _call_costs
+
 if TYPE_CHECKING:
     from costper.store._backend import BackendSource
 
@@ -48,8 +50,7 @@ log = logging.getLogger("costper")
 ROLLUP = "costper_session_rollup"
 META = "costper_meta"
 STATE_DIR = "_costper"
-COSTS = "call_costs"
-_VERSIONED = ("calls", "outcomes", "billing", COSTS)
+_VERSIONED = ("calls", "outcomes", "billing")
 
 Builder = Callable[[ir.Table], ir.Table]
 Listing = list[list[Any]]
@@ -67,14 +68,13 @@ class EngineState:
         return None
 
 
-def engine_state(source: BackendSource, url: str) -> EngineState:
-    """The state a backend opened by `url` can keep."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.split("+")[0].lower()
-    if scheme in ("postgres", "postgresql"):
+def engine_state(source: BackendSource) -> EngineState:
+    """The state a backend source can keep: PostgreSQL and `pyspark://DIR` store it."""
+    folder = _call_costs.spark_folder(source)
+    if source.name == "postgres":
         return PostgresState(source)
-    if scheme in ("pyspark", "spark") and (parts.netloc or parts.path):
-        return SparkDirState(source, Path(parts.netloc + parts.path))
+    if source.name == "pyspark" and folder is not None:
+        return SparkDirState(source, folder)
     return EngineState()
 
 
@@ -114,23 +114,19 @@ class PostgresState(_Fallback):
         expr = builder(src.table("calls"))
         schema = expr.schema()
         full_sql = str(src.ibis.compile(expr))
-        with src._lock, src.ibis.begin() as cur:
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", [COSTS])
-            digest = _digest(full_sql, self._costs(cur) if _one(cur) else None)
+        with src._lock:
+            digest = _digest(full_sql, _call_costs.marker(src))
         try:
             with src._lock:
                 if not self._current(digest):
+                    why = src.read_only_reason()
+                    if why is not None:
+                        raise _Unwritable(why)
                     self._catch_up(builder, schema, full_sql, digest)
         except _Unwritable as e:
             self._decline(str(e))
             return None
         return ibis.table(schema, name=ROLLUP)
-
-    def _costs(self, cur: Any) -> tuple[Any, ...]:
-        """`call_costs`'s content as a number: a new billing join moves it."""
-        cur.execute(f"SELECT count(*), coalesce(sum(hashtext(t::text)), 0) FROM {COSTS} t")
-        row = cur.fetchone()
-        return tuple(row) if row else ()
 
     def _current(self, digest: str) -> bool:
         """One small query: is the stored rollup of this definition and every call?"""
@@ -249,7 +245,8 @@ class SparkDirState(_Fallback):
         return out
 
     def version(self) -> int:
-        found = [self.listing(name) for name in _VERSIONED]
+        found: list[Any] = [self.listing(name) for name in _VERSIONED]
+        found.append(_call_costs.marker(self.source))
         digest = hashlib.sha1(json.dumps(found).encode()).digest()
         return int.from_bytes(digest[:7], "big")
 
@@ -259,11 +256,14 @@ class SparkDirState(_Fallback):
         src = self.source
         expr = builder(src.table("calls"))
         schema = expr.schema()
-        digest = _digest(str(src.ibis.compile(expr)), self.listing(COSTS))
+        digest = _digest(str(src.ibis.compile(expr)), _call_costs.marker(src))
         calls = self.listing("calls")
         state = self._read_pointer()
         if state is None or state["digest"] != digest or state["calls"] != calls:
             try:
+                why = src.read_only_reason()
+                if why is not None:
+                    raise _Unwritable(why)
                 with src._lock, self._locked():
                     state = self._catch_up(builder, digest, calls)
             except _Unwritable as e:

@@ -22,11 +22,15 @@ SQL_TYPES = {
 }
 
 
-def ddl(name: str, as_name: str | None = None) -> str:
+PG_TYPES = {**SQL_TYPES, pa.float64(): "DOUBLE PRECISION", pa.string(): "TEXT"}
+"""The same tables in PostgreSQL (store/_engine_sinks.py): only the names differ."""
+
+
+def ddl(name: str, as_name: str | None = None, types: dict[pa.DataType, str] = SQL_TYPES) -> str:
     schema, key, not_null = TABLES[name]
     cols = []
     for f in schema:
-        col = f'"{f.name}" {SQL_TYPES[f.type]}'
+        col = f'"{f.name}" {types[f.type]}'
         if f.name in not_null:
             col += " NOT NULL"
         cols.append(col)

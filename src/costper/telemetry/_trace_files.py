@@ -169,13 +169,7 @@ def ingest_trace_files(
     summary = TraceFilesSummary()
     for path in paths:
         name = "<stdin>" if path == "-" else path
-        with store.transaction(), paused_cycle_collection():
-            file = _FileIngest(store, config, name)
-            for number, request in read_requests(path, progress):
-                file.add(number, request)
-                if file.pending >= batch_calls:
-                    file.flush()
-            file.flush()
+        file = ingest_requests(store, config, name, read_requests(path, progress), batch_calls)
         summary.files += 1
         summary.spans += file.spans
         summary.calls += file.calls
@@ -187,14 +181,37 @@ def ingest_trace_files(
     return summary
 
 
+def ingest_requests(
+    store: Store,
+    config: Config,
+    name: str,
+    requests: Iterable[tuple[int, Any]],
+    batch_calls: int = 20_000,
+    mapped: list[pa.Table] | None = None,
+) -> _FileIngest:
+    """One file's (line, request) pairs in one transaction, mapped and stored a batch at a
+    time; the Spark job (`trace_partitions`) runs the same on each partition's share.
+    `mapped`, if given, receives each batch's calls as mapped, before linking."""
+    with store.transaction(), paused_cycle_collection():
+        file = _FileIngest(store, config, name, mapped)
+        for number, request in requests:
+            file.add(number, request)
+            if file.pending >= batch_calls:
+                file.flush()
+        file.flush()
+    return file
+
+
 class _FileIngest:
     """One file's requests, mapped as read and stored a batch of calls at a time.
 
     Tags on a root span reach the calls below it when both are in one batch.
     """
 
-    def __init__(self, store: Store, config: Config, name: str) -> None:
-        self.store, self.config, self.name = store, config, name
+    def __init__(
+        self, store: Store, config: Config, name: str, mapped: list[pa.Table] | None = None
+    ) -> None:
+        self.store, self.config, self.name, self.mapped = store, config, name, mapped
         self.mapper = SpanMapper(config.attributes)
         self.spans = self.calls = self.new = self.unpriced = 0
         self.unpriced_models: set[str] = set()
@@ -222,5 +239,7 @@ class _FileIngest:
         if unpriced:
             self.unpriced += unpriced
             self.unpriced_models |= _unpriced_models(table)
+        if self.mapped is not None:
+            self.mapped.append(table)
         self.new += self.store.insert("calls", table)
         self.new -= link_calls(self.store, self.config, rows, table).dropped
