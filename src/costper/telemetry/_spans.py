@@ -474,8 +474,7 @@ class _Tree:
 
         Complete traces are the ingest hot path: their spans' tags were decoded by
         `resolve` already (ancestors of calls), only untagged-looking roots are
-        decoded here, and the columns are built whole."""
-        calls = set(self.calls)
+        decoded here, none of their rows is a call, and the columns are built whole."""
         parent_of, trace_of, tags_of = self.parent_of, self.trace_of, self.tags_of
         decoded = self._tags
         rest = [sid for sid, t in decoded.items() if t is not None and trace_of[sid] not in traces]
@@ -487,20 +486,32 @@ class _Tree:
             and trace_of[sid] not in traces
             and tags_of(sid) is not None
         ]
-        spans = [sid for sid, tid in trace_of.items() if tid in traces] if traces else []
-        own = self.own
-        tags = [own.get(sid) if sid in calls else tags_of(sid) for sid in spans]
+        spans: list[bytes] = []
+        tags: list[Tags | None] = []
+        is_call: list[bool] = []
+        if traces:
+            calls, own = set(self.calls), self.own
+            spans = [sid for sid, tid in trace_of.items() if tid in traces]
+            tags = [own.get(sid) if sid in calls else tags_of(sid) for sid in spans]
+            is_call = [sid in calls for sid in spans]
         tags += [decoded[sid] for sid in rest]
+        is_call += [False] * len(rest)
         spans += rest
         cols: dict[str, list[Any]] = {
-            "trace_id": [trace_of[sid].hex() for sid in spans],
+            "trace_id": [t.hex() for t in map(trace_of.__getitem__, spans)],
             "span_id": [sid.hex() for sid in spans],
-            "parent_span_id": [parent_of.get(sid, b"").hex() or None for sid in spans],
-            "is_call": [sid in calls for sid in spans],
+            "parent_span_id": [p.hex() or None if p else None for p in map(parent_of.get, spans)],
+            "is_call": is_call,
         }
         columns = zip(*(NO_TAGS if t is None else t for t in tags), strict=True)  # tag columns
         for name, values in zip(_LINK_COLUMNS[4:], columns, strict=False):
-            cols[name] = [None if v is None else unquote(v) for v in values]
+            if values.count(None) == len(values):
+                cols[name] = list(values)
+            else:
+                cols[name] = [
+                    v if v is None or (type(v) is str and v[:1] != '"') else unquote(v)
+                    for v in values
+                ]
         for name in _LINK_COLUMNS[4:]:
             cols.setdefault(name, [])
         return cols
