@@ -219,7 +219,7 @@ class SpanMapper:
         with paused_cycle_collection():
             tree.find_open()
             tree.find_siblings()
-            tree.keep_own(self.rows)
+            tree.records = self.rows.records
             if len(tree.calls) > 1 or tree.sources or tree.open:
                 tree.resolve(self.rows)
         self.rows.tree = tree
@@ -397,18 +397,14 @@ class _Tree:
         self.calls: list[bytes] = []
         self.open: set[bytes] = set()
         """Traces with a span whose parent is not here: they continue in other requests."""
+        self.records: list[list[Any]] = []
+        """The calls' records (in `calls` order, wrappers included)."""
         self.own: dict[bytes, Tags] = {}
-        """Calls' own tags (before inheriting), for the calls of open traces."""
+        """Calls' own tags, kept by `resolve` before it fills a record's missing ones."""
         self.shared_parent = False
         """Whether two calls have the same parent (or are both roots): siblings to compare."""
         self._tags: dict[bytes, Tags | None] = {}
         self._roots: dict[bytes, Tags] | None = None
-
-    def keep_own(self, rows: SpanRows) -> None:
-        """Calls' own tags before inheriting: a later request re-resolving the trace from
-        `span_tags` needs them, whether the trace was open or arrived whole."""
-        own_tags = _own_tags
-        self.own = {sid: own_tags(r) for r, sid in zip(rows.records, self.calls, strict=True)}
 
     def find_siblings(self) -> None:
         parent_of = self.parent_of
@@ -456,10 +452,13 @@ class _Tree:
         resolved, wrappers = inherit(
             self.parent_of, self.tags_of, self.calls, self.trace_of, self.root_tags
         )
-        for record, tags in zip(records, resolved, strict=True):
+        own = self.own
+        for record, sid, tags in zip(records, self.calls, resolved, strict=True):
             if tags is not NO_TAGS:
                 for position, value in zip(_TAG_POSITIONS, tags, strict=True):
                     if value is not None and record[position] is None:
+                        if sid not in own:
+                            own[sid] = _own_tags(record)
                         record[position] = unquote(value)
         if wrappers:
             rows.records = [
@@ -490,7 +489,12 @@ class _Tree:
         tags: list[Tags | None] = []
         is_call: list[bool] = []
         if traces:
-            calls, own = set(self.calls), self.own
+            calls = set(self.calls)
+            own = {  # calls' own tags, before `resolve` filled them (which a later request needs)
+                sid: self.own.get(sid) or _own_tags(r)
+                for r, sid in zip(self.records, self.calls, strict=True)
+                if trace_of[sid] in traces
+            }
             spans = [sid for sid, tid in trace_of.items() if tid in traces]
             tags = [own.get(sid) if sid in calls else tags_of(sid) for sid in spans]
             is_call = [sid in calls for sid in spans]
@@ -569,7 +573,7 @@ def inherit(
             call, tags, broken = state
             t = tags_of(q)
             if t is not None:
-                tags = merge_tags(t, tags)
+                tags = t if tags is NO_TAGS else merge_tags(t, tags)
             state = memo[q] = (q if q in is_call else call, tags, broken)
         return state
 
