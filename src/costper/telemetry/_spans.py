@@ -476,15 +476,19 @@ class _Tree:
         decoded here, none of their rows is a call, and the columns are built whole."""
         parent_of, trace_of, tags_of = self.parent_of, self.trace_of, self.tags_of
         decoded = self._tags
-        rest = [sid for sid, t in decoded.items() if t is not None and trace_of[sid] not in traces]
-        rest += [
-            sid
-            for sid in self.sources
-            if sid not in parent_of
-            and sid not in decoded
-            and trace_of[sid] not in traces
-            and tags_of(sid) is not None
-        ]
+        if traces:
+            rest = [
+                sid for sid, t in decoded.items() if t is not None and trace_of[sid] not in traces
+            ]
+            roots = [
+                sid
+                for sid in self.sources
+                if sid not in parent_of and sid not in decoded and trace_of[sid] not in traces
+            ]
+        else:
+            rest = [sid for sid, t in decoded.items() if t is not None]
+            roots = [sid for sid in self.sources if sid not in parent_of and sid not in decoded]
+        rest += [sid for sid in roots if tags_of(sid) is not None]
         spans: list[bytes] = []
         tags: list[Tags | None] = []
         is_call: list[bool] = []
