@@ -45,7 +45,8 @@ from costper.config import Config
 from costper.engine._compare import compare
 from costper.engine._report import group_sums, report
 from costper.engine._session_detail import session_detail
-from costper.engine._sessions import GROUP_KEYS, session_table
+from costper.engine._sessions import session_table
+from costper.engine._vocabulary import GROUP_KEYS
 from costper.errors import StoreError
 from costper.planning._whatif import recommend, what_if
 from costper.store._backend import BackendSource
@@ -136,7 +137,7 @@ def spark_source(world: World) -> Iterator[Source]:
         pytest.skip("PySpark needs a Java runtime")
     conf = "spark.master=local[2]&spark.sql.shuffle.partitions=2&spark.default.parallelism=2"
     conf += f"&spark.sql.warehouse.dir={world.folder / 'warehouse'}"
-    source = open_source(f"pyspark://{world.parquet}?{conf}")
+    source = open_source(f"pyspark://{world.parquet}?{conf}&read_only=1")  # the suite only reads
     session = source.ibis._session  # type: ignore[attr-defined]
     assert session.conf.get("spark.driver.bindAddress") == "127.0.0.1"
     yield source
@@ -173,7 +174,7 @@ def postgres_url(world: World) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres_source(postgres_url: str) -> Iterator[Source]:
-    source = open_source(postgres_url)
+    source = open_source(postgres_url + "?read_only=1")  # the suite only reads
     yield source
     source.close()
 
@@ -401,10 +402,18 @@ def test_cli_reads_postgres_by_url_and_refuses_writes(
         ("demo", "--sessions", "10"),
         ("prune", "--before", "2020-01-01"),
     ):
-        run = _costper(*args, "--db", postgres_url, timeout=120)
+        run = _costper(*args, "--db", postgres_url + "?read_only=1", timeout=120)
         assert run.returncode == 2, (args, run.stdout, run.stderr)
         lines = run.stderr.strip().splitlines()
-        assert len(lines) == 1 and "postgres backend is read-only" in lines[0], run.stderr
+        assert len(lines) == 1, run.stderr
+        assert "postgres source is read-only (opened with ?read_only=1)" in lines[0]
+    for args, what in (  # writable, but these need the whole store in DuckDB
+        (("prune", "--before", "2020-01-01"), "pruning needs a DuckDB store"),
+        (("ingest", "billing", str(world.folder / "bill.csv")), "ingesting a bill"),
+    ):
+        run = _costper(*args, "--db", postgres_url, timeout=120)
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 2 and len(lines) == 1 and what in lines[0], run.stderr
     bad = _costper("report", "--db", "postgres://someone:hunter2@127.0.0.1:1/none", timeout=60)
     assert bad.returncode == 2 and "cannot connect" in bad.stderr
     assert "hunter2" not in bad.stderr and "someone:***@" in bad.stderr
@@ -430,11 +439,13 @@ def test_missing_table_reads_empty_and_driver_errors_are_named(postgres_url: str
 def test_serve_by_url_is_read_only(
     postgres_url: str, postgres_source: Source, world: World
 ) -> None:
-    """`costper serve --db postgres://...`: the dashboard and API from PostgreSQL; posts refused."""
+    """`costper serve --db postgres://...?read_only=1`: the dashboard and API from
+    PostgreSQL; posts refused (tests/test_engine_writes.py posts to a writable one)."""
     import httpx
     from serve_process import ServeProcess
 
-    with ServeProcess(postgres_url, cwd=world.folder) as server:  # type: ignore[arg-type]
+    url = postgres_url + "?read_only=1"
+    with ServeProcess(url, cwd=world.folder) as server:  # type: ignore[arg-type]
         got = httpx.get(server.url + "/api/report", params={"by": "model"}, timeout=120).json()
         assert_same(report(postgres_source, ["model"]).to_dict(), got)
         page = httpx.get(server.url + "/features/support-chat", timeout=120)
@@ -446,5 +457,5 @@ def test_serve_by_url_is_read_only(
             timeout=30,
         )
         assert posted.status_code == 405, posted.text
-        assert "postgres backend is read-only" in posted.json()["error"]
+        assert "postgres source is read-only" in posted.json()["error"]
         assert "password" not in server.stop()

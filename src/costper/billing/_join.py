@@ -285,7 +285,7 @@ def rejoin(store: Store, new_calls: int, config: Config | None = None) -> JoinRe
     committed, so the rule lives here and not in one edge. None when there was
     nothing new or no bill is stored. `config` gives the currency rates.
     """
-    if not new_calls or store.count("billing") == 0:
+    if not new_calls or not store.joins_bills or store.count("billing") == 0:
         return None
     return apply(store, Rates.of(config) if config is not None else None)
 

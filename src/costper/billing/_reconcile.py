@@ -30,7 +30,7 @@ import ibis.expr.types as ir
 from costper.billing import _join as costjoin
 from costper.billing._models import bill_provider
 from costper.config import Config
-from costper.engine._sessions import check_keys
+from costper.engine._vocabulary import check_keys
 from costper.errors import InputError
 from costper.pricing._aliases import canonical_model, split_ref
 from costper.pricing._currency import ESTIMATES, Rates

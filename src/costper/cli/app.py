@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import typer
-from typer.core import TyperArgument, TyperOption
+from typer._coercion import RuntimeParam, build_runtime_param
+from typer.core import TyperArgument, TyperOption, _TyperParameter
 
 app = typer.Typer(
     name="costper",
@@ -65,3 +67,28 @@ def _conventional_metavar(self: TyperOption | TyperArgument, ctx: Any) -> str:
 _typer_display_type = TyperOption.display_type
 TyperOption.display_type = _conventional_metavar  # type: ignore[method-assign,assignment]
 TyperArgument.display_type = _conventional_metavar  # type: ignore[method-assign,assignment]
+
+
+@dataclass(frozen=True)
+class _Given(RuntimeParam):
+    """A str or bool parameter whose value already is one: kept as given, which is what
+    Typer's Pydantic adapter returns for it (`typer._adapters`: `str(value)` and
+    the bool as is), without importing Pydantic (0.06 s of every command). Any
+    other value goes to Typer's own coercion."""
+
+    def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+        if type(value) is self.annotation:
+            return value
+        return build_runtime_param(param.type_descriptor)._coerce_value(value, param, ctx)
+
+
+def _runtime_param(self: _TyperParameter) -> RuntimeParam:
+    d = self.type_descriptor
+    plain = d.annotation in (str, bool) and d.parameter_info.parser is None
+    if self._runtime_param is None and plain and d.file_annotation is None:
+        self._runtime_param = _Given(d.parameter_info, d.annotation)
+    return _typer_runtime_param(self)
+
+
+_typer_runtime_param = _TyperParameter.get_runtime_param
+_TyperParameter.get_runtime_param = _runtime_param  # type: ignore[method-assign]

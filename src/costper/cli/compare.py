@@ -50,7 +50,7 @@ def compare_cmd(
 
     from costper.cli.fit import Col, FitTable
     from costper.engine._compare import compare as compare_variants
-    from costper.engine._sessions import check_keys
+    from costper.engine._vocabulary import check_keys
 
     check_format(fmt)
     cfg = config(db, config_file)

@@ -167,7 +167,7 @@ def print_report(rep: Report, title: str = "Cost per success", *, wide: bool = F
     over (the dashboard's "Labeled"); "pending" the ones without one yet. `llm`
     includes `retries`, so the breakdown's parts other than retries add to total."""
     from costper.cli.fit import Col, FitTable
-    from costper.engine._sessions import COST_PARTS  # the engine is loaded by now
+    from costper.engine._vocabulary import COST_PARTS
 
     con = console()
     keys = rep.by

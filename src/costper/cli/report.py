@@ -48,7 +48,7 @@ def report_cmd(
     While `costper serve` holds the store, the report is read through it."""
     from costper.engine._report import Report
     from costper.engine._report import report as build_report
-    from costper.engine._sessions import check_keys
+    from costper.engine._vocabulary import check_keys
 
     check_format(fmt)
     cfg = config(db, config_file)

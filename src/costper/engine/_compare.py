@@ -23,7 +23,7 @@ from costper.config import Config
 from costper.engine._difference import Difference, compare_ratios
 from costper.engine._report import Group, report
 from costper.engine._rollup import coarsen
-from costper.engine._sessions import check_keys
+from costper.engine._vocabulary import check_keys
 from costper.errors import InputError
 from costper.pricing._aliases import split_ref
 from costper.store._source import Source

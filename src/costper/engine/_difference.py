@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from costper.engine._intervals import NONE, Interval, t_value
+from costper.engine._intervals import NONE, Interval, student_t, t_value
 from costper.engine._moments import Num, Sums, _f, _out, d_moments
 
 CHEAPER, DEARER, NO_DIFFERENCE, UNKNOWN = (
@@ -106,8 +106,7 @@ def _solve(f: Callable[[Any], Any], lo: Any, hi: Any, target: float) -> Any:
 def compare_bounds(variant: Sums, baseline: Sums, confidence: float = 0.95) -> dict[str, Num]:
     """Ratio and difference of costs per success with their score intervals, Z and p at 'no
     difference' (arrays in, arrays out; nan where undefined or unbounded)."""
-    from scipy.special import stdtr  # t.sf(x) = stdtr(df, -x), without importing scipy.stats
-
+    stdtr = student_t().stdtr  # t.sf(x) = stdtr(df, -x), without importing scipy.stats
     df = np.minimum(_f(variant.n), _f(baseline.n)) - 1
     z = t_value(confidence, df)
     rv, rb = _f(variant.c) / _f(variant.s), _f(baseline.c) / _f(baseline.s)

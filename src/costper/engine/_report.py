@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
-
-import ibis.expr.types as ir
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from costper.config import Config
 from costper.engine._intervals import (
@@ -26,12 +23,15 @@ from costper.engine._intervals import (
     sessions_needed,
     wilson,
 )
-from costper.engine._sessions import COST_PARTS, COST_SOURCES, check_keys, session_table
 from costper.engine._trust import Limits
 from costper.engine._trust import warnings as trust_warnings
+from costper.engine._vocabulary import COST_PARTS, COST_SOURCES, check_keys
 from costper.errors import InputError
-from costper.store._dialect import as_int
 from costper.store._source import Source, as_source, to_arrow
+
+if TYPE_CHECKING:  # a report whose query the store keeps compiled loads no Ibis
+    import ibis.expr.types as ir
+    import pyarrow as pa
 
 _COLUMN = {"turns": "turn_bucket"}
 
@@ -144,6 +144,8 @@ class Report:
         return out
 
     def to_arrow(self) -> pa.Table:
+        import pyarrow as pa
+
         return pa.Table.from_pylist(self.rows())
 
     def to_pandas(self) -> Any:
@@ -158,6 +160,8 @@ def group_sums(sessions: ir.Table, by: list[str]) -> ir.Table:
     sessions that is the difference between seconds and a fraction of one.
     `combine_outcomes` folds the (at most three) rows of a group back together.
     """
+    from costper.store._dialect import as_int
+
     s = sessions
     tot = s.total
     aggs: dict[str, Any] = dict(
@@ -364,14 +368,49 @@ def report(
                 store, keys, since=since, until=until, feature=feature, config=config, now=now
             )
     source = as_source(source)
-    sessions = session_table(
-        source, config, now=now, since=since, until=until, feature=feature, keys=keys
-    )
-    rows = combine_outcomes(_execute(source, group_sums(sessions, keys)), keys)
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    rows = combine_outcomes(_report_rows(source, keys, since, until, feature, config, now), keys)
     groups = [build_group(r, keys, config) for r in rows if r["sessions"]]
     if feature is not None and not groups:
         check_feature(source, feature)
     return Report(config.confidence, keys, groups, config.currency)
+
+
+def _report_rows(
+    source: Source,
+    keys: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    feature: str | None,
+    config: Config,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """`group_sums` over the sessions: from the SQL the store keeps compiled when it
+    has it (`engine._report_sql`), else built with Ibis, and then kept."""
+    from costper.engine import _report_sql
+
+    run = getattr(source, "run_compiled", None) if getattr(source, "keeps_compiled", 0) else None
+    values = None if run is None else _report_sql.run_values(config, now, since, until)
+    key = None
+    if run is not None and values is not None:
+        key = _report_sql.query_key(config, keys, since, until, feature)
+        kept: list[dict[str, Any]] | None = None if key is None else run(key, values)
+        if kept is not None:
+            return kept
+    from costper.engine._sessions import session_table
+
+    sessions = session_table(
+        source, config, now=now, since=since, until=until, feature=feature, keys=keys
+    )
+    expr = group_sums(sessions, keys)
+    rows = _execute(source, expr)
+    if key is not None and values is not None:
+        query = _report_sql.compile_report(
+            source, expr, config, keys, since, until, feature, values
+        )
+        if query is not None:
+            source.keep_compiled(key, query)  # type: ignore[attr-defined]
+    return rows
 
 
 def check_feature(source: Source, feature: str) -> None:

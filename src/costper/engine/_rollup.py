@@ -16,7 +16,7 @@ from typing import Any
 
 from costper.config import Config
 from costper.engine._report import PENDING_SUMS, Group, build_group
-from costper.engine._sessions import COST_PARTS, COST_SOURCES
+from costper.engine._vocabulary import COST_PARTS, COST_SOURCES
 
 _COUNTS = ("sessions", "labeled_sessions", "successes", "escalations", "reviewed", "calls",
            "failed_calls", "turns", "unpriced_calls")  # fmt: skip

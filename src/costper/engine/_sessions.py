@@ -21,38 +21,16 @@ import ibis.expr.types as ir
 
 from costper._config_evals import EvalRule
 from costper.config import Config
-from costper.errors import InputError
+from costper.engine._vocabulary import COST_SOURCES, check_keys
 from costper.pricing._currency import ESTIMATES, Rates
 from costper.store._dialect import PORTABLE, Dialect, dialect_of, real
 from costper.store._source import Source, as_source
 
-GROUP_KEYS = (
-    "feature", "model", "provider", "prompt_version", "tenant", "day", "week", "month", "turns",
-)  # fmt: skip
-COST_SOURCES = ("billed", "reported", "config", "catalog", "unpriced")
-COST_PARTS = ("llm", "retries", "evals", "escalation", "review", "overhead", "infra", "total")
 EVALS = "evals"
 """The `operation` of a call made to evaluate another (LLM-as-judge, telemetry's
 `gen_ai.operation.name=evaluate` or `costper.call.kind=eval`): its cost is the
 session's `evals` part and its tokens are left out of the session's tokens, so
 cost per 1M tokens stays the feature's own calls'."""
-
-
-def check_keys(
-    keys: Iterable[str], known: Sequence[str] = GROUP_KEYS, *, unknown: str = "unknown group key"
-) -> list[str]:
-    """Validate group keys against a known list: they are never pasted into a query.
-
-    Duplicates are dropped, order is kept; `unknown` starts the error message.
-    """
-    out: list[str] = []
-    for k in keys:
-        k = k.strip()
-        if k not in known:
-            raise InputError(f"{unknown} {k!r} (known: {', '.join(known)})", field="by", value=k)
-        if k not in out:
-            out.append(k)
-    return out
 
 
 def _tables(source: Source) -> tuple[ir.Table, ir.Table]:

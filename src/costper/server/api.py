@@ -22,7 +22,7 @@ from costper._time import time_range
 from costper.billing._reconcile import KEYS as RECONCILE_KEYS
 from costper.billing._reconcile import check_by
 from costper.config import Config
-from costper.engine._sessions import GROUP_KEYS, check_keys
+from costper.engine._vocabulary import GROUP_KEYS, check_keys
 from costper.errors import InputError
 from costper.planning._breakeven import breakeven_json
 from costper.planning._calculator import EXAMPLES

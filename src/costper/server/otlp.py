@@ -149,7 +149,7 @@ def _group_commit(request: Request) -> GroupCommit:
     """One per app, made on the event loop's thread (so never twice)."""
     state = request.app.state
     if not hasattr(state, "group_commit"):
-        state.group_commit = GroupCommit(state.store)
+        state.group_commit = GroupCommit(_state(request)[1])
     return state.group_commit
 
 
@@ -268,12 +268,19 @@ def _ingest_outcomes(
 
 
 def _state(request: Request) -> tuple[Config, Store]:
-    """The config and the writable store; a read-only source (a warehouse by URL)
-    refuses here, before the body is read (405, naming the backend)."""
+    """The config and the store to write to: the DuckDB store, or a writable engine's
+    (`BackendSource.writable`); a read-only source (a warehouse by URL, `?read_only=1`)
+    refuses here, before the body is read (405, naming the reason)."""
     store = request.app.state.store
     if not isinstance(store, Store) or store.read_only:
         refuse = getattr(store, "refuse", None)
-        raise refuse("receiving telemetry") if refuse else ReadOnlyStore(f"{store.path}: read-only")
+        if store.read_only or not hasattr(store, "writable"):
+            raise (
+                refuse("receiving telemetry")
+                if refuse
+                else ReadOnlyStore(f"{store.path}: read-only")
+            )
+        store = store.writable()
     return request.app.state.config, store
 
 

@@ -18,7 +18,8 @@ from costper.engine._compare import compare
 from costper.engine._report import Group, report
 from costper.engine._rollup import coarsen
 from costper.engine._session_detail import rows, session_detail
-from costper.engine._sessions import check_keys, session_table
+from costper.engine._sessions import session_table
+from costper.engine._vocabulary import check_keys
 from costper.server.result_cache import ResultCache
 from costper.signals._anomalies import anomalies
 from costper.signals._diagnose import diagnose

@@ -1,10 +1,13 @@
-"""Any Ibis backend as a read-only `Source`, and opening one by URL.
+"""Any Ibis backend as a `Source`, and opening one by URL.
 
 A user whose calls outgrow one DuckDB file keeps costper's tables where the
 rest of their data live (Spark, PostgreSQL, a warehouse) and points `--db` at
 them by URL. costper reads there: every query is an Ibis expression compiled
-for that engine, so only the answers travel. Writes (ingest, the billing
-join) stay with the DuckDB store for now, and say so by name.
+for that engine, so only the answers travel. PostgreSQL and a Spark Parquet
+folder also take ingest (calls, outcomes, span tags) through `writable()`
+(store/_engine_writes.py); a source is read-only when its engine is another,
+its URL says `?read_only=1`, or its login may not write (the reason is named).
+The billing ingest and join stay with the DuckDB store, and say so.
 
 Tables are read by costper's schema: a column the backend lacks reads as
 null, one of another type is cast, so a table written by another tool (no
@@ -68,15 +71,25 @@ def _translates(method: Callable[P, R]) -> Callable[P, R]:
 
 
 class BackendSource:
-    """costper's tables on an Ibis backend, read-only."""
+    """costper's tables on an Ibis backend; writable where `read_only` is false."""
 
-    read_only = True
-
-    def __init__(self, backend: Any, *, path: str | None = None, owned: bool = True) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        path: str | None = None,
+        owned: bool = True,
+        read_only: bool = False,
+        folder: Path | None = None,
+    ) -> None:
         self.ibis = backend
         self.name = str(getattr(backend, "name", "ibis"))
         self.path = path or f"{self.name}://"
         self._owned = owned
+        self._asked_read_only = read_only
+        self._folder = folder
+        self._why_read_only: str | None = None
+        self._writer: Any = None
         self._tables: dict[str, ir.Table] = {}
         self._missing: set[str] = set()
         self._rollups: dict[Callable[[ir.Table], ir.Table], tuple[int, ir.Table]] = {}
@@ -93,6 +106,9 @@ class BackendSource:
 
     def close(self) -> None:
         with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
             for _, cached in self._rollups.values():
                 _release(cached)
             self._rollups.clear()
@@ -189,21 +205,74 @@ class BackendSource:
             self._rollups[builder] = (version, cached)
             return cached
 
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_reason() is not None
+
+    def read_only_reason(self) -> str | None:
+        """Why costper cannot write here, or None; asked of the engine once."""
+        if self._asked_read_only:
+            return "opened with ?read_only=1"
+        if self._why_read_only is None:
+            sink = self._sink()
+            why = sink.read_only_reason() if sink is not None else None
+            if sink is None:
+                why = "costper writes to DuckDB, PostgreSQL and Spark Parquet folders"
+            self._why_read_only = why or ""
+        return self._why_read_only or None
+
+    @_translates
+    def _sink(self) -> Any:
+        from costper.store._engine_sinks import ParquetSink, PostgresSink
+
+        if self.name == "postgres":
+            return PostgresSink(self.ibis, self._lock, self.path)
+        if self.name == "pyspark":
+            return ParquetSink(self._folder, self._register, self.path)
+        return None
+
+    def writable(self) -> Any:
+        """The `Store` that ingest writes through (store/_engine_writes.py), one per source;
+        refused (ReadOnlyStore) where this source is read-only."""
+        if self.read_only:
+            raise self.refuse("storing rows")
+        with self._lock:
+            if self._writer is None:
+                from costper.store._engine_writes import EngineStore
+
+                self._writer = EngineStore(self, self._sink())
+            return self._writer
+
     def insert(self, name: str, batch: pa.Table) -> int:
-        raise self.refuse("storing rows")
+        return int(self.writable().insert(name, batch))
 
     def insert_many(self, batches: Any) -> dict[str, int]:
-        raise self.refuse("storing rows")
+        out: dict[str, int] = self.writable().insert_many(batches)
+        return out
+
+    def refresh(self) -> None:
+        """Forget what was read of the tables: a write just changed them."""
+        with self._lock:
+            self._tables.clear()
+            self._missing.clear()
+            self._version = None
+
+    def _register(self, name: str) -> None:
+        if self._folder is not None:
+            with self._lock:
+                _register_view(self.ibis._session, self._folder, name)
 
     def refuse(self, what: str) -> ReadOnlyStore:
-        return read_only_error(self.path, self.name, what)
+        return read_only_error(self.path, self.name, what, self.read_only_reason())
 
 
-def read_only_error(where: str, backend: str, what: str = "writing") -> ReadOnlyStore:
+def read_only_error(
+    where: str, backend: str, what: str = "writing", why: str | None = None
+) -> ReadOnlyStore:
     return ReadOnlyStore(
-        f"{where}: the {backend} backend is read-only in costper ({what} needs a DuckDB "
-        "store: --db costper.duckdb); read commands (report, compare, whatif, reconcile, "
-        "export focus, serve) work here"
+        f"{where}: this {backend} source is read-only ({why or 'opened read-only'}), so "
+        f"{what} is refused; read commands (report, compare, whatif, reconcile, export "
+        "focus, serve) work here"
     )
 
 
@@ -227,11 +296,13 @@ def connect(url: str) -> BackendSource:
     """A read-only source for an Ibis connection URL (anything `ibis.connect` knows,
     plus `pyspark://[/DIR][?spark.conf=value...]`: a local Spark session on
     127.0.0.1 with each `DIR/<table>` Parquet file or folder as a table)."""
+    url, read_only = _read_only_param(url)
     where = shown(url)
     name = backend_name(url)
+    folder = None
     try:
         if name in ("pyspark", "spark"):
-            backend = _spark(url)
+            backend, folder = _spark(url)
         else:
             backend = ibis.connect(url)
     except (CostperError, KeyboardInterrupt):
@@ -243,10 +314,22 @@ def connect(url: str) -> BackendSource:
         ) from None
     except Exception as e:
         raise StoreError(f"{where}: cannot connect: {type(e).__name__}: {_first_line(e)}") from None
-    return BackendSource(backend, path=where, owned=True)
+    return BackendSource(backend, path=where, owned=True, read_only=read_only, folder=folder)
 
 
-def _spark(url: str) -> Any:
+def _read_only_param(url: str) -> tuple[str, bool]:
+    """The URL without costper's `read_only` parameter, and whether it was set."""
+    parts = urlsplit(url)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    flags = [v for k, v in params if k == "read_only"]
+    if not flags:
+        return url, False
+    query = "&".join(f"{k}={v}" for k, v in params if k != "read_only")
+    kept = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    return kept, flags[-1].lower() not in ("0", "false", "no", "")
+
+
+def _spark(url: str) -> tuple[Any, Path | None]:
     from pyspark.sql import SparkSession
 
     # The JVM this process starts picks its own address from here: loopback, like the driver.
@@ -264,11 +347,17 @@ def _spark(url: str) -> Any:
         if not folder.is_dir():
             raise StoreError(f"{url}: no folder {folder} (expected one Parquet table per name)")
         for name in TABLES:
-            for candidate in (folder / name, folder / f"{name}.parquet"):
-                if candidate.exists():
-                    session.read.parquet(str(candidate)).createOrReplaceTempView(name)
-                    break
-    return ibis.pyspark.connect(session)
+            _register_view(session, folder, name)
+    return ibis.pyspark.connect(session), folder
+
+
+def _register_view(session: Any, folder: Path, name: str) -> None:
+    """`DIR/<name>` (a folder of Parquet parts) or `DIR/<name>.parquet` as Spark's view `name`."""
+    for candidate in (folder / name, folder / f"{name}.parquet"):
+        if candidate.exists():
+            session.read.parquet(str(candidate)).createOrReplaceTempView(name)
+            return
+    session.catalog.dropTempView(name)  # one left by another folder in this session
 
 
 def _release(cached: ir.Table) -> None:

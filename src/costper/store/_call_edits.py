@@ -13,7 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from costper.store._store import ROLLUP, Store, _version
+from costper.store._session_rollup import ROLLUP
+from costper.store._store import Store, _version
 
 _SLACK_US = 2
 """Rounding slack (µs) when testing that one layer's span lies inside another's: layers

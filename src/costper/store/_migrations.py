@@ -22,15 +22,27 @@ SQL_TYPES = {
 }
 
 
-def ddl(name: str, as_name: str | None = None) -> str:
+PG_TYPES = {**SQL_TYPES, pa.float64(): "DOUBLE PRECISION", pa.string(): "TEXT"}
+"""The same tables in PostgreSQL (store/_engine_sinks.py): only the names differ."""
+PG_UNINDEXED = UNINDEXED - {"span_tags"}
+"""PostgreSQL keeps `span_tags`' key index: a write there pulls its traces' rows by an
+IN list and inserts a few rows behind a NOT EXISTS probe, both served by the index."""
+
+
+def ddl(
+    name: str,
+    as_name: str | None = None,
+    types: dict[pa.DataType, str] = SQL_TYPES,
+    unindexed: frozenset[str] = UNINDEXED,
+) -> str:
     schema, key, not_null = TABLES[name]
     cols = []
     for f in schema:
-        col = f'"{f.name}" {SQL_TYPES[f.type]}'
+        col = f'"{f.name}" {types[f.type]}'
         if f.name in not_null:
             col += " NOT NULL"
         cols.append(col)
-    if name not in UNINDEXED:
+    if name not in unindexed:
         cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in key) + ")")
     return f'CREATE TABLE IF NOT EXISTS "{as_name or name}" (' + ", ".join(cols) + ")"
 

@@ -5,10 +5,11 @@ detail, export and the dashboard run unchanged wherever the data are."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import ibis.expr.types as ir
-import pyarrow as pa
+if TYPE_CHECKING:  # a report whose query is compiled already loads neither
+    import ibis.expr.types as ir
+    import pyarrow as pa
 
 
 @runtime_checkable
@@ -22,7 +23,9 @@ class Source(Protocol):
     """
 
     path: str
-    read_only: bool
+
+    @property
+    def read_only(self) -> bool: ...
 
     def table(self, name: str) -> ir.Table: ...
 

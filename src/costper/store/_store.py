@@ -13,32 +13,36 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import duckdb
-import ibis
 import pyarrow as pa
 
 from costper.errors import InputError, StoreError
+from costper.store import _compiled, _session_rollup
 from costper.store._migrations import migrate
 from costper.store._schema import TABLES, UNINDEXED
+from costper.store._session_rollup import ROLLUP
 from costper.store._source import Source
 from costper.store._stage import MEMORY_LIMIT, Stage
 from costper.store._stage import apply as _apply_settings
 from costper.store._stage import settings as _stage_settings
 
+if TYPE_CHECKING:  # Ibis is loaded when an expression is first built or run, not to open
+    import ibis
+    import ibis.expr.types as ir
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
-ROLLUP = "session_rollup"
 _BAD_DATA = (duckdb.ConversionException, duckdb.ConstraintException, duckdb.InvalidInputException)
 
 
-def _to_pyarrow(backend: Any, expr: ibis.Expr) -> pa.Table:
+def _to_pyarrow(backend: Any, expr: ir.Expr) -> pa.Table:
     """Ibis' DuckDB `to_pyarrow` without the pandas import its converter module does
     (0.45 s of a 1.7 s `costper report` process): the same relation, cast to the
     expression's schema by Ibis' Arrow mapper. DuckDB's mapper differs from it only
@@ -49,6 +53,29 @@ def _to_pyarrow(backend: Any, expr: ibis.Expr) -> pa.Table:
 
     table = backend._to_duckdb_relation(expr).to_arrow_table()
     return expr.__pyarrow_result__(table, data_mapper=PyArrowData)
+
+
+# What Ibis sets on every DuckDB connection it wraps (`Backend._post_connect`); set
+# on every cursor here, so SQL runs alike whether or not Ibis was ever loaded.
+_CURSOR_SETTINGS = ("SET timezone = 'UTC'", "SET python_enable_replacements = false")
+
+
+class _Reader:
+    """A reader cursor, and the Ibis backend on it once one is asked for."""
+
+    __slots__ = ("_backend", "cur")
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        self.cur = cur
+        self._backend: Any = None
+
+    @property
+    def backend(self) -> Any:
+        if self._backend is None:
+            import ibis
+
+            self._backend = ibis.duckdb.from_connection(self.cur)
+        return self._backend
 
 
 def _translates(method: Callable[P, R]) -> Callable[P, R]:
@@ -100,6 +127,12 @@ class Store:
     writer cursor is replaced, so the next request starts clean.
     """
 
+    joins_bills = True
+    """Whether stored calls take their billed share here (store/_engine_writes.py: not yet)."""
+    keeps_compiled = True
+    """Whether reports keep their SQL here, to run it without Ibis (store/_compiled.py);
+    not on another engine's write overlay (store/_engine_writes.py)."""
+
     def __init__(
         self, con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False
     ) -> None:
@@ -108,15 +141,36 @@ class Store:
         self.read_only = read_only
         self._lock = threading.RLock()
         self._depth = 0
-        self._con = con.cursor()
-        self.ibis = ibis.duckdb.from_connection(self._con)
-        self._pool: list[tuple[duckdb.DuckDBPyConnection, Any]] = []
+        self._con = self._cursor()
+        self._ibis: Any = None
+        self._pool: list[_Reader] = []
         self._pool_lock = threading.Lock()
         self._closed = False
         self.backup: str | None = None
-        self._rollup_sql: dict[Callable[[ibis.Table], ibis.Table], str] = {}
-        self._schemas = {n: ibis.Schema.from_pyarrow(TABLES[n][0]) for n in TABLES}
+        self._rollup_sql: dict[Callable[[ir.Table], ir.Table], str] = {}
+        self._schemas: dict[str, ibis.Schema] = {}
         self._migrate()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = self._root.cursor()
+        for statement in _CURSOR_SETTINGS:
+            cur.execute(statement)
+        return cur
+
+    @property
+    def ibis(self) -> Any:
+        """The Ibis backend on the writer cursor, made on first use: opening a store
+        and running SQL compiled before (`store._compiled`) need no Ibis."""
+        with self._lock:
+            if self._ibis is None:
+                import ibis
+
+                self._ibis = ibis.duckdb.from_connection(self._con)
+            return self._ibis
+
+    @ibis.setter
+    def ibis(self, backend: Any) -> None:
+        self._ibis = backend
 
     @classmethod
     def open(cls, path: str | Path, *, read_only: bool = False) -> Store:
@@ -152,8 +206,8 @@ class Store:
     def close(self) -> None:
         with self._lock, self._pool_lock:
             self._closed = True
-            for cur, _ in self._pool:
-                cur.close()
+            for r in self._pool:
+                r.cur.close()
             self._pool.clear()
             self._con.close()
             self._root.close()
@@ -165,57 +219,60 @@ class Store:
         self.close()
 
     @contextmanager
-    def _reader(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, Any]]:
+    def _reader(self) -> Iterator[_Reader]:
         """A cursor (and an Ibis backend on it) of this thread's own for one read."""
         with self._pool_lock:
             if self._closed:
                 raise StoreError(f"{self.path}: the store is closed")
-            pair = self._pool.pop() if self._pool else None
-        if pair is None:
-            cur = self._root.cursor()
-            pair = (cur, ibis.duckdb.from_connection(cur))
+            reader = self._pool.pop() if self._pool else None
+        if reader is None:
+            reader = _Reader(self._cursor())
         healthy = False
         try:
-            yield pair
+            yield reader
             healthy = True
         finally:
             with self._pool_lock:
                 if healthy and not self._closed and len(self._pool) < 32:
-                    self._pool.append(pair)
-                    pair = None
-            if pair is not None:
-                pair[0].close()
+                    self._pool.append(reader)
+                    reader = None
+            if reader is not None:
+                reader.cur.close()
 
     def _migrate(self) -> None:
         with self._lock:
             self.backup = migrate(self._con, self.path, self.read_only, self._writing)
 
-    def table(self, name: str) -> ibis.Table:
+    def table(self, name: str) -> ir.Table:
         """The table as an Ibis expression; built from the schema, so no query runs."""
         if name not in TABLES:
             raise StoreError(f"no table {name!r} (tables: {', '.join(TABLES)})")
+        import ibis
+
+        if name not in self._schemas:
+            self._schemas[name] = ibis.Schema.from_pyarrow(TABLES[name][0])
         return ibis.table(self._schemas[name], name=name)
 
     @_translates
     def version(self) -> int:
-        with self._reader() as (cur, _):
-            return _version(cur)
+        with self._reader() as r:
+            return _version(r.cur)
 
     @_translates
     def count(self, name: str) -> int:
         if name not in TABLES:
             raise StoreError(f"no table {name!r} (tables: {', '.join(TABLES)})")
-        with self._reader() as (cur, _):
-            row = cur.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+        with self._reader() as r:
+            row = r.cur.execute(f'SELECT count(*) FROM "{name}"').fetchone()
         return int(row[0]) if row else 0
 
     @_translates
-    def to_arrow(self, expr: ibis.Expr) -> pa.Table:
+    def to_arrow(self, expr: ir.Expr) -> pa.Table:
         """Run an Ibis expression on a reader cursor: a consistent committed snapshot."""
         return self._read(lambda backend: _to_pyarrow(backend, expr))
 
     @_translates
-    def execute(self, expr: ibis.Expr) -> Any:
+    def execute(self, expr: ir.Expr) -> Any:
         return self._read(lambda backend: backend.execute(expr))
 
     def _read(self, run: Callable[[Any], Any]) -> Any:
@@ -223,11 +280,15 @@ class Store:
         table another connection just replaced (seen under load, right after a
         restart: "Table with name session_rollup does not exist")."""
         try:
-            with self._reader() as (_, backend):
-                return run(backend)
+            with self._reader() as r:
+                return run(r.backend)
         except duckdb.CatalogException:
-            with self._reader() as (_, backend):
-                return run(backend)
+            with self._reader() as r:
+                return run(r.backend)
+
+    def prefetch(self, traces: Iterable[str], calls: pa.Table | None = None) -> None:
+        """Nothing: a DuckDB store holds every row. A store staging a write for another
+        engine (store/_engine_writes.py) loads the rows of these traces first."""
 
     def insert(self, name: str, batch: pa.Table, *, fresh: bool = False) -> int:
         return self.insert_many({name: batch}, fresh=fresh)[name]
@@ -430,8 +491,8 @@ class Store:
             self._con.close()
         except duckdb.Error:
             pass
-        self._con = self._root.cursor()
-        self.ibis = ibis.duckdb.from_connection(self._con)
+        self._con = self._cursor()
+        self._ibis = None
 
     @_translates
     def update_calls(self, costs: pa.Table) -> int:
@@ -452,7 +513,7 @@ class Store:
                 self._con.unregister("_costs_in")
 
     @_translates
-    def update_calls_from(self, expr: ibis.Table) -> int:
+    def update_calls_from(self, expr: ir.Table) -> int:
         """`update_calls` from an Ibis expression run inside the store, so millions of
         allocated costs never travel through Python."""
         return self._replace_costs(str(self.ibis.compile(expr)))
@@ -496,11 +557,11 @@ class Store:
             "billing": ('"ChargePeriodEnd" <= ?', [cutoff]),
         }
         if dry_run:
-            with self._reader() as (cur, _):
+            with self._reader() as r:
                 return {
                     name: int(
                         (
-                            cur.execute(f"SELECT count(*) FROM {name} WHERE {w}", ps).fetchone()
+                            r.cur.execute(f"SELECT count(*) FROM {name} WHERE {w}", ps).fetchone()
                             or (0,)
                         )[0]
                     )
@@ -516,60 +577,77 @@ class Store:
         return deleted
 
     @_translates
-    def session_rollup(self, builder: Callable[[ibis.Table], ibis.Table]) -> ibis.Table:
-        """`builder(calls)` materialised as a table and kept current.
+    def session_rollup(self, builder: Callable[[ir.Table], ir.Table]) -> ir.Table:
+        """`builder(calls)` materialised as a table and kept current (`_rollup_usable`);
+        on a read-only store with a stale rollup, or inside an open write, the
+        expression computing it on the fly."""
+        import ibis
 
-        Rolling millions of calls into sessions is the expensive part of every
-        report, and calls arrive append-only: so the rollup is rebuilt whole
-        only when its definition changes or costs were rewritten (a billing
-        join), and otherwise catches up on the sessions touched by calls with
-        a `seq` above its watermark. The watermark is read inside the catch-up's
-        own transaction on the writer cursor, and every `seq` is taken inside
-        the transaction that commits it under the same lock, so no committed
-        call can sit below the watermark without being in the rollup. A
-        read-only store with a stale rollup (or a rollup asked for inside an
-        open write) computes on the fly instead.
-        """
         calls = self.table("calls")
+        full_sql = self._rollup_full(builder)
+        digest = hashlib.sha1(full_sql.encode()).hexdigest()
+        if self._rollup_usable(full_sql, digest, lambda mark: self._rollup_part(builder, mark)):
+            return ibis.table(builder(calls).schema(), name=ROLLUP)
+        return builder(calls)
+
+    def _rollup_full(self, builder: Callable[[ir.Table], ir.Table]) -> str:
         with self._lock:
             if builder not in self._rollup_sql:
-                self._rollup_sql[builder] = str(self.ibis.compile(builder(calls)))
-        full_sql = self._rollup_sql[builder]
-        digest = hashlib.sha1(full_sql.encode()).hexdigest()
-        rollup = ibis.table(builder(calls).schema(), name=ROLLUP)
-        with self._reader() as (cur, _):
-            if _rollup_current(cur, digest):
-                return rollup
+                self._rollup_sql[builder] = str(self.ibis.compile(builder(self.table("calls"))))
+            return self._rollup_sql[builder]
+
+    def _rollup_part(self, builder: Callable[[ir.Table], ir.Table], mark: int) -> str:
+        """The rollup of the sessions touched by calls above the watermark `mark`."""
+        calls = self.table("calls")
+        touched = calls.filter(calls.seq > mark).select("session_id").distinct()
+        return str(self.ibis.compile(builder(calls.semi_join(touched, "session_id"))))
+
+    def rollup_sql(self, builder: Callable[[ir.Table], ir.Table]) -> _compiled.Rollup | None:
+        """The rollup's SQL for `store._compiled`: None if its catch-up does not make a template."""
+        full_sql = self._rollup_full(builder)
+        part = _compiled.template(
+            self._rollup_part(builder, _compiled.MARK),
+            self._rollup_part(builder, 1),
+            {"mark": 1},
+        )
+        if part is None:
+            return None
+        return _compiled.Rollup(full_sql, hashlib.sha1(full_sql.encode()).hexdigest(), part)
+
+    def _rollup_usable(self, full_sql: str, digest: str, part: Callable[[int], str]) -> bool:
+        """Bring the stored rollup up to date (`store._session_rollup.catch_up`)."""
+        return _session_rollup.catch_up(self, full_sql, digest, part)
+
+    @_translates
+    def run_compiled(self, key: str, values: Mapping[str, _compiled.Value]) -> pa.Table | None:
+        """The rows of the query kept under `key` (`store._compiled`), its stored
+        rollup brought up to date first, with no Ibis; None if none is kept or the
+        rollup cannot be brought up to date (the caller then runs Ibis)."""
+        with self._reader() as r:
+            query = _compiled.load(r.cur, key)
+        if query is None:
+            return None
+        rollup = query.rollup
+        if not self._rollup_usable(rollup.full, rollup.digest, rollup.part_from):
+            return None
+        try:
+            with self._reader() as r:
+                return _compiled.run(r.cur, query, values)
+        except duckdb.CatalogException:  # as `_read`
+            with self._reader() as r:
+                return _compiled.run(r.cur, query, values)
+
+    @_translates
+    def keep_compiled(self, key: str, query: _compiled.Query) -> None:
+        """Keep a compiled query for `run_compiled` (not on a read-only store, nor
+        inside an open write)."""
         if self.read_only:
-            return builder(calls)
+            return
         with self._lock:
             if self._depth:
-                return builder(calls)
+                return
             with self._writing():
-                meta = _rollup_meta(self._con)
-                latest = _max_seq(self._con)
-                fresh_def = meta.get("rollup_digest") == digest and "rollup_seq" in meta
-                if fresh_def and int(meta["rollup_seq"]) == latest:
-                    return rollup
-                if not fresh_def:
-                    self._con.execute(f"CREATE OR REPLACE TABLE {ROLLUP} AS {full_sql}")
-                else:
-                    mark = int(meta["rollup_seq"])
-                    touched = calls.filter(calls.seq > mark).select("session_id").distinct()
-                    part_sql = str(
-                        self.ibis.compile(builder(calls.semi_join(touched, "session_id")))
-                    )
-                    self._con.execute(
-                        f"DELETE FROM {ROLLUP} WHERE session_id IN "
-                        "(SELECT session_id FROM calls WHERE seq > ?)",
-                        [mark],
-                    )
-                    self._con.execute(f"INSERT INTO {ROLLUP} BY NAME {part_sql}")
-                self._con.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('rollup_seq', ?), ('rollup_digest', ?)",
-                    [str(latest), digest],
-                )
-            return rollup
+                _compiled.save(self._con, key, query)
 
     @_translates
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
@@ -594,33 +672,6 @@ def _version(cur: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def _rollup_meta(cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    rows = cur.execute(
-        "SELECT key, value FROM meta WHERE key IN ('rollup_seq', 'rollup_digest')"
-    ).fetchall()
-    return {str(k): str(v) for k, v in rows}
-
-
-def _max_seq(cur: duckdb.DuckDBPyConnection) -> int:
-    row = cur.execute("SELECT coalesce(max(seq), 0) FROM calls").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _rollup_current(cur: duckdb.DuckDBPyConnection, digest: str) -> bool:
-    """Is the rollup current in this reader's snapshot? One read, no lock."""
-    cur.execute("BEGIN")
-    try:
-        meta = _rollup_meta(cur)
-        ok = (
-            meta.get("rollup_digest") == digest
-            and "rollup_seq" in meta
-            and int(meta["rollup_seq"]) == _max_seq(cur)
-        )
-    finally:
-        cur.execute("COMMIT")
-    return ok
-
-
 def _duckdb_path(target: str) -> str | None:
     """The DuckDB file a --db value names, or None for another backend's URL."""
     if target.startswith("duckdb://"):
@@ -634,14 +685,25 @@ def is_duckdb(target: str | Path) -> bool:
 
 
 def open_store(target: str | Path, *, read_only: bool = False) -> Store:
-    """Open a DuckDB store by path (created if absent) or 'duckdb://path' URL; other
-    backends' URLs are refused naming the backend (costper writes only to DuckDB)."""
+    """Open a DuckDB store by path (created if absent) or 'duckdb://path' URL; another
+    backend's URL opens that engine for writing (store/_engine_writes.py), refused
+    naming the reason where it is read-only."""
     t = str(target)
     path = _duckdb_path(t)
     if path is None:
-        from costper.store._backend import backend_name, read_only_error, shown
+        from costper.store._backend import connect
+        from costper.store._engine_writes import EngineStore
 
-        raise read_only_error(shown(t), backend_name(t))
+        source = connect(t)
+        try:
+            if read_only:
+                raise source.refuse("opening it to write")
+            writer: EngineStore = source.writable()
+        except BaseException:
+            source.close()
+            raise
+        writer.owner = source
+        return writer
     return Store.open(path, read_only=read_only)
 
 

@@ -74,6 +74,8 @@ def link_calls(store: Store, config: Config, rows: SpanRows, calls: pa.Table) ->
     tree = rows.tree
     traces: set[str] = set()
     with store.transaction():
+        traces_seen = () if tree is None else (t.hex() for t in tree.trace_of.values())
+        store.prefetch(traces_seen, calls)
         if tree is not None:
             traces = {t.hex() for t in tree.open}
             stored: set[str] = set()
