@@ -139,3 +139,53 @@ def test_duckdb_errors_stop_at_the_seam(tmp_path: Path) -> None:
         with pytest.raises(InputError, match=r"e\.duckdb: Conversion Error"):
             store.sql("SELECT CAST('x' AS INTEGER)")
         assert store.count("calls") == 0  # and the store still works
+
+
+def span_tags(keys: list[tuple[str, str]], session: str) -> pa.Table:
+    return pa.table(
+        {
+            "trace_id": [k[0] for k in keys],
+            "span_id": [k[1] for k in keys],
+            "is_call": [False] * len(keys),
+            "session_id": [session] * len(keys),
+        }
+    )
+
+
+def test_span_tags_keep_one_row_per_key_without_an_index(store: Store) -> None:
+    """Schema 6 dropped the table's primary-key index: the insert keeps keys unique."""
+    assert store.insert("span_tags", span_tags([("t1", "a"), ("t1", "b"), ("t1", "b")], "s1")) == 2
+    assert store.insert("span_tags", span_tags([("t1", "a"), ("t2", "a")], "s2")) == 1
+    rows = store.sql("SELECT trace_id, span_id, session_id FROM span_tags ORDER BY 1, 2")
+    assert [tuple(r.values()) for r in rows.to_pylist()] == [
+        ("t1", "a", "s1"),
+        ("t1", "b", "s1"),
+        ("t2", "a", "s2"),
+    ]
+
+
+def test_a_schema_5_store_loses_the_span_tags_index_and_keeps_its_rows(db_path: Path) -> None:
+    import duckdb
+
+    with open_store(db_path) as s:
+        s.insert("span_tags", span_tags([("t1", "a"), ("t1", "b")], "s1"))
+    with duckdb.connect(str(db_path)) as con:  # as schema 5 made it: with its primary key
+        con.execute("ALTER TABLE span_tags RENAME TO old")
+        con.execute(
+            "CREATE TABLE span_tags (trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, "
+            "parent_span_id VARCHAR, is_call BOOLEAN, session_id VARCHAR, feature VARCHAR, "
+            "prompt_version VARCHAR, turn_id VARCHAR, tenant VARCHAR, "
+            "PRIMARY KEY (trace_id, span_id))"
+        )
+        con.execute("INSERT INTO span_tags SELECT * FROM old")
+        con.execute("DROP TABLE old")
+        con.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    with open_store(db_path) as s:
+        assert s.backup == f"{db_path}.v5.bak"
+        indexed = "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'span_tags'"
+        assert s.sql(indexed + " AND constraint_type = 'PRIMARY KEY'").column(0).to_pylist() == [0]
+        assert s.insert("span_tags", span_tags([("t1", "b"), ("t1", "c")], "s2")) == 1
+        rows = s.sql("SELECT span_id, session_id FROM span_tags ORDER BY 1").to_pylist()
+        assert [tuple(r.values()) for r in rows] == [("a", "s1"), ("b", "s1"), ("c", "s2")]
+        version = s.sql("SELECT value FROM meta WHERE key = 'schema_version'")
+        assert version.column(0).to_pylist() == ["6"]

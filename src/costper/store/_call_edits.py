@@ -42,7 +42,7 @@ def _select_in(store: Store, table: str, keys: pa.Table, select: str = "*") -> p
 
 
 def _traces(traces: Iterable[str]) -> pa.Table:
-    return pa.table({"trace_id": pa.array(sorted(traces), pa.string())})
+    return pa.table({"trace_id": pa.array(list(traces), pa.string())})
 
 
 def _keys(pairs: Iterable[tuple[str, str]]) -> pa.Table:

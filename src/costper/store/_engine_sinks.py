@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from costper.errors import StoreError
 from costper.store._engine_writes import Changes
-from costper.store._migrations import PG_TYPES, ddl
+from costper.store._migrations import PG_TYPES, PG_UNINDEXED, ddl
 from costper.store._schema import TABLES
 
 LOCK_FILE = ".costper-write.lock"
@@ -80,7 +80,7 @@ class PostgresSink:
             # CREATE TABLE IF NOT EXISTS can both try to create the table).
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('costper write'))")
             for name in names:
-                cur.execute(ddl(name, types=PG_TYPES))
+                cur.execute(ddl(name, types=PG_TYPES, unindexed=PG_UNINDEXED))
                 cur.execute(f'LOCK TABLE "{name}" IN SHARE ROW EXCLUSIVE MODE')
             seq = None
             if "calls" in names:

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from costper.errors import StoreError
-from costper.store._schema import TABLES
+from costper.store._schema import TABLES, UNINDEXED
 from costper.store._store import Store, conform
 
 if TYPE_CHECKING:
@@ -252,7 +252,14 @@ class EngineStore(Store):
                 f"= ({_cols(name, 'p')})) QUALIFY row_number() OVER (PARTITION BY {key}) = 1"
             )
             self._con.execute(f'INSERT INTO "_loaded_{name}" FROM _fresh')
-            self._con.execute(f'INSERT OR IGNORE INTO "{name}" FROM _fresh')
+            if name in UNINDEXED:  # no key index to ignore a conflict by
+                on = " AND ".join(f't."{k}" = f."{k}"' for k in TABLES[name][1])
+                self._con.execute(
+                    f'INSERT INTO "{name}" SELECT * FROM _fresh f '
+                    f'WHERE NOT EXISTS (SELECT 1 FROM "{name}" t WHERE {on})'
+                )
+            else:
+                self._con.execute(f'INSERT OR IGNORE INTO "{name}" FROM _fresh')
         finally:
             self._con.unregister("_pulled")
             self._con.execute("DROP TABLE IF EXISTS _fresh")

@@ -24,9 +24,17 @@ SQL_TYPES = {
 
 PG_TYPES = {**SQL_TYPES, pa.float64(): "DOUBLE PRECISION", pa.string(): "TEXT"}
 """The same tables in PostgreSQL (store/_engine_sinks.py): only the names differ."""
+PG_UNINDEXED = UNINDEXED - {"span_tags"}
+"""PostgreSQL keeps `span_tags`' key index: a write there pulls its traces' rows by an
+IN list and inserts a few rows behind a NOT EXISTS probe, both served by the index."""
 
 
-def ddl(name: str, as_name: str | None = None, types: dict[pa.DataType, str] = SQL_TYPES) -> str:
+def ddl(
+    name: str,
+    as_name: str | None = None,
+    types: dict[pa.DataType, str] = SQL_TYPES,
+    unindexed: frozenset[str] = UNINDEXED,
+) -> str:
     schema, key, not_null = TABLES[name]
     cols = []
     for f in schema:
@@ -34,7 +42,7 @@ def ddl(name: str, as_name: str | None = None, types: dict[pa.DataType, str] = S
         if f.name in not_null:
             col += " NOT NULL"
         cols.append(col)
-    if name not in UNINDEXED:
+    if name not in unindexed:
         cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in key) + ")")
     return f'CREATE TABLE IF NOT EXISTS "{as_name or name}" (' + ", ".join(cols) + ")"
 
@@ -97,7 +105,8 @@ def upgrade(con: duckdb.DuckDBPyConnection, version: int) -> None:
     4: `calls.service_tier`; 5: `billing` rebuilt without its primary-key index, see
     UNINDEXED, and its snapshots marked as of 1970: lines are keyed by a new content
     hash since, so the next delivery of a scope must replace the lines stored under
-    the old keys rather than add the same lines again)."""
+    the old keys rather than add the same lines again; 6: `span_tags` rebuilt without
+    its primary-key index, see UNINDEXED)."""
     con.execute("BEGIN")
     try:
         if version < 2:
@@ -108,11 +117,10 @@ def upgrade(con: duckdb.DuckDBPyConnection, version: int) -> None:
         if version < 4:
             con.execute('ALTER TABLE calls ADD COLUMN IF NOT EXISTS "service_tier" VARCHAR')
         if version < 5:
-            con.execute(ddl("billing", "_billing_v5"))
-            con.execute('INSERT INTO "_billing_v5" SELECT * FROM billing')
-            con.execute("DROP TABLE billing")
-            con.execute('ALTER TABLE "_billing_v5" RENAME TO billing')
+            _rebuild(con, "billing", "_billing_v5")
             con.execute("UPDATE bill_snapshots SET as_of = TIMESTAMP '1970-01-01 00:00:00'")
+        if 3 <= version < 6:
+            _rebuild(con, "span_tags", "_span_tags_v6")
         for name in TABLES:
             con.execute(ddl(name))
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
@@ -120,3 +128,11 @@ def upgrade(con: duckdb.DuckDBPyConnection, version: int) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _rebuild(con: duckdb.DuckDBPyConnection, name: str, scratch: str) -> None:
+    """The table made again as `ddl` says now (an index dropped), its rows kept."""
+    con.execute(ddl(name, scratch))
+    con.execute(f'INSERT INTO "{scratch}" SELECT * FROM "{name}"')
+    con.execute(f'DROP TABLE "{name}"')
+    con.execute(f'ALTER TABLE "{scratch}" RENAME TO "{name}"')

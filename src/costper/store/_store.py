@@ -25,7 +25,7 @@ import pyarrow as pa
 from costper.errors import InputError, StoreError
 from costper.store import _compiled, _session_rollup
 from costper.store._migrations import migrate
-from costper.store._schema import TABLES
+from costper.store._schema import TABLES, UNINDEXED
 from costper.store._session_rollup import ROLLUP
 from costper.store._source import Source
 from costper.store._stage import MEMORY_LIMIT, Stage
@@ -303,7 +303,9 @@ class Store:
         batch repeats a key, so a plain INSERT does (no duplicate check, no ON CONFLICT
         probe, no counting): the ingest of whole traces writes their `span_tags` rows
         so. Were the caller wrong, the primary key refuses the insert (InputError) and
-        the transaction writes nothing; nothing is silently dropped."""
+        the transaction writes nothing; nothing is silently dropped. A table without a
+        key index (UNINDEXED) gets the rows whose key is not stored yet, by anti join;
+        `fresh` is then the caller's word (`link_calls` asks the store first)."""
         prepared = {}
         for name, batch in batches.items():
             if name not in TABLES:
@@ -337,11 +339,16 @@ class Store:
                 dedupe = ""
                 if b.num_rows > 1 and self._has_duplicate_keys(view, keys):
                     dedupe = f" QUALIFY row_number() OVER (PARTITION BY {keys}) = 1"
+                insert = f'INSERT OR IGNORE INTO "{name}" SELECT * FROM "{view}"'
+                if name in UNINDEXED:
+                    stored = " AND ".join(f't."{k}" = v."{k}"' for k in key)
+                    insert = (
+                        f'INSERT INTO "{name}" SELECT * FROM "{view}" v '
+                        f'WHERE NOT EXISTS (SELECT 1 FROM "{name}" t WHERE {stored})'
+                    )
                 try:
                     before = self._count_raw(name)
-                    self._con.execute(
-                        f'INSERT OR IGNORE INTO "{name}" SELECT * FROM "{view}"{dedupe}'
-                    )
+                    self._con.execute(insert + dedupe)
                     counts[name] = self._count_raw(name) - before
                 finally:
                     self._con.unregister(view)

@@ -80,7 +80,7 @@ def link_calls(store: Store, config: Config, rows: SpanRows, calls: pa.Table) ->
             traces = {t.hex() for t in tree.open}
             stored: set[str] = set()
             if has_span_tags(store):
-                stored = open_traces(store, {t.hex() for t in set(tree.trace_of.values())})
+                stored = open_traces(store, [t.hex() for t in set(tree.trace_of.values())])
                 traces |= stored
             links = tree.link_rows({bytes.fromhex(t) for t in traces})
             if links["trace_id"]:

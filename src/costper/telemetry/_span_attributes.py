@@ -141,7 +141,7 @@ def inference_operation(a: Mapping[str, Any]) -> str | None:
     is never a call, whatever usage it carries: that usage is its children's.
     """
     op = _inference_operation(a)
-    if op is not None and str(a.get(CALL_KIND, "")).lower() in EVAL_KINDS:
+    if op is not None and CALL_KIND in a and str(a[CALL_KIND]).lower() in EVAL_KINDS:
         return "evals"
     return op
 
@@ -417,7 +417,8 @@ def tokens(
     cr = _as_count(p[CACHE_READ])
     cw = _as_count(p[CACHE_WRITE])
     rs = _as_count(p[REASONING])
-    total = _as_count(p[TOTAL])
+    cached = (cr or 0) + (cw or 0)
+    total = _as_count(p[TOTAL]) if inp is None or out is None or cached else None
     if inp is None or out is None:
         if total is not None:
             if inp is None and out is not None:
@@ -426,7 +427,6 @@ def tokens(
                 out = max(total - inp, 0)
             elif inp is None and out is None:
                 inp = total
-    cached = (cr or 0) + (cw or 0)
     if (
         inp is not None
         and cached

@@ -219,7 +219,7 @@ class SpanMapper:
         with paused_cycle_collection():
             tree.find_open()
             tree.find_siblings()
-            tree.keep_own(self.rows)
+            tree.records = self.rows.records
             if len(tree.calls) > 1 or tree.sources or tree.open:
                 tree.resolve(self.rows)
         self.rows.tree = tree
@@ -397,18 +397,14 @@ class _Tree:
         self.calls: list[bytes] = []
         self.open: set[bytes] = set()
         """Traces with a span whose parent is not here: they continue in other requests."""
+        self.records: list[list[Any]] = []
+        """The calls' records (in `calls` order, wrappers included)."""
         self.own: dict[bytes, Tags] = {}
-        """Calls' own tags (before inheriting), for the calls of open traces."""
+        """Calls' own tags, kept by `resolve` before it fills a record's missing ones."""
         self.shared_parent = False
         """Whether two calls have the same parent (or are both roots): siblings to compare."""
         self._tags: dict[bytes, Tags | None] = {}
         self._roots: dict[bytes, Tags] | None = None
-
-    def keep_own(self, rows: SpanRows) -> None:
-        """Calls' own tags before inheriting: a later request re-resolving the trace from
-        `span_tags` needs them, whether the trace was open or arrived whole."""
-        own_tags = _own_tags
-        self.own = {sid: own_tags(r) for r, sid in zip(rows.records, self.calls, strict=True)}
 
     def find_siblings(self) -> None:
         parent_of = self.parent_of
@@ -456,10 +452,13 @@ class _Tree:
         resolved, wrappers = inherit(
             self.parent_of, self.tags_of, self.calls, self.trace_of, self.root_tags
         )
-        for record, tags in zip(records, resolved, strict=True):
+        own = self.own
+        for record, sid, tags in zip(records, self.calls, resolved, strict=True):
             if tags is not NO_TAGS:
                 for position, value in zip(_TAG_POSITIONS, tags, strict=True):
                     if value is not None and record[position] is None:
+                        if sid not in own:
+                            own[sid] = _own_tags(record)
                         record[position] = unquote(value)
         if wrappers:
             rows.records = [
@@ -474,33 +473,53 @@ class _Tree:
 
         Complete traces are the ingest hot path: their spans' tags were decoded by
         `resolve` already (ancestors of calls), only untagged-looking roots are
-        decoded here, and the columns are built whole."""
-        calls = set(self.calls)
+        decoded here, none of their rows is a call, and the columns are built whole."""
         parent_of, trace_of, tags_of = self.parent_of, self.trace_of, self.tags_of
         decoded = self._tags
-        rest = [sid for sid, t in decoded.items() if t is not None and trace_of[sid] not in traces]
-        rest += [
-            sid
-            for sid in self.sources
-            if sid not in parent_of
-            and sid not in decoded
-            and trace_of[sid] not in traces
-            and tags_of(sid) is not None
-        ]
-        spans = [sid for sid, tid in trace_of.items() if tid in traces] if traces else []
-        own = self.own
-        tags = [own.get(sid) if sid in calls else tags_of(sid) for sid in spans]
+        if traces:
+            rest = [
+                sid for sid, t in decoded.items() if t is not None and trace_of[sid] not in traces
+            ]
+            roots = [
+                sid
+                for sid in self.sources
+                if sid not in parent_of and sid not in decoded and trace_of[sid] not in traces
+            ]
+        else:
+            rest = [sid for sid, t in decoded.items() if t is not None]
+            roots = [sid for sid in self.sources if sid not in parent_of and sid not in decoded]
+        rest += [sid for sid in roots if tags_of(sid) is not None]
+        spans: list[bytes] = []
+        tags: list[Tags | None] = []
+        is_call: list[bool] = []
+        if traces:
+            calls = set(self.calls)
+            own = {  # calls' own tags, before `resolve` filled them (which a later request needs)
+                sid: self.own.get(sid) or _own_tags(r)
+                for r, sid in zip(self.records, self.calls, strict=True)
+                if trace_of[sid] in traces
+            }
+            spans = [sid for sid, tid in trace_of.items() if tid in traces]
+            tags = [own.get(sid) if sid in calls else tags_of(sid) for sid in spans]
+            is_call = [sid in calls for sid in spans]
         tags += [decoded[sid] for sid in rest]
+        is_call += [False] * len(rest)
         spans += rest
         cols: dict[str, list[Any]] = {
-            "trace_id": [trace_of[sid].hex() for sid in spans],
+            "trace_id": [t.hex() for t in map(trace_of.__getitem__, spans)],
             "span_id": [sid.hex() for sid in spans],
-            "parent_span_id": [parent_of.get(sid, b"").hex() or None for sid in spans],
-            "is_call": [sid in calls for sid in spans],
+            "parent_span_id": [p.hex() or None if p else None for p in map(parent_of.get, spans)],
+            "is_call": is_call,
         }
         columns = zip(*(NO_TAGS if t is None else t for t in tags), strict=True)  # tag columns
         for name, values in zip(_LINK_COLUMNS[4:], columns, strict=False):
-            cols[name] = [None if v is None else unquote(v) for v in values]
+            if values.count(None) == len(values):
+                cols[name] = list(values)
+            else:
+                cols[name] = [
+                    v if v is None or (type(v) is str and v[:1] != '"') else unquote(v)
+                    for v in values
+                ]
         for name in _LINK_COLUMNS[4:]:
             cols.setdefault(name, [])
         return cols
@@ -558,7 +577,7 @@ def inherit(
             call, tags, broken = state
             t = tags_of(q)
             if t is not None:
-                tags = merge_tags(t, tags)
+                tags = t if tags is NO_TAGS else merge_tags(t, tags)
             state = memo[q] = (q if q in is_call else call, tags, broken)
         return state
 
