@@ -145,6 +145,25 @@ def mixed_request() -> ExportTraceServiceRequest:
     return record(body)
 
 
+def chats(n: int, session: str = "s", sessions: int = 7) -> ExportTraceServiceRequest:
+    """`n` GenAI chat calls of gpt-4o-mini: call i has 100 + i input and 10 output
+    tokens, in conversation `{session}{i % sessions}`."""
+
+    def body(t: Tracer) -> None:
+        for i in range(n):
+            attrs = genai_chat(
+                **{
+                    "gen_ai.usage.input_tokens": 100 + i,
+                    "gen_ai.usage.output_tokens": 10,
+                    "gen_ai.conversation.id": f"{session}{i % sessions}",
+                }
+            )
+            with span(t, "chat", attrs):
+                pass
+
+    return record(body)
+
+
 def to_json(request: ExportTraceServiceRequest) -> dict[str, Any]:
     """OTLP/JSON as the Collector writes it: camelCase, hex ids, int64 as strings."""
     doc = json_format.MessageToDict(request)

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from opentelemetry.sdk.trace import Tracer
-from otlp_payloads import genai_chat, mixed_request, record, span, to_json, write_jsonl
+from otlp_payloads import chats, genai_chat, mixed_request, record, span, to_json, write_jsonl
 
 from costper.cli import main
 from costper.store._store import conform, open_source
@@ -81,22 +81,6 @@ def test_hand_prices_are_gpt_4o_minis_list_price() -> None:
         rel_tol=0,
         abs_tol=1e-12,
     )
-
-
-def chats(n: int, session: str) -> Any:
-    def body(t: Tracer) -> None:
-        for i in range(n):
-            attrs = genai_chat(
-                **{
-                    "gen_ai.usage.input_tokens": 100 + i,
-                    "gen_ai.usage.output_tokens": 10,
-                    "gen_ai.conversation.id": f"{session}{i}",
-                }
-            )
-            with span(t, "chat", attrs):
-                pass
-
-    return record(body)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import Tracer
 from otlp_payloads import (
+    chats,
     genai_chat,
     gzip_file,
     mixed_request,
@@ -36,22 +37,6 @@ def stored(store: Store) -> list[dict[str, Any]]:
         store.sql("SELECT * EXCLUDE (seq) FROM calls").to_pylist(),
         key=lambda r: (r["trace_id"], r["span_id"]),
     )
-
-
-def chats(n: int, session: str = "s") -> Any:
-    def body(t: Tracer) -> None:
-        for i in range(n):
-            attrs = genai_chat(
-                **{
-                    "gen_ai.usage.input_tokens": 100 + i,
-                    "gen_ai.usage.output_tokens": 10,
-                    "gen_ai.conversation.id": f"{session}{i % 7}",
-                }
-            )
-            with span(t, "chat", attrs):
-                pass
-
-    return record(body)
 
 
 @pytest.fixture(scope="module")
