@@ -78,6 +78,19 @@ def openinference_llm(model: str = "gpt-4o-mini", **extra: Any) -> dict[str, Any
     return attrs
 
 
+def cached_chat() -> dict[str, Any]:
+    """gpt-4o-mini's dated snapshot: 1000 input tokens (400 read from cache), 100 output."""
+    return genai_chat(
+        **{
+            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.output_tokens": 100,
+            "gen_ai.usage.cache_read.input_tokens": 400,
+            "gen_ai.response.id": "chatcmpl-1",
+        }
+    )
+
+
 def mixed_request() -> ExportTraceServiceRequest:
     """A trace per convention plus non-call spans: 4 calls among 9 spans."""
 
@@ -86,15 +99,7 @@ def mixed_request() -> ExportTraceServiceRequest:
             with span(
                 t,
                 "chat gpt-4o-mini",
-                genai_chat(
-                    **{
-                        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-                        "gen_ai.usage.input_tokens": 1000,
-                        "gen_ai.usage.output_tokens": 100,
-                        "gen_ai.usage.cache_read.input_tokens": 400,
-                        "gen_ai.response.id": "chatcmpl-1",
-                    }
-                ),
+                cached_chat(),
             ):
                 with span(t, "POST", {"http.request.method": "POST", "url.full": SECRET}):
                     pass

@@ -12,7 +12,7 @@ from __future__ import annotations
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import Tracer
 from opentelemetry.trace import Status, StatusCode
-from otlp_payloads import genai_chat, openinference_llm, record, span
+from otlp_payloads import cached_chat, genai_chat, openinference_llm, record, span
 
 DROPPED = "lost-middle"
 """The span removed before export: its child's chain of ancestors is broken."""
@@ -31,15 +31,7 @@ def _body(t: Tracer) -> None:
                 with span(
                     t,
                     "chat gpt-4o-mini",
-                    genai_chat(
-                        **{
-                            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-                            "gen_ai.usage.input_tokens": 1000,
-                            "gen_ai.usage.output_tokens": 100,
-                            "gen_ai.usage.cache_read.input_tokens": 400,
-                            "gen_ai.response.id": "chatcmpl-1",
-                        }
-                    ),
+                    cached_chat(),
                 ):
                     pass
             with span(
