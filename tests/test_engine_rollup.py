@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from engine_servers import SPARK_CONF, postgres_database, spark_or_skip
 
 from costper._demo import generate
 from costper.config import Config
@@ -43,10 +43,6 @@ from costper.store._store import open_source, open_store
 
 END = datetime(2025, 6, 1)
 NOW = datetime(2025, 6, 2)
-POSTGRES = os.environ.get(
-    "COSTPER_TEST_POSTGRES", "postgres://postgres@127.0.0.1:54329/costper_test"
-)
-SPARK = "spark.master=local[2]&spark.sql.shuffle.partitions=2&spark.default.parallelism=2"
 CFG = Config()
 
 
@@ -187,23 +183,13 @@ def _check_report(source: Any, calls: pa.Table, outcomes: pa.Table) -> None:
 
 @pytest.fixture
 def pg_url(rows: dict[str, pa.Table]) -> Iterator[str]:
-    pytest.importorskip("psycopg", reason="ibis-framework[postgres] is in the test extra")
-    try:
-        admin = ibis.connect(POSTGRES)
-    except Exception as e:
-        pytest.skip(f"no PostgreSQL at {POSTGRES} ({type(e).__name__}); .ci/postgres starts one")
-    name = f"costper_rollup_{os.getpid()}"
-    admin.raw_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.raw_sql(f"CREATE DATABASE {name}")
-    url = POSTGRES.rsplit("/", 1)[0] + "/" + name
-    con = ibis.connect(url)
-    for table in ("calls", "outcomes"):
-        con.create_table(table, schema=ibis.Schema.from_pyarrow(TABLES[table][0]))
-        con.insert(table, rows[table])
-    con.disconnect()
-    yield url
-    admin.raw_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.disconnect()
+    with postgres_database("costper_rollup") as url:
+        con = ibis.connect(url)
+        for table in ("calls", "outcomes"):
+            con.create_table(table, schema=ibis.Schema.from_pyarrow(TABLES[table][0]))
+            con.insert(table, rows[table])
+        con.disconnect()
+        yield url
 
 
 def _pg(url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -296,9 +282,7 @@ def test_postgres_read_only_falls_back(
 
 @pytest.fixture(scope="module")
 def spark_dir(tmp_path_factory: pytest.TempPathFactory, rows: dict[str, pa.Table]) -> Path:
-    pytest.importorskip("pyspark", reason="ibis-framework[pyspark] is in the test extra")
-    if shutil.which("java") is None:
-        pytest.skip("PySpark needs a Java runtime")
+    spark_or_skip()
     folder = tmp_path_factory.mktemp("spark") / "tables"
     for name in ("calls", "outcomes"):
         (folder / name).mkdir(parents=True)
@@ -307,7 +291,7 @@ def spark_dir(tmp_path_factory: pytest.TempPathFactory, rows: dict[str, pa.Table
 
 
 def _spark(folder: Path) -> Any:
-    return open_source(f"pyspark://{folder}?{SPARK}")
+    return open_source(f"pyspark://{folder}?{SPARK_CONF}")
 
 
 def _pointer(folder: Path) -> dict[str, Any]:
@@ -359,7 +343,7 @@ def test_spark_rollup_read_by_another_process(spark_dir: Path, rows: dict[str, p
     stored = _pointer(spark_dir)
     stamp = (spark_dir / "_costper" / "rollup.json").stat().st_mtime_ns
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    url = f"pyspark://{spark_dir}?{SPARK}"
+    url = f"pyspark://{spark_dir}?{SPARK_CONF}"
     run = subprocess.run(
         [sys.executable, "-m", "costper", "report", "--db", url, "--by", "feature", "-f", "json"],
         capture_output=True, text=True, env=env, timeout=300,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,16 +28,13 @@ import ibis
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from engine_servers import SPARK_CONF, postgres_database, spark_or_skip
 from opentelemetry.sdk.trace import Tracer
 from otlp_payloads import chats, genai_chat, mixed_request, record, span, to_json, write_jsonl
 
 from costper.cli import main
 from costper.store._store import conform, open_source
 
-POSTGRES = os.environ.get(
-    "COSTPER_TEST_POSTGRES", "postgres://postgres@127.0.0.1:54329/costper_test"
-)
-SPARK_CONF = "spark.master=local[2]&spark.sql.shuffle.partitions=2&spark.default.parallelism=2"
 ENGINES = ["duckdb", "postgres", pytest.param("spark", marks=pytest.mark.slow)]
 
 OUTCOMES_CSV = """session_id,at,success,escalated,reviewed,signal,source
@@ -97,25 +93,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"traces": traces, "outcomes": outcomes, "bad": bad_traces, "bad_csv": bad_outcomes}
 
 
-def _postgres_database(tag: str) -> Iterator[str]:
-    pytest.importorskip("psycopg", reason="ibis-framework[postgres] is in the test extra")
-    try:
-        admin = ibis.connect(POSTGRES)
-    except Exception as e:
-        pytest.skip(f"no PostgreSQL at {POSTGRES} ({type(e).__name__}); .ci/postgres starts one")
-    name = f"costper_writes_{tag}_{os.getpid()}"
-    admin.raw_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.raw_sql(f"CREATE DATABASE {name}")
-    try:
-        yield POSTGRES.rsplit("/", 1)[0] + "/" + name
-    finally:
-        admin.raw_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.disconnect()
-
-
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    yield from _postgres_database("t")
+    with postgres_database("costper_writes_t") as url:
+        yield url
 
 
 def _url(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
@@ -124,9 +105,7 @@ def _url(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if engine == "postgres":
         url: str = request.getfixturevalue("postgres_url")
         return url
-    pytest.importorskip("pyspark", reason="ibis-framework[pyspark] is in the test extra")
-    if shutil.which("java") is None:
-        pytest.skip("PySpark needs a Java runtime")
+    spark_or_skip()
     folder = tmp_path / "parquet"
     folder.mkdir()
     return f"pyspark://{folder}?{SPARK_CONF}"
@@ -452,9 +431,7 @@ def test_two_processes_ingest_into_postgres_at_once(postgres_url: str, tmp_path:
 def test_serve_on_a_spark_folder_stores_an_otlp_post(tmp_path: Path) -> None:
     """`costper serve --db pyspark://DIR`: posted calls and outcomes become Parquet parts
     (read back here by pyarrow, not by costper)."""
-    pytest.importorskip("pyspark", reason="ibis-framework[pyspark] is in the test extra")
-    if shutil.which("java") is None:
-        pytest.skip("PySpark needs a Java runtime")
+    spark_or_skip()
     import httpx
     from serve_process import ServeProcess
 
