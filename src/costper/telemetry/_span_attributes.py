@@ -59,13 +59,13 @@ INFERENCE_OPERATIONS = {
     "evaluate": "evals",
     "evaluation": "evals",
 }
-_TRACELOOP_REQUEST_TYPES = {
+TRACELOOP_REQUEST_TYPES = {
     "chat": "chat",
     "completion": "text_completion",
     "embedding": "embeddings",
     "rerank": "rerank",
 }
-_OI_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
+OI_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
 VERCEL_CALLS = {
     "ai.generateText.doGenerate": "chat",
     "ai.streamText.doStream": "chat",
@@ -84,7 +84,7 @@ NOT_CALL_VALUES = {
 }
 """Common attribute values that make a span no call whatever else it carries; the
 hot path recognises them without decoding (`inference_operation` agrees)."""
-_LANGFUSE_TYPES = {"generation": "chat", "embedding": "embeddings"}
+LANGFUSE_TYPES = {"generation": "chat", "embedding": "embeddings"}
 STATUS_ERROR = 2
 _CLASS_REPR = re.compile(r"^<class '([^']+)'>$")
 
@@ -158,19 +158,19 @@ def _inference_operation(a: Mapping[str, Any]) -> str | None:
     lf_type = a.get(LANGFUSE_TYPE)
     if a.get(TRACELOOP_KIND) is not None:
         return None
-    if kind is not None and str(kind).upper() not in _OI_KINDS:
+    if kind is not None and str(kind).upper() not in OI_KINDS:
         return None
-    if lf_type is not None and str(lf_type).lower() not in _LANGFUSE_TYPES:
+    if lf_type is not None and str(lf_type).lower() not in LANGFUSE_TYPES:
         return None
     if op is not None:
         return INFERENCE_OPERATIONS.get(str(op).lower())
     if kind is not None:
-        return _OI_KINDS[str(kind).upper()]
+        return OI_KINDS[str(kind).upper()]
     rt = a.get(TRACELOOP_REQUEST_TYPE)
     if rt is not None:
-        return _TRACELOOP_REQUEST_TYPES.get(str(rt).lower())
+        return TRACELOOP_REQUEST_TYPES.get(str(rt).lower())
     if lf_type is not None:
-        return _LANGFUSE_TYPES[str(lf_type).lower()]
+        return LANGFUSE_TYPES[str(lf_type).lower()]
     if first(a, MODEL_KEYS) is not None and (
         first(a, INPUT_KEYS) is not None or first(a, OUTPUT_KEYS) is not None
     ):
@@ -301,7 +301,7 @@ def _leaves(d: dict[str, Any], path: str) -> list[tuple[Any, str]]:
 
 (SESSION, FEATURE, PROMPT, REQUEST, RESPONSE, PROVIDER, MODEL) = range(7)
 (INPUT, OUTPUT, TOTAL, CACHE_READ, CACHE_WRITE, REASONING, COST, TENANT, TIER) = range(7, 16)
-_FIELDS = (
+FIELDS = (
     SESSION_KEYS,
     FEATURE_KEYS,
     PROMPT_VERSION_KEYS,
@@ -319,30 +319,40 @@ _FIELDS = (
     TENANT_KEYS,
     SERVICE_TIER_KEYS,
 )
-_FIELD_RANK = {key: (f, rank) for f, keys in enumerate(_FIELDS) for rank, key in enumerate(keys)}
-_CONFIG_FIELDS = {
+_FIELD_RANK = {key: (f, rank) for f, keys in enumerate(FIELDS) for rank, key in enumerate(keys)}
+CONFIG_FIELDS = {
     "session": (SESSION, 0),
     "feature": (FEATURE, 1),
     "prompt_version": (PROMPT, 2),
     "request_id": (REQUEST, 3),
     "tenant": (TENANT, 4),
 }
-"""`[attributes]` names: (index in `_FIELDS`, index in `TAG_GROUPS`)."""
+"""`[attributes]` names: (index in `FIELDS`, index in `TAG_GROUPS`)."""
+TAG_COLUMNS = ("session_id", "feature", "prompt_version", "turn_id", "tenant")
+"""The `calls` columns `TAG_GROUPS` fill, in the same order."""
 JSON_PARENTS: frozenset[str] = frozenset()
 """JSON object attributes named by configured keys (`app.feature` → `app`), expanded too."""
+
+
+def tag_groups(custom: Mapping[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """`TAG_GROUPS` with each tag's configured keys (`[attributes]`) ranked first."""
+    groups = list(TAG_GROUPS)
+    for name, keys in custom.items():
+        _, g = CONFIG_FIELDS[name]
+        groups[g] = (*keys, *groups[g])
+    return groups
 
 
 def use_keys(custom: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
     """Rank the configured keys of each tag before the built-in ones (`[attributes]`);
     returns every key to decode. The tables are process-wide: one config at a time."""
     global _FIELD_RANK, _TAG_RANK, JSON_PARENTS
-    fields = [list(keys) for keys in _FIELDS]
-    groups = [list(keys) for keys in TAG_GROUPS]
+    fields = [list(keys) for keys in FIELDS]
+    groups = tag_groups(custom)
     extra: set[str] = set()
     for name, keys in custom.items():
-        f, g = _CONFIG_FIELDS[name]
+        f, _ = CONFIG_FIELDS[name]
         fields[f] = [*keys, *fields[f]]
-        groups[g] = [*keys, *groups[g]]
         extra.update(keys)
     _FIELD_RANK = {
         k: (f, r) for f, keys in enumerate(fields) for r, k in reversed(list(enumerate(keys)))
@@ -360,8 +370,8 @@ def pick(a: Mapping[str, Any]) -> list[tuple[str, Any] | None]:
     The same answer as `first` field by field; one walk over a span's dozen
     known attributes is cheaper than probing every key of every list.
     """
-    best: list[tuple[str, Any] | None] = [None] * len(_FIELDS)
-    ranks = [99] * len(_FIELDS)
+    best: list[tuple[str, Any] | None] = [None] * len(FIELDS)
+    ranks = [99] * len(FIELDS)
     rank_of = _FIELD_RANK
     for k, v in a.items():
         fr = rank_of.get(k)

@@ -47,43 +47,41 @@ from costper.pricing._price_table import price_table, price_view, read_price_tab
 from costper.pricing._prices import STANDARD_TIERS
 from costper.store._schema import CALLS
 from costper.telemetry._attribute_keys import (
-    CACHE_READ_KEYS,
-    CACHE_WRITE_KEYS,
     CALL_KIND,
     CALL_VALID,
-    COST_KEYS,
     ERROR_TYPE,
-    FEATURE_KEYS,
-    INPUT_KEYS,
     LANGFUSE_LEVEL,
     LANGFUSE_TYPE,
-    MODEL_KEYS,
     OI_KIND,
     OPERATION,
-    OUTPUT_KEYS,
-    PROMPT_VERSION_KEYS,
-    PROVIDER_KEYS,
-    REASONING_KEYS,
-    REQUEST_ID_KEYS,
-    RESPONSE_ID_KEYS,
     SERVICE_NAME,
-    SERVICE_TIER_KEYS,
-    SESSION_KEYS,
-    TENANT_KEYS,
-    TOTAL_KEYS,
     TRACELOOP_KIND,
     TRACELOOP_REQUEST_TYPE,
     VERCEL_OPERATION,
 )
 from costper.telemetry._span_attributes import (
-    _LANGFUSE_TYPES,
-    _OI_KINDS,
-    _TRACELOOP_REQUEST_TYPES,
+    CACHE_READ,
+    CACHE_WRITE,
+    COST,
     EVAL_KINDS,
+    FIELDS,
     INFERENCE_OPERATIONS,
+    INPUT,
+    LANGFUSE_TYPES,
     MAX_TOKENS,
+    MODEL,
+    OI_KINDS,
+    OUTPUT,
+    PROVIDER,
+    REASONING,
+    RESPONSE,
+    TAG_COLUMNS,
+    TIER,
+    TOTAL,
+    TRACELOOP_REQUEST_TYPES,
     UNCACHED_INPUT_SCOPES,
     VERCEL_CALLS,
+    tag_groups,
 )
 
 __all__ = ["DEPTH", "TRACES", "TRACES_COLUMNS", "calls_view", "mapped_calls", "traces_calls"]
@@ -122,14 +120,6 @@ TRACES_COLUMNS = ("TraceId", "SpanId", "ParentSpanId", "SpanAttributes", "Timest
 DEPTH = 16
 """Ancestor levels walked (one self-join each) for wrappers and inherited tags."""
 
-_TAG_NAMES = ("session_id", "feature", "prompt_version", "turn_id", "tenant")
-_CONFIG_TAGS = {
-    "session": "session_id",
-    "feature": "feature",
-    "prompt_version": "prompt_version",
-    "request_id": "turn_id",
-    "tenant": "tenant",
-}
 _STATUS_ERROR = ("STATUS_CODE_ERROR", "ERROR")
 """The exporter's status text: older releases the proto names, newer `Error`."""
 
@@ -183,13 +173,14 @@ def _lookup(v: ir.StringValue, table: Mapping[str, str]) -> ir.StringValue:
 
 
 _COUNTS = {
-    "inp": INPUT_KEYS,
-    "out": OUTPUT_KEYS,
-    "cr": CACHE_READ_KEYS,
-    "cw": CACHE_WRITE_KEYS,
-    "rs": REASONING_KEYS,
-    "total": TOTAL_KEYS,
+    "inp": INPUT,
+    "out": OUTPUT,
+    "cr": CACHE_READ,
+    "cw": CACHE_WRITE,
+    "rs": REASONING,
+    "total": TOTAL,
 }
+"""Token count columns and their `span_attributes.FIELDS` index."""
 _SINGLE = {
     "vercel": VERCEL_OPERATION,
     "op": OPERATION,
@@ -224,12 +215,12 @@ def _raw(t: ir.Table, tag_keys: Mapping[str, tuple[str, ...]]) -> ir.Table:
         scope=scope,
         service=service,
         **{f"tag_{name}": a.first(keys) for name, keys in tag_keys.items()},
-        response=a.first(RESPONSE_ID_KEYS),
-        raw_provider=a.first(PROVIDER_KEYS),
-        raw_model=a.first(MODEL_KEYS),
-        raw_tier=a.first(SERVICE_TIER_KEYS),
-        raw_cost=a.first(COST_KEYS),
-        **{f"raw_{name}": a.first(keys) for name, keys in _COUNTS.items()},
+        response=a.first(FIELDS[RESPONSE]),
+        raw_provider=a.first(FIELDS[PROVIDER]),
+        raw_model=a.first(FIELDS[MODEL]),
+        raw_tier=a.first(FIELDS[TIER]),
+        raw_cost=a.first(FIELDS[COST]),
+        **{f"raw_{name}": a.first(FIELDS[i]) for name, i in _COUNTS.items()},
         **{f"a_{name}": a(key) for name, key in _SINGLE.items()},
     )
 
@@ -243,12 +234,12 @@ def _operation(r: ir.Table) -> ir.StringValue:
     found = ibis.cases(
         (vercel.notnull(), _lookup(vercel, VERCEL_CALLS)),
         (r.a_tl_kind.notnull(), none),
-        (kind.notnull() & ~kind.isin(list(_OI_KINDS)), none),
-        (lf_type.notnull() & ~lf_type.isin(list(_LANGFUSE_TYPES)), none),
+        (kind.notnull() & ~kind.isin(list(OI_KINDS)), none),
+        (lf_type.notnull() & ~lf_type.isin(list(LANGFUSE_TYPES)), none),
         (op.notnull(), _lookup(op, INFERENCE_OPERATIONS)),
-        (kind.notnull(), _lookup(kind, _OI_KINDS)),
-        (rt.notnull(), _lookup(rt, _TRACELOOP_REQUEST_TYPES)),
-        (lf_type.notnull(), _lookup(lf_type, _LANGFUSE_TYPES)),
+        (kind.notnull(), _lookup(kind, OI_KINDS)),
+        (rt.notnull(), _lookup(rt, TRACELOOP_REQUEST_TYPES)),
+        (lf_type.notnull(), _lookup(lf_type, LANGFUSE_TYPES)),
         (r.raw_model.notnull() & usage, ibis.literal("chat")),
         else_=none,
     )
@@ -295,16 +286,7 @@ def _exception_type(t: ir.Table) -> ir.StringValue:
 def _spans(t: ir.Table, attributes: Mapping[str, tuple[str, ...]]) -> ir.Table:
     """Every span with what ingest would read of it (calls' fields null on other spans):
     staged selects, each reading the previous one's columns."""
-    tag_keys = {
-        "session_id": SESSION_KEYS,
-        "feature": FEATURE_KEYS,
-        "prompt_version": PROMPT_VERSION_KEYS,
-        "turn_id": REQUEST_ID_KEYS,
-        "tenant": TENANT_KEYS,
-    }
-    for name, keys in attributes.items():
-        col = _CONFIG_TAGS[name]
-        tag_keys[col] = (*keys, *tag_keys[col])
+    tag_keys = dict(zip(TAG_COLUMNS, tag_groups(attributes), strict=True))
     r = _raw(t, tag_keys)
     cost = r.raw_cost.strip().try_cast("float64")
     r = r.select(
@@ -393,7 +375,7 @@ def _ancestry(traces: ir.Table, spans: ir.Table, depth: int) -> ir.Table:
     up = up.filter(up.anc.notnull())
     chains = walk.select("tid", "sid", "broken")
     nodes = spans.select(
-        "trace_id", "span_id", "parent_span_id", *_TAG_NAMES, is_call=spans.operation.notnull()
+        "trace_id", "span_id", "parent_span_id", *TAG_COLUMNS, is_call=spans.operation.notnull()
     )
     calls = spans.filter(spans.operation.notnull())
     call_ids = calls.select(c_tid=calls.trace_id, c_sid=calls.span_id)
@@ -404,12 +386,12 @@ def _ancestry(traces: ir.Table, spans: ir.Table, depth: int) -> ir.Table:
     inherited = tagged.group_by(i_tid=tagged.tid, i_sid=tagged.sid).aggregate(
         **{
             f"up_{tag}": tagged[tag].argmin(tagged.level, where=tagged[tag].notnull())
-            for tag in _TAG_NAMES
+            for tag in TAG_COLUMNS
         }
     )
     roots = nodes.filter(nodes.parent_span_id.isnull() & ~nodes.is_call)
     root_tags = roots.group_by(r_tid="trace_id").aggregate(
-        **{f"root_{tag}": roots[tag].min() for tag in _TAG_NAMES}
+        **{f"root_{tag}": roots[tag].min() for tag in TAG_COLUMNS}
     )
     calls = calls.anti_join(
         wrappers, (calls.trace_id == wrappers.w_tid) & (calls.span_id == wrappers.w_sid)
@@ -425,9 +407,9 @@ def _ancestry(traces: ir.Table, spans: ir.Table, depth: int) -> ir.Table:
         tag: ibis.coalesce(
             j[tag], j[f"up_{tag}"], fallback.ifelse(j[f"root_{tag}"], ibis.null("string"))
         )
-        for tag in _TAG_NAMES
+        for tag in TAG_COLUMNS
     }
-    return j.select(*[c for c in calls.columns if c not in _TAG_NAMES], **tags)
+    return j.select(*[c for c in calls.columns if c not in TAG_COLUMNS], **tags)
 
 
 def mapped_calls(
