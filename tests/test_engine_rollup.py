@@ -5,7 +5,8 @@ The demo's calls and outcomes go to a real PostgreSQL server (127.0.0.1,
 then appended the way writers append them (a new Parquet part file; rows
 INSERTed with a higher `seq`), touching existing sessions and opening new
 ones. The stored rollup must then equal the rollup recomputed whole by
-DuckDB over the same rows (to 1e-9), and the report by feature must equal a
+DuckDB over the same rows (to 1e-9), itself checked per session against
+plain SQL (feature, calls, turns, tokens, cost), and the report by feature must equal a
 plain SQL aggregation DuckDB runs over those rows. A new connection (and a
 new process) must reuse the stored rollup; an engine costper may not write
 to falls back to the per-connection rollup and says so once.
@@ -87,11 +88,39 @@ def _appended(calls: pa.Table) -> pa.Table:
 
 
 def _full_rollup(calls: pa.Table) -> list[dict[str, Any]]:
-    """The rollup recomputed whole, by DuckDB, over the same rows."""
+    """The rollup recomputed whole, by DuckDB, over the same rows; its columns checked
+    against plain SQL first, so the stored rollup is not held to costper's query alone."""
     con = ibis.duckdb.connect()
     got: list[dict[str, Any]] = con.to_pyarrow(call_rollup(ibis.memtable(calls))).to_pylist()
     con.disconnect()
-    return sorted(got, key=lambda r: r["session_id"])
+    got.sort(key=lambda r: r["session_id"])
+    hand = _plain_rollup(calls)
+    assert [r["session_id"] for r in got] == list(hand)
+    for r in got:
+        want = hand[r["session_id"]]
+        _close([{k: r[k] for k in want}], [want])
+    return got
+
+
+def _plain_rollup(calls: pa.Table) -> dict[str, dict[str, Any]]:
+    """Per session, by hand in DuckDB SQL: the first feature, first and last call, calls,
+    failed calls, distinct turns, and (evaluations apart) input tokens and LLM cost."""
+    with duckdb.connect() as con:
+        con.register("calls", calls)
+        rel = con.sql(
+            """
+            SELECT session_id, arg_min(feature, start_time) AS feature,
+                   min(start_time) AS first_call, max(start_time) AS last_call,
+                   count(*) AS calls, count(*) FILTER (WHERE failed) AS failed_calls,
+                   count(DISTINCT turn_id) AS turns,
+                   sum(CASE WHEN operation = 'evals' THEN 0 ELSE coalesce(input_tokens, 0) END)
+                     AS input_tokens,
+                   sum(CASE WHEN operation = 'evals' THEN 0 ELSE coalesce(cost, 0) END) AS llm
+            FROM calls GROUP BY session_id ORDER BY session_id
+            """
+        )
+        cols = rel.columns
+        return {r[0]: dict(zip(cols, r, strict=True)) for r in rel.fetchall()}
 
 
 def _close(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:

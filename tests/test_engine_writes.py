@@ -57,6 +57,32 @@ EXPECTED_COST = {  # (input, cached input, output) tokens at gpt-4o-mini's price
 }
 
 
+def test_hand_prices_are_gpt_4o_minis_list_price() -> None:
+    """The hand computation's per-token prices are genai-prices' for gpt-4o-mini, not
+    constants copied from costper's own table."""
+    from genai_prices import Usage, calc_price
+
+    for usage, hand in (
+        (Usage(input_tokens=10**6), 0.15),
+        (Usage(input_tokens=10**6, cache_read_tokens=10**6), 0.075),
+        (Usage(output_tokens=10**6), 0.60),
+    ):
+        got = calc_price(usage, model_ref="gpt-4o-mini", provider_id="openai").total_price
+        assert math.isclose(float(got), hand, rel_tol=0, abs_tol=1e-12), (usage, got)
+    assert math.isclose(
+        EXPECTED_COST["s1"],
+        float(
+            calc_price(
+                Usage(input_tokens=1000, cache_read_tokens=400, output_tokens=100),
+                model_ref="gpt-4o-mini",
+                provider_id="openai",
+            ).total_price
+        ),
+        rel_tol=0,
+        abs_tol=1e-12,
+    )
+
+
 def chats(n: int, session: str) -> Any:
     def body(t: Tracer) -> None:
         for i in range(n):
