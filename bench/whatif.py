@@ -22,7 +22,8 @@ from datetime import datetime
 from pathlib import Path
 
 from costper.config import Config, Price
-from costper.planning._whatif import recommend, what_if
+from costper.planning._recommendation import recommend
+from costper.planning._whatif import what_if
 from costper.store._store import open_store
 
 NOW = datetime(2026, 1, 31)

@@ -51,7 +51,8 @@ from costper.engine._session_detail import session_detail
 from costper.engine._sessions import session_table
 from costper.engine._vocabulary import GROUP_KEYS
 from costper.errors import StoreError
-from costper.planning._whatif import recommend, what_if
+from costper.planning._recommendation import recommend
+from costper.planning._whatif import what_if
 from costper.store._backend import BackendSource
 from costper.store._schema import TABLES
 from costper.store._source import Source

@@ -18,14 +18,8 @@ from costper.engine._intervals import Sums, ratio_interval
 from costper.engine._intervals import scaled as grown
 from costper.engine._report import report
 from costper.errors import InputError
-from costper.planning._whatif import (
-    KEEP,
-    SWITCH,
-    UNSURE,
-    recommend,
-    sessions_to_separate,
-    what_if,
-)
+from costper.planning._recommendation import KEEP, SWITCH, UNSURE, recommend, sessions_to_separate
+from costper.planning._whatif import what_if
 from costper.store._store import Store, open_store
 
 END = datetime(2025, 6, 1)

@@ -20,7 +20,7 @@ from costper import _format
 
 if TYPE_CHECKING:  # the engine pulls in Ibis and SciPy: `costper --help` must not load it
     from costper.engine._intervals import Interval
-    from costper.engine._report import Report
+    from costper.engine._report_model import Report
 
 
 def money(v: Any) -> str:

@@ -46,8 +46,8 @@ def report_cmd(
     """The metrics table: cost per token beside cost per success, with intervals.
 
     While `costper serve` holds the store, the report is read through it."""
-    from costper.engine._report import Report
     from costper.engine._report import report as build_report
+    from costper.engine._report_model import Report
     from costper.engine._vocabulary import check_keys
 
     check_format(fmt)

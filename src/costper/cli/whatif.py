@@ -22,7 +22,8 @@ from costper.cli.options import (
 from costper.errors import InputError
 
 if TYPE_CHECKING:
-    from costper.planning._whatif import Recommendation, WhatIf
+    from costper.planning._recommendation import Recommendation
+    from costper.planning._whatif import WhatIf
 
 
 @app.command("whatif")
@@ -50,7 +51,8 @@ def whatif_cmd(
     wide: WideOption = False,
 ) -> None:
     """Cost per success with another model, and the cheapest model per feature."""
-    from costper.planning._whatif import recommend, what_if
+    from costper.planning._recommendation import recommend
+    from costper.planning._whatif import what_if
 
     check_format(fmt)
     cfg = config(db, config_file)
@@ -127,7 +129,7 @@ def print_whatif(w: WhatIf, *, wide: bool = False) -> None:
 
 
 def _sentence(r: Recommendation) -> str:
-    from costper.planning._whatif import UNSURE
+    from costper.planning._recommendation import UNSURE
 
     if r.recommended:
         verb = "switch to" if r.verdict == "switch" else r.verdict

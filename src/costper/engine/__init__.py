@@ -17,9 +17,9 @@ __all__ = [
 
 _LAZY = {
     "Comparison": "_compare",
-    "Group": "_report",
+    "Group": "_report_model",
     "Interval": "_intervals",
-    "Report": "_report",
+    "Report": "_report_model",
     "compare": "_compare",
     "parse_time": "costper._time",
     "report": "_report",

@@ -21,7 +21,8 @@ from typing import Any
 
 from costper.config import Config
 from costper.engine._difference import Difference, compare_ratios
-from costper.engine._report import Group, report
+from costper.engine._report import report
+from costper.engine._report_model import Group
 from costper.engine._rollup import coarsen
 from costper.engine._vocabulary import check_keys
 from costper.errors import InputError

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from costper.config import Config
-from costper.engine._report import PENDING_SUMS, Group, build_group
+from costper.engine._report import PENDING_SUMS, build_group
+from costper.engine._report_model import Group
 from costper.engine._vocabulary import COST_PARTS, COST_SOURCES
 
 _COUNTS = ("sessions", "labeled_sessions", "successes", "escalations", "reviewed", "calls",

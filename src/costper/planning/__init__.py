@@ -29,7 +29,7 @@ _LAZY = {
     "plan_commitment": "_commitment",
     "resolve_spec": "_capacity",
     "size_commitment": "_commitment",
-    "recommend": "_whatif",
+    "recommend": "_recommendation",
     "what_if": "_whatif",
 }
 

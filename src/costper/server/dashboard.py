@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from costper.engine._difference import compare_ratios
-from costper.engine._report import Group
+from costper.engine._report_model import Group
 from costper.engine._rollup import coarsen
 from costper.server.charts import Chart, Panel, Point, Series, row_panels, stacked_rows, trend
 from costper.server.formatting import money, percent

@@ -15,7 +15,8 @@ from typing import Any
 from costper.billing._reconcile import reconcile
 from costper.config import Config
 from costper.engine._compare import compare
-from costper.engine._report import Group, report
+from costper.engine._report import report
+from costper.engine._report_model import Group
 from costper.engine._rollup import coarsen
 from costper.engine._session_detail import rows, session_detail
 from costper.engine._sessions import session_table
